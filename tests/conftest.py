@@ -1,0 +1,50 @@
+"""Shared fixtures: the datasets root for the real-set checks and small synthetic images."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_DEFAULT_SHARED = REPO.parent / "shared" / "datasets"
+
+# Tests read real sets from SRCNN_DATA, else ../shared/datasets beside the checkout.
+if "SRCNN_DATA" not in os.environ and _DEFAULT_SHARED.is_dir():
+    os.environ["SRCNN_DATA"] = str(_DEFAULT_SHARED)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The datasets root holding Set5/, Set14/, T91/, reference/; skips loudly when absent."""
+    root = Path(os.environ.get("SRCNN_DATA", _DEFAULT_SHARED))
+    if not (root / "Set5").is_dir():
+        pytest.skip(f"REAL-DATA CHECK SKIPPED: no datasets root at {root} "
+                    "(set SRCNN_DATA or place ../shared/datasets beside the checkout)")
+    return root
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def smooth_image(h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """A natural-looking synthetic test image: (H,W,C) uint8 (or (H,W) when channels == 0)."""
+    r = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    chans = []
+    for c in range(max(channels, 1)):
+        f = r.uniform(0.02, 0.2, size=4)
+        v = (np.sin(xx * f[0] + c) * np.cos(yy * f[1]) + np.sin((xx + yy) * f[2]) * 0.5
+             + np.cos(np.hypot(xx - w / 2, yy - h / 2) * f[3]))
+        v = (v - v.min()) / (np.ptp(v) + 1e-9)
+        v = v * 200 + 28 + r.normal(0, 6, size=v.shape)
+        chans.append(np.clip(np.round(v), 0, 255).astype(np.uint8))
+    if channels == 0:
+        return chans[0]
+    return np.stack(chans, axis=-1)
+
+
+@pytest.fixture
+def make_image():
+    return smooth_image

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from srcnn.images import list_images, read_image
+from srcnn.protocol import bicubic_y, hr_y, quantize, score
+
+# The published bicubic baselines (SRCNN, TPAMI 2015, Table 2 and 3): PSNR on Y, border shaved.
+PUBLISHED_BICUBIC = {("Set5", 2): 33.66, ("Set5", 3): 30.39, ("Set5", 4): 28.42,
+                     ("Set14", 2): 30.23, ("Set14", 3): 27.54, ("Set14", 4): 26.00}
+
+
+def test_hr_y_modcrops_and_scales(make_image):
+    img = make_image(31, 26, 3)
+    y = hr_y(img, 3)
+    assert y.shape == (30, 24) and y.dtype == np.float64
+    assert 16 / 255 <= y.min() and y.max() <= 235 / 255
+    with pytest.raises(ValueError):
+        hr_y(img.astype(np.float32), 3)
+
+
+def test_bicubic_y_shape_and_error(make_image):
+    y = hr_y(make_image(30, 24, 3), 3)
+    assert bicubic_y(y, 3).shape == y.shape
+    with pytest.raises(ValueError):
+        bicubic_y(y[:29], 3)
+
+
+def test_quantize_rounds_half_away_and_saturates():
+    np.testing.assert_array_equal(quantize(np.array([0.5 / 255, 1.5 / 255, -0.1, 1.2])), [1, 2, 0, 255])
+
+
+def test_score_perfect_and_shaved(make_image):
+    y = hr_y(make_image(30, 30, 3), 3)
+    p, s = score(y, y, 3)
+    assert p == float("inf") and s == pytest.approx(1.0)
+    z = y.copy()
+    z[:3] = 0  # damage only the shaved border
+    assert score(z, y, 3)[0] == float("inf")
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("set_name", ["Set5", "Set14"])
+def test_bicubic_baseline_equals_published_table(data_root, set_name):
+    files = list_images(data_root / set_name)
+    for scale in (2, 3, 4):
+        psnrs = []
+        for f in files:
+            gt = hr_y(read_image(f), scale)
+            psnrs.append(score(bicubic_y(gt, scale), gt, scale)[0])
+        assert np.mean(psnrs) == pytest.approx(PUBLISHED_BICUBIC[set_name, scale], abs=0.01), (set_name, scale)
