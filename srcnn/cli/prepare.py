@@ -1,0 +1,90 @@
+"""prepare_data.py: cut a folder of HR images into an HDF5 file of (degraded, clean) training patches."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+
+from ..datasets import data_root, resolve_set
+from ..errors import SRCNNError
+from ..prepare import PrepareConfig, find_images, prepare
+
+
+def scale_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 3 or 2,3,4, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="prepare_data.py",
+        description="Cut HR images into SRCNN training patches (the paper's degradation: modcrop, "
+                    "MATLAB-bicubic down by the scale and back up) and write them to an HDF5 file.",
+        epilog="example: python prepare_data.py --scale 3 --out train.h5   (T91, 33x33 patches, stride 14, Y)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--images", metavar="DIR", help="folder of HR images (recursive; png jpg bmp tif webp)")
+    src.add_argument("--set", metavar="NAME", default="T91",
+                     help="named set under the datasets root, or a folder path (default: T91)")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="datasets root for --set (default: $SRCNN_DATA, else ./datasets)")
+    p.add_argument("--out", required=True, metavar="FILE.h5", help="output HDF5 file")
+    p.add_argument("--scale", type=scale_list, default=(3,), metavar="S[,S...]",
+                   help="upscaling factor(s); several (e.g. 2,3,4) make a multi-scale set (default: 3)")
+    p.add_argument("--patch-size", type=int, default=33, metavar="P", help="input sub-image size (default: 33)")
+    p.add_argument("--stride", type=int, default=14, help="step between sub-images (default: 14)")
+    p.add_argument("--label-size", type=int, default=None, metavar="L",
+                   help="centre LxL of the HR sub-image kept as label: 21 for a 9-1-5 net without "
+                        "padding (default: the patch size)")
+    p.add_argument("--channels", choices=("y", "rgb"), default="y",
+                   help="Y of MATLAB rgb2ycbcr (the paper) or RGB (default: y)")
+    p.add_argument("--blur-sigma", type=float, default=0.0, metavar="SIGMA",
+                   help="Gaussian blur (std in HR pixels) before the downscale; 0 = none (default)")
+    p.add_argument("--noise-sigma", type=float, default=0.0, metavar="SIGMA",
+                   help="additive Gaussian noise on the LR image, std in grey levels of 255; 0 = none (default)")
+    p.add_argument("--augment", action="store_true",
+                   help="add 8 flips/90-degree rotations x FSRCNN's copies downscaled by 0.9-0.6 (40x the data)")
+    p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
+                   help="hold out this fraction of the images, whole, in the /val group (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the split and the noise (default: 0)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes; the output is identical for any number (default: 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--strict", action="store_true",
+                   help="fail on the first unusable image (unreadable, truncated, too small) instead of skipping it")
+    return p
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt("terminated")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    old = signal.signal(signal.SIGTERM, _terminate)  # kill: clean up the temporary file like Ctrl-C
+    try:
+        folder = args.images if args.images else resolve_set(args.set, data_root(args.data_root))
+        cfg = PrepareConfig(scales=args.scale, patch_size=args.patch_size, stride=args.stride,
+                            label_size=args.label_size, channels=args.channels,
+                            blur_sigma=args.blur_sigma, noise_sigma=args.noise_sigma,
+                            augment=args.augment, val_fraction=args.val_fraction, seed=args.seed).validate()
+        paths = find_images(folder)
+        summary = prepare(paths, folder, args.out, cfg, workers=args.workers, overwrite=args.overwrite,
+                          strict=args.strict, command=shlex.join(["prepare_data.py", *argv]))
+    except SRCNNError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    print("\n".join(summary.lines()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,468 @@
+"""The training loop: SRCNN on "srcnn-patches" HDF5 data, with crash-safe, resumable checkpoints.
+
+``Trainer(hp).run()`` trains a new model; ``Trainer(hp, resume=ckpt, resume_path=p).run()`` continues one.
+``hp`` is a dict with every key of ``DEFAULTS`` (the train.py options). Per epoch: train on /train
+(sample order a pure function of (seed, epoch)), validate (full-image PSNR/SSIM on Y with the paper's
+protocol: srcnn.protocol.score), append to the history, write checkpoint.last, checkpoint.<epoch>
+every save_freq epochs, checkpoint.best on a new best validation PSNR, log.jsonl and plot.png.
+
+Exit codes of ``run``: 0 done; 130 / 143 stopped by SIGINT / SIGTERM after saving checkpoint.interrupted.
+A non-finite loss raises SRCNNError (no checkpoint is written from the diverged state).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shlex
+import signal
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import __version__
+from .checkpoint import FORMAT, FORMAT_VERSION, build_from_checkpoint, save_checkpoint
+from .data import load_val, make_loader, open_patches
+from .errors import SRCNNError
+from .models import build_model, count_parameters
+from .protocol import score
+
+DEFAULTS = dict(
+    data="train.h5", out_dir="checkpoints", lr=1e-4, batch_size=128, num_epoch=100, save_freq=10,
+    optimizer="adam", loss="mse", schedule="none", lr_step=30, lr_gamma=0.1, init="paper", seed=0,
+    filters="9-5-5", n1=64, n2=32, padding="none", amp=False, channels_last=False,
+    val_set=None, data_root=None, cuda=False, loader="auto", workers=2)
+RUN_OPTIONS = ("cuda", "loader", "workers")                 # per invocation, not taken from a checkpoint
+FIXED_OPTIONS = ("filters", "n1", "n2", "padding", "init")  # cannot change once a model exists
+LAST_LAYER_LR_SCALE = 0.1  # the paper: lr for the first two layers, lr/10 for the last
+SGD_MOMENTUM = 0.9
+CHECK_EVERY = 10           # steps between non-finite-loss checks (each one syncs with the GPU)
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def parse_filters(text: str) -> tuple[int, int, int]:
+    """ "9-5-5" -> (9, 5, 5); odd positive sizes."""
+    try:
+        f = tuple(int(v) for v in text.split("-"))
+    except ValueError:
+        f = ()
+    if len(f) != 3 or any(v < 1 or v % 2 == 0 for v in f):
+        raise ValueError(f"filters must look like 9-5-5 (three odd sizes), got {text!r}")
+    return f
+
+
+def lr_factor(epoch: int, hp: dict) -> float:
+    """Learning-rate multiplier for 0-based ``epoch``: constant, step (x lr_gamma every lr_step epochs)
+    or cosine (from 1 to 0 over num_epoch)."""
+    if hp["schedule"] == "step":
+        return hp["lr_gamma"] ** (epoch // hp["lr_step"])
+    if hp["schedule"] == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, hp["num_epoch"]) / hp["num_epoch"]))
+    return 1.0
+
+
+def pick_device(cuda: bool) -> torch.device:
+    if not cuda:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        built = torch.version.cuda or "no CUDA (CPU-only build)"
+        raise SRCNNError(f"--cuda was given but no CUDA GPU is available (torch {torch.__version__}, built "
+                         f"with {built}); run without --cuda to train on the CPU")
+    return torch.device("cuda")
+
+
+def train_command(hp: dict) -> str:
+    """The full ``python train.py train ...`` command line that reproduces ``hp``."""
+    args = ["python", "train.py", "train"]
+    for k, v in hp.items():
+        flag = "--" + k.replace("_", "-")
+        if k in ("loader", "workers") or v is None:
+            continue
+        if isinstance(v, bool):
+            if v:
+                args.append(flag)
+        else:
+            args += [flag, str(v)]
+    return shlex.join(args)
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "numpy": [np_state[0], np_state[1].tolist(), *[v for v in np_state[2:]]],
+            "python": json.loads(json.dumps(random.getstate())),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    np.random.set_state((s["numpy"][0], np.array(s["numpy"][1], dtype=np.uint32), *s["numpy"][2:]))
+    py = s["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if s.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def load_val_set(name: str, root, scales, channels: int) -> list[dict]:
+    """Images of a named set (e.g. Set5) as validation items like srcnn.data.load_val's:
+    HR modcropped, LR = MATLAB bicubic down and up (the paper's protocol); for C=1 the Y channel."""
+    from .color import rgb2y
+    from .datasets import data_root, resolve_set
+    from .images import list_images, read_image, to_rgb8
+    from .imresize import imresize, modcrop
+    from .protocol import bicubic_y, hr_y
+    folder = resolve_set(name, data_root(root))
+    items = []
+    for path in list_images(folder):
+        img = to_rgb8(read_image(path))
+        for s in scales:
+            if channels == 1:
+                gt = hr_y(img, s)
+                lr = bicubic_y(gt, s)[:, :, None]
+            else:
+                hr = modcrop(img if img.ndim == 3 else np.stack([img] * 3, -1), s)
+                gt = rgb2y(hr).astype(np.float64) / 255.0
+                lr = imresize(imresize(hr.astype(np.float64) / 255.0, 1.0 / s), output_shape=hr.shape[:2])
+            x = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1), dtype=np.float32))[None]
+            items.append({"name": path.name, "scale": s, "lr": x, "gt_y": gt})
+    if not items:
+        raise SRCNNError(f"{folder}: no images for --val-set {name}")
+    return items
+
+
+class Trainer:
+    def __init__(self, hp: dict, resume: dict | None = None, resume_path=None, log=print):
+        self.hp, self.log = dict(hp), log
+        self.out_dir = Path(hp["out_dir"])
+        self.device = pick_device(hp["cuda"])
+        if hp["amp"] and self.device.type != "cuda":
+            raise SRCNNError("--amp (mixed precision) needs --cuda; use --no-amp on the CPU")
+        for k in ("lr", "batch_size", "num_epoch", "save_freq", "lr_step", "lr_gamma"):
+            if not hp[k] > 0:
+                raise SRCNNError(f"--{k.replace('_', '-')} must be positive, got {hp[k]}")
+        self.pf = open_patches(hp["data"])
+
+        # model
+        if resume is not None:
+            if resume["channels"] != self.pf.mode or resume["scale"] != self.pf.scale:
+                raise SRCNNError(f"{resume_path}: trained on channels {resume['channels']!r} scale "
+                                 f"{resume['scale']}, but {self.pf.path} has channels {self.pf.mode!r} "
+                                 f"scale {self.pf.scale}")
+            self.model = build_from_checkpoint(resume, resume_path)
+        else:
+            f1, f2, f3 = parse_filters(hp["filters"])
+            torch.manual_seed(hp["seed"])
+            self.model = build_model("srcnn", f1=f1, f2=f2, f3=f3, n1=hp["n1"], n2=hp["n2"],
+                                     channels=self.pf.channels, padding=hp["padding"])
+            if hp["init"] == "paper":
+                self.model.init_paper()
+        cfg = self.model.config()
+        out = self.pf.patch_size - 2 * self.model.shrink if cfg["padding"] == "none" else self.pf.patch_size
+        lab = self.pf.label_size
+        if out < 1 or (lab - out) % 2:
+            raise SRCNNError(f"{self.pf.path}: patches of {self.pf.patch_size} px give {out} px outputs with "
+                             f"filters {cfg['f1']}-{cfg['f2']}-{cfg['f3']} padding {cfg['padding']}, which "
+                             f"cannot be centre-aligned with the {lab} px labels")
+        self.crop_label, self.crop_out = max(0, (lab - out) // 2), max(0, (out - lab) // 2)
+        self.model.to(self.device)
+        if hp["channels_last"]:
+            self.model.to(memory_format=torch.channels_last)
+        eval_padding = "replicate" if cfg["padding"] == "none" else cfg["padding"]
+        self.eval_model = build_model(**{**cfg, "padding": eval_padding}).to(self.device).eval()
+
+        # optimiser: the last layer learns at lr/10
+        layers = [m for m in self.model.children() if any(True for _ in m.parameters())]
+        last = {id(p) for p in layers[-1].parameters()}
+        groups = [{"params": [p for p in self.model.parameters() if id(p) not in last], "lr_scale": 1.0},
+                  {"params": [p for p in self.model.parameters() if id(p) in last],
+                   "lr_scale": LAST_LAYER_LR_SCALE}]
+        if hp["optimizer"] == "sgd":
+            self.opt = torch.optim.SGD(groups, lr=hp["lr"], momentum=SGD_MOMENTUM)
+        else:
+            self.opt = torch.optim.Adam(groups, lr=hp["lr"])
+        self.loss_fn = F.l1_loss if hp["loss"] == "l1" else F.mse_loss
+        self.scaler = torch.amp.GradScaler("cuda") if hp["amp"] else None
+
+        # state
+        self.epoch, self.step, self.time_spent = 0, 0, 0.0
+        self.history, self.best, self.partial = [], None, None
+        if resume is not None:
+            self.epoch, self.step = resume.get("epoch", 0), resume.get("step", 0)
+            self.time_spent = resume.get("time_spent", 0.0)
+            self.history, self.best = list(resume.get("history", [])), resume.get("best")
+            self.partial = resume.get("partial")
+            if resume.get("optimizer") and resume.get("hparams", {}).get("optimizer") == hp["optimizer"]:
+                self.opt.load_state_dict(resume["optimizer"])
+            elif resume.get("optimizer"):
+                log(f"note: optimizer changed to {hp['optimizer']}; its state starts fresh")
+            if self.scaler is not None and resume.get("scaler"):
+                self.scaler.load_state_dict(resume["scaler"])
+            if resume.get("rng"):
+                _set_rng_state(resume["rng"])
+
+        self.loader = make_loader(self.pf, hp["loader"], hp["batch_size"], hp["seed"], self.device,
+                                  hp["workers"])
+        if hp["val_set"]:
+            self.val = load_val_set(hp["val_set"], hp["data_root"], self.pf.scales, self.pf.channels)
+            self.val_source = f"--val-set {hp['val_set']}"
+        else:
+            self.val = load_val(self.pf)
+            self.val_source = f"{self.pf.path}:/val"
+        self.stop_signal, self.pid = None, os.getpid()
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+    # ------------------------------------------------------------------ checkpoint content
+    def state(self) -> dict:
+        sd = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "srcnn_version": __version__,
+            "model": self.model.config(), "state_dict": sd, "scale": self.pf.scale,
+            "channels": self.pf.mode, "epoch": self.epoch, "step": self.step,
+            "optimizer": self.opt.state_dict(),
+            "scheduler": {"schedule": self.hp["schedule"], "lr_factor": lr_factor(self.epoch, self.hp)},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": _rng_state(), "hparams": dict(self.hp), "data": self.pf.provenance(),
+            "history": list(self.history), "best": self.best, "time_spent": self.time_spent,
+            "partial": self.partial,
+            "recipe": {"prepare": self._prepare_command(), "train": train_command(self.hp)},
+        }
+
+    def _prepare_command(self) -> str:
+        cmd = str(self.pf.attrs.get("command", ""))
+        return cmd if cmd.startswith("python") or not cmd else "python " + cmd
+
+    def save(self, name: str, state: dict | None = None) -> Path:
+        return save_checkpoint(state or self.state(), self.out_dir / name)
+
+    # ------------------------------------------------------------------ signals
+    def _on_signal(self, signum, frame):
+        if os.getpid() != self.pid:  # a forked DataLoader worker: the main process handles it
+            return
+        if self.stop_signal is not None:  # second signal: stop now, without saving
+            raise KeyboardInterrupt
+        self.stop_signal = signum
+        self.log(f"\n{signal.Signals(signum).name}: stopping after this batch and saving a checkpoint "
+                 "(send it again to quit without saving)")
+
+    def request_stop(self, signum=signal.SIGINT) -> None:
+        """Ask the loop to stop after the current batch, as a signal would."""
+        self.stop_signal = signum
+
+    # ------------------------------------------------------------------ training
+    def _lr(self, epoch: int) -> float:
+        f = lr_factor(epoch, self.hp)
+        for g in self.opt.param_groups:
+            g["lr"] = self.hp["lr"] * g["lr_scale"] * f
+        return self.hp["lr"] * f
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.hp["channels_last"]:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.scaler is not None):
+            out = self.model(x)
+        if self.crop_out:
+            c = self.crop_out
+            out = out[..., c:-c, c:-c]
+        if self.crop_label:
+            c = self.crop_label
+            y = y[..., c:-c, c:-c]
+        loss = self.loss_fn(out.float(), y)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
+        return loss.detach()
+
+    def _check_finite(self, loss_sum: torch.Tensor, batch: int) -> float:
+        v = loss_sum.item()
+        if not math.isfinite(v):
+            last = self.out_dir / "checkpoint.last"
+            kept = (f"the last good checkpoint is {last} (epoch {self.epoch})" if last.is_file()
+                    else "no checkpoint was written")
+            raise SRCNNError(f"training loss became {v} in epoch {self.epoch + 1} (batch {batch}); stopped. "
+                             f"{kept}. Try a lower --lr (now {self.hp['lr']:g})")
+        return v
+
+    def train_epoch(self) -> dict | None:
+        """One epoch (or the rest of an interrupted one). Returns its stats, or None when stopped."""
+        e, bs = self.epoch, self.hp["batch_size"]
+        lr = self._lr(e)
+        self.model.train()
+        p = self.partial or {"samples": 0, "loss_sum": 0.0, "time": 0.0}
+        done, t_before = p["samples"], p["time"]
+        loss_sum = torch.tensor(p["loss_sum"], dtype=torch.float64, device=self.device)
+        t0, new = time.perf_counter(), 0
+        bar = tqdm(total=len(self.loader), initial=math.ceil(done / bs), desc=f"epoch {e + 1}",
+                   unit="batch", leave=False, dynamic_ncols=True, disable=None)
+        i = 0
+        for i, (x, y) in enumerate(self.loader.epoch(e, skip=done), 1):
+            loss = self._train_step(x, y)
+            loss_sum += loss.double() * len(x)
+            n = len(x)
+            done, new, self.step = done + n, new + n, self.step + 1
+            bar.update()
+            if i % CHECK_EVERY == 0:
+                v = self._check_finite(loss_sum, i)
+                bar.set_postfix(loss=f"{v / done:.3e}", sps=f"{new / (time.perf_counter() - t0):.0f}")
+            if self.stop_signal is not None:
+                break
+        bar.close()
+        total = self._check_finite(loss_sum, i)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        self.time_spent += dt
+        if self.stop_signal is not None and done < self.pf.count:
+            self.partial = {"samples": done, "loss_sum": total, "time": t_before + dt}
+            return None
+        return {"loss": total / done, "lr": lr, "time": t_before + dt, "samples_per_s": new / max(dt, 1e-9)}
+
+    @torch.no_grad()
+    def validate(self) -> tuple[float, float] | tuple[None, None]:
+        """Mean (PSNR dB, SSIM) over the validation images and scales; (None, None) without any."""
+        if not self.val:
+            return None, None
+        from .color import rgb2y
+        self.eval_model.load_state_dict(self.model.state_dict())
+        psnrs, ssims = [], []
+        for item in self.val:
+            out = self.eval_model(item["lr"].to(self.device))[0].clamp_(0, 1)
+            sr = out.permute(1, 2, 0).double().cpu().numpy()
+            sr_y = sr[:, :, 0] if sr.shape[2] == 1 else rgb2y(sr)
+            p, s = score(sr_y, item["gt_y"], item["scale"])
+            psnrs.append(p)
+            ssims.append(s)
+        return float(np.mean(psnrs)), float(np.mean(ssims))
+
+    def end_epoch(self, stats: dict) -> str:
+        t0 = time.perf_counter()
+        val_psnr, val_ssim = self.validate()
+        dt = time.perf_counter() - t0
+        self.time_spent += dt
+        self.epoch += 1
+        self.partial = None
+        entry = {"epoch": self.epoch, "loss": stats["loss"], "val_psnr": val_psnr, "val_ssim": val_ssim,
+                 "lr": stats["lr"], "time": stats["time"] + dt, "samples_per_s": stats["samples_per_s"]}
+        self.history.append(entry)
+        improved = val_psnr is not None and (self.best is None or val_psnr > self.best["val_psnr"])
+        if improved:
+            self.best = {"epoch": self.epoch, "val_psnr": val_psnr}
+        state = self.state()
+        if improved:
+            self.save("checkpoint.best", state)
+        if self.epoch % self.hp["save_freq"] == 0:
+            self.save(f"checkpoint.{self.epoch}", state)
+        self.save("checkpoint.last", state)
+        self.write_log()
+        val = f"  val {val_psnr:.3f} dB / {val_ssim:.4f}" if val_psnr is not None else ""
+        return (f"epoch {self.epoch:>4}/{self.hp['num_epoch']}  loss {stats['loss']:.4e}{val}  "
+                f"lr {stats['lr']:.2e}  {stats['samples_per_s']:,.0f} samples/s  {entry['time']:.1f} s"
+                + ("  *best*" if improved else ""))
+
+    def write_log(self) -> None:
+        """log.jsonl (one JSON object per epoch, rewritten from the history) and plot.png."""
+        _atomic_text(self.out_dir / "log.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
+        try:
+            import matplotlib
+        except ImportError:
+            return
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        ep = [h["epoch"] for h in self.history]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(ep, [h["loss"] for h in self.history], color="tab:blue")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"training loss ({self.hp['loss']})", color="tab:blue")
+        ax.set_yscale("log")
+        val = [(h["epoch"], h["val_psnr"]) for h in self.history if h["val_psnr"] is not None]
+        if val:
+            ax2 = ax.twinx()
+            ax2.plot(*zip(*val), color="tab:red")
+            ax2.set_ylabel("validation PSNR (dB)", color="tab:red")
+        fig.tight_layout()
+        tmp = self.out_dir / f".plot.tmp-{os.getpid()}.png"
+        fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+        os.replace(tmp, self.out_dir / "plot.png")
+
+    # ------------------------------------------------------------------ main loop
+    def prepare_out_dir(self, fresh: bool) -> None:
+        """Create out_dir; remove stale temporary files; for a new run, move an old run's files aside."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in self.out_dir.glob(".*.tmp-*"):
+            tmp.unlink(missing_ok=True)
+        if not fresh:
+            return
+        old = [p for p in self.out_dir.iterdir() if p.is_file() and
+               (p.name.startswith("checkpoint.") or p.name in ("log.jsonl", "plot.png"))]
+        if old:
+            dest = self.out_dir / datetime.now().strftime("previous-%Y%m%d-%H%M%S")
+            dest.mkdir()
+            for p in old:
+                os.replace(p, dest / p.name)
+            self.log(f"note: {self.out_dir} held another run; moved its {len(old)} file(s) to {dest}")
+
+    def resume_command(self, path: Path) -> str:
+        return shlex.join(["python", "train.py", "resume", str(path)] + (["--cuda"] if self.hp["cuda"] else []))
+
+    def run(self, fresh: bool = True) -> int:
+        self.prepare_out_dir(fresh)
+        self.log(f"model   {self.model!r}, {count_parameters(self.model):,} parameters, on {self.device}"
+                 + (", AMP" if self.scaler else "") + (", channels-last" if self.hp["channels_last"] else ""))
+        self.log(f"data    {self.pf.path}: {self.pf.count:,} patches, scale {self.pf.scale}, "
+                 f"channels {self.pf.mode}, {self.loader.describe()}")
+        self.log(f"val     {len(self.val)} image(s) from {self.val_source}" if self.val else
+                 "val     none (no /val group in the data and no --val-set): checkpoint.best is not written")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            self.log("note: matplotlib is not installed, so no plot.png (pip install 'srcnn[plot]')")
+        if self.epoch >= self.hp["num_epoch"]:
+            self.log(f"nothing to do: already at epoch {self.epoch} of {self.hp['num_epoch']} "
+                     "(pass --num-epoch to train longer)")
+            return 0
+        handlers = {}
+        try:
+            for s in EXIT_SIGNAL:
+                handlers[s] = signal.signal(s, self._on_signal)
+        except ValueError:  # not the main thread: no signal handling
+            pass
+        try:
+            while self.epoch < self.hp["num_epoch"]:
+                stats = self.train_epoch()
+                if stats is None:
+                    path = self.save("checkpoint.interrupted")
+                    return self._stopped(path, f"in epoch {self.epoch + 1} after "
+                                         f"{self.partial['samples']:,} of {self.pf.count:,} samples")
+                self.log(self.end_epoch(stats))
+                if self.stop_signal is not None:
+                    return self._stopped(self.out_dir / "checkpoint.last", f"after epoch {self.epoch}")
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+        best = (f"; best val PSNR {self.best['val_psnr']:.3f} dB at epoch {self.best['epoch']} "
+                f"({self.out_dir / 'checkpoint.best'})" if self.best else "")
+        self.log(f"done: {self.epoch} epochs in {self.time_spent:.1f} s{best}")
+        return 0
+
+    def _stopped(self, path: Path, where: str) -> int:
+        name = signal.Signals(self.stop_signal).name
+        self.log(f"{name}: stopped {where}; saved {path}\nresume with: {self.resume_command(path)}")
+        return EXIT_SIGNAL.get(self.stop_signal, 1)

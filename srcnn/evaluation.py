@@ -1,0 +1,239 @@
+"""Score a model (and bicubic beside it) on a set of HR images with the paper's protocol.
+
+Y protocol (the paper's, the default; srcnn.protocol): modcrop the HR image to a multiple of the scale;
+Y of MATLAB rgb2ycbcr as uint8, /255 (a greyscale image is its own Y); MATLAB bicubic down by 1/scale
+and back up, in float; the network refines that; outputs quantised like MATLAB uint8(y*255); PSNR and
+SSIM on Y in [0,255] with ``scale`` pixels shaved from every border.
+
+RGB variant (``rgb=True``, *not* the paper's protocol, labelled "rgb" everywhere): the same on the
+three RGB channels (bicubic per channel; a Y model refines Y and takes Cb/Cr from bicubic); PSNR from
+the MSE over all three channels, SSIM the mean of the per-channel SSIMs.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .color import rgb2y, rgb2ycbcr, ycbcr2rgb
+from .errors import SRCNNError
+from .imresize import imresize, modcrop
+from .images import list_images, read_image, to_rgb8, write_image
+from .inference import forward_array
+from .metrics import psnr, ssim
+from .protocol import bicubic_y, hr_y, quantize, score
+
+PROTOCOL_Y = {
+    "name": "srcnn-y",
+    "description": "the SRCNN paper's protocol (Y channel)",
+    "modcrop": "HR cropped at the bottom/right to a multiple of the scale",
+    "channel": "Y of MATLAB rgb2ycbcr as uint8, /255; a greyscale image is its own Y",
+    "degradation": "MATLAB imresize bicubic by 1/scale, then by scale, in float (unrounded)",
+    "quantisation": "outputs as MATLAB uint8(y*255)",
+    "shave": "scale pixels from every border",
+    "metrics": "PSNR (peak 255) and SSIM (Wang et al. 2004, 11x11 Gaussian, sigma 1.5) on Y in [0,255]",
+}
+PROTOCOL_RGB = {
+    "name": "srcnn-rgb",
+    "description": "RGB variant, NOT the paper's protocol: scores are on RGB and are lower than Y scores",
+    "modcrop": PROTOCOL_Y["modcrop"],
+    "channel": "RGB /255 (a greyscale image stays one channel); a Y model refines Y of MATLAB rgb2ycbcr "
+               "and takes Cb/Cr from bicubic",
+    "degradation": "MATLAB imresize bicubic by 1/scale, then by scale, per channel, in float",
+    "quantisation": "outputs as MATLAB uint8(x*255) per channel",
+    "shave": "scale pixels from every border",
+    "metrics": "PSNR (peak 255) from the MSE over all channels; SSIM = mean of per-channel SSIM",
+}
+
+
+def protocol(rgb: bool = False) -> dict:
+    return dict(PROTOCOL_RGB if rgb else PROTOCOL_Y)
+
+
+def slug(text: str) -> str:
+    """"SRCNN 9-5-5 (authors)" -> "srcnn-9-5-5-authors" (for file names)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "model"
+
+
+# ----------------------------------------------------------------------------------------------
+# one image
+
+def _degrade(x: np.ndarray, scale: int) -> np.ndarray:
+    """float (H,W[,C]) -> bicubic down by 1/scale and up again, float64, unclipped."""
+    return imresize(imresize(x, 1.0 / scale), output_shape=x.shape[:2])
+
+
+def _rgb_psnr_ssim(sr: np.ndarray, gt: np.ndarray, scale: int) -> tuple[float, float]:
+    """(PSNR, SSIM) of two float (H,W[,3]) images in [0,1], quantised, border shaved."""
+    a, b = quantize(sr), quantize(gt)
+    if a.ndim == 2:
+        return psnr(a, b, shave=scale), ssim(a, b, shave=scale)
+    s = scale
+    mse = np.mean((a[s:-s, s:-s] - b[s:-s, s:-s]) ** 2)
+    p = float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return p, float(np.mean([ssim(a[:, :, c], b[:, :, c], shave=s) for c in range(a.shape[2])]))
+
+
+def _net_rgb(model, x: np.ndarray, tile) -> np.ndarray:
+    """A model on a float image (H,W) grey or (H,W,3) RGB in [0,1] -> same layout, float64 [0,1]."""
+    if model.channels == 1:
+        if x.ndim == 2:
+            return forward_array(model, x, tile).astype(np.float64)
+        ycc = rgb2ycbcr(x)
+        ycc[:, :, 0] = forward_array(model, ycc[:, :, 0], tile)
+        return ycbcr2rgb(ycc)
+    if x.ndim == 2:
+        return forward_array(model, np.repeat(x[:, :, None], 3, axis=2), tile).mean(axis=2).astype(np.float64)
+    return np.clip(forward_array(model, x, tile).astype(np.float64), 0.0, 1.0)
+
+
+def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, tile=None,
+                   images: bool = False) -> dict:
+    """Score bicubic (and ``model`` if given) on one HR image.
+
+    hr: (H,W) or (H,W,3) uint8. Returns {"bicubic": (psnr, ssim), "model": (psnr, ssim) or None} and,
+    with images=True, "views": {"bicubic", "model", "gt"} viewable (H',W'[,3]) uint8 images (for Y
+    scoring, the Y result with bicubic Cb/Cr).
+    """
+    res = {"model": None}
+    gt_rgb = modcrop(hr, scale).astype(np.float64) / 255.0
+    if min(gt_rgb.shape[:2]) < 2 * scale + 11:
+        raise SRCNNError(f"image {hr.shape[1]}x{hr.shape[0]} is too small to score at x{scale}")
+    if rgb or images:
+        bic_rgb = _degrade(gt_rgb, scale)
+        sr_rgb = _net_rgb(model, bic_rgb, tile) if model is not None else None
+    if rgb:
+        res["bicubic"] = _rgb_psnr_ssim(bic_rgb, gt_rgb, scale)
+        if model is not None:
+            res["model"] = _rgb_psnr_ssim(sr_rgb, gt_rgb, scale)
+    else:
+        gt = hr_y(hr, scale)
+        bic = bicubic_y(gt, scale)
+        res["bicubic"] = score(bic, gt, scale)
+        if model is not None:
+            if model.channels == 1:
+                sr = forward_array(model, bic, tile).astype(np.float64)
+            else:  # an RGB model scored on the Y of its output
+                sr = rgb2y(np.clip(sr_rgb if images else _net_rgb(model, _degrade(gt_rgb, scale), tile), 0, 1))
+                if sr.ndim == 3:
+                    sr = sr[:, :, 0]
+            res["model"] = score(sr, gt, scale)
+    if images:
+        views = {"bicubic": bic_rgb, "gt": gt_rgb}
+        if model is not None:
+            views["model"] = sr_rgb
+        res["views"] = {k: quantize(v).astype(np.uint8) for k, v in views.items()}
+    return res
+
+
+# ----------------------------------------------------------------------------------------------
+# side-by-side pictures
+
+def side_by_side(panels: list[np.ndarray], labels: list[str], zoom: int = 1, gap: int = 4) -> np.ndarray:
+    """Panels (H,W) or (H,W,3) uint8 of one size, enlarged ``zoom`` x (nearest), each under a label bar.
+
+    Returns (bar + H*zoom, n*W*zoom + (n-1)*gap, 3) uint8 RGB on a white background.
+    """
+    panels = [np.repeat(p[:, :, None], 3, axis=2) if p.ndim == 2 else p for p in panels]
+    if zoom > 1:
+        panels = [np.repeat(np.repeat(p, zoom, axis=0), zoom, axis=1) for p in panels]
+    h, w = panels[0].shape[:2]
+    bar = 22
+    font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+    out = np.full((bar + h, len(panels) * w + (len(panels) - 1) * gap, 3), 255, np.uint8)
+    for i, (p, text) in enumerate(zip(panels, labels)):
+        x = i * (w + gap)
+        out[bar:, x:x + w] = p
+        while size > 0.25 and cv2.getTextSize(text, font, size, 1)[0][0] > w - 6:
+            size -= 0.05
+        cv2.putText(out, text, (x + 3, bar - 7), font, size, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
+
+
+def best_crop(bic: np.ndarray, sr: np.ndarray, gt: np.ndarray, size: int) -> tuple[int, int, int]:
+    """(top, left, side) of the square crop where the model gains most over bicubic (squared error)."""
+    def y(v):
+        return rgb2y(v).astype(np.float64) if v.ndim == 3 else v.astype(np.float64)
+    g, b, s = y(gt), y(bic), y(sr)
+    gain = (b - g) ** 2 - (s - g) ** 2
+    side = min(size, *g.shape)
+    box = cv2.boxFilter(gain, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    half = side // 2
+    valid = box[half:g.shape[0] - (side - half) + 1, half:g.shape[1] - (side - half) + 1]
+    top, left = np.unravel_index(int(np.argmax(valid)), valid.shape)
+    return int(top), int(left), side
+
+
+def compare_picture(views: dict, labels: dict, crop: int = 128, zoom: int = 2) -> np.ndarray:
+    """Crops of bicubic | model | ground truth where the model helps most, side by side (uint8 RGB)."""
+    order = [k for k in ("bicubic", "model", "gt") if k in views]
+    if "model" in views:
+        top, left, side = best_crop(views["bicubic"], views["model"], views["gt"], crop)
+    else:
+        top, left, side = 0, 0, min(crop, *views["gt"].shape[:2])
+    crops = [views[k][top:top + side, left:left + side] for k in order]
+    return side_by_side(crops, [labels[k] for k in order], zoom=zoom)
+
+
+# ----------------------------------------------------------------------------------------------
+# a whole set
+
+def _mean_row(base: dict, items: list[dict]) -> dict:
+    return {**base, "psnr": float(np.mean([i["psnr"] for i in items])),
+            "ssim": float(np.mean([i["ssim"] for i in items])), "count": len(items), "images": items}
+
+
+def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None, method: str = "model",
+                 checkpoint: str | None = None, sha256: str | None = None, rgb: bool = False, tile=None,
+                 save_dir=None, compare_dir=None, progress=None) -> list[dict]:
+    """Evaluate bicubic and ``model`` (None: bicubic only) on every image in ``set_dir``.
+
+    Returns the JSON rows: [bicubic row, model row]; each {"set", "scale", "method", "checkpoint",
+    "sha256", "protocol", "psnr", "ssim", "count", "images": [{"name", "psnr", "ssim"}]} (means over
+    the images). save_dir: writes <save_dir>/<set>/x<scale>/<name>_bicubic.png and <name>_<method>.png;
+    compare_dir: writes <compare_dir>/<set>/x<scale>/<name>_compare.png (crops bicubic | model | GT).
+    progress(name, result) is called after each image.
+    """
+    set_dir = Path(set_dir)
+    set_name = set_name or set_dir.name
+    files = list_images(set_dir, recursive=False)
+    if not files:
+        raise SRCNNError(f"{set_dir}: no images in this folder")
+    outs = [Path(d) / set_name / f"x{scale}" for d in (save_dir, compare_dir) if d is not None]
+    for d in outs:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SRCNNError(f"{d}: cannot create the output folder ({e.strerror or e})") from None
+    tag = slug(method)
+    prot = protocol(rgb)["name"]
+    bic_items, sr_items = [], []
+    for f in files:
+        hr = to_rgb8(read_image(f))
+        try:
+            r = evaluate_image(hr, scale, model, rgb=rgb, tile=tile, images=bool(outs))
+        except SRCNNError as e:
+            raise SRCNNError(f"{f}: {e}") from None
+        bic_items.append({"name": f.stem, "psnr": r["bicubic"][0], "ssim": r["bicubic"][1]})
+        if r["model"] is not None:
+            sr_items.append({"name": f.stem, "psnr": r["model"][0], "ssim": r["model"][1]})
+        if save_dir is not None:
+            d = Path(save_dir) / set_name / f"x{scale}"
+            write_image(d / f"{f.stem}_bicubic.png", r["views"]["bicubic"])
+            if "model" in r["views"]:
+                write_image(d / f"{f.stem}_{tag}.png", r["views"]["model"])
+        if compare_dir is not None:
+            labels = {"bicubic": f"bicubic {r['bicubic'][0]:.2f} dB", "gt": "ground truth"}
+            if r["model"] is not None:
+                labels["model"] = f"{method} {r['model'][0]:.2f} dB"
+            pic = compare_picture(r["views"], labels)
+            write_image(Path(compare_dir) / set_name / f"x{scale}" / f"{f.stem}_compare.png", pic)
+        if progress is not None:
+            progress(f.stem, r)
+    base = {"set": set_name, "set_path": str(set_dir), "scale": scale, "protocol": prot}
+    rows = [_mean_row({**base, "method": "bicubic", "checkpoint": None, "sha256": None}, bic_items)]
+    if model is not None:
+        rows.append(_mean_row({**base, "method": method, "checkpoint": checkpoint, "sha256": sha256}, sr_items))
+    return rows

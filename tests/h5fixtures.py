@@ -1,0 +1,77 @@
+"""Tiny synthetic "srcnn-patches" HDF5 files in the SPEC format, for tests of anything that reads them.
+
+``write_patches(path)`` writes a valid version-1 file in milliseconds; keyword arguments change the
+geometry, and ``attrs``/``mutate`` let a test break one thing at a time.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+
+def _blur(x: np.ndarray) -> np.ndarray:
+    """3x3 box blur over the last two axes (edge-replicated), float64."""
+    p = np.pad(x.astype(np.float64), [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)], mode="edge")
+    h, w = x.shape[-2:]
+    return sum(p[..., i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
+
+
+def _images(n: int, c: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,c,h,w) uint8 smooth random images with some edges."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    out = np.empty((n, c, h, w), np.uint8)
+    for i in range(n):
+        for k in range(c):
+            f = rng.uniform(0.1, 0.9, size=3)
+            v = np.sin(xx * f[0] + yy * f[1] + rng.uniform(0, 6)) + (xx * f[2] > w / 2)
+            out[i, k] = np.clip(np.round((v + 1.5) * 70 + rng.normal(0, 3, v.shape)), 0, 255)
+    return out
+
+
+def write_patches(path, n: int = 64, channels: int = 1, patch: int = 17, label: int | None = None,
+                  scales=(3,), val_images: int = 2, val_size: int = 24, chunk: int = 16,
+                  seed: int = 0, attrs: dict | None = None) -> Path:
+    """Write a valid format-1 file: /train with ``n`` patches (C=channels, P=patch, L=label or P),
+    /val with ``val_images`` images of val_size x val_size (none when 0). Returns the path."""
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    label = patch if label is None else label
+    hr_full = _images(n, channels, patch, patch, rng)
+    lr = np.clip(_blur(hr_full) / 255.0, 0, 1).astype(np.float16)
+    off = (patch - label) // 2
+    hr = hr_full[:, :, off:off + label, off:off + label]
+    scale = np.array([scales[i % len(scales)] for i in range(n)], np.uint8)
+    sources = [{"path": f"img{i}.png", "sha256": "0" * 64, "split": "train", "h": 64, "w": 64}
+               for i in range(3)]
+    root = {"format": "srcnn-patches", "format_version": 1, "scales": np.array(scales, np.int64),
+            "patch_size": patch, "label_size": label, "stride": patch // 2,
+            "channels": "y" if channels == 1 else "rgb", "blur_sigma": 0.0, "noise_sigma": 0.0,
+            "augment": False, "val_fraction": 0.2 if val_images else 0.0, "seed": seed,
+            "created": "2024-01-01T00:00:00", "command": f"prepare_data.py --scale {scales[0]} --out {path.name}",
+            "srcnn_version": "0.1.0", "sources": json.dumps(sources), "skipped": "[]",
+            "fingerprint": hashlib.sha256(f"{n}-{channels}-{patch}-{label}-{scales}-{seed}".encode()).hexdigest()}
+    root.update(attrs or {})
+    with h5py.File(path, "w") as f:
+        for k, v in root.items():
+            f.attrs[k] = v
+        g = f.create_group("train")
+        g.create_dataset("lr", data=lr, chunks=(min(chunk, n), channels, patch, patch))
+        g.create_dataset("hr", data=hr, chunks=(min(chunk, n), channels, label, label))
+        g.create_dataset("scale", data=scale)
+        g.attrs["count"] = n
+        if val_images:
+            v = f.create_group("val")
+            imgs = _images(val_images, channels, val_size, val_size, rng)
+            for i in range(val_images):
+                gi = v.create_group(f"{i:03d}")
+                hr_i = imgs[i].transpose(1, 2, 0)
+                gi.create_dataset("hr", data=hr_i)
+                gi.attrs["name"] = f"val{i}.png"
+                for s in scales:
+                    gi.create_dataset(f"lr_x{s}", data=np.clip(_blur(imgs[i]) / 255.0, 0, 1)
+                                      .transpose(1, 2, 0).astype(np.float16))
+    return path
