@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .imresize import matlab_round
+
 # MATLAB's matrix for R, G, B in [0, 1] -> Y, Cb, Cr in [0, 255], and its offset.
 _T = np.array([[65.481, 128.553, 24.966],
                [-37.797, -74.203, 112.0],
@@ -19,7 +21,7 @@ _TINV = np.linalg.inv(_T)
 
 def _round_uint8(x: np.ndarray) -> np.ndarray:
     """MATLAB's uint8(): round half away from zero, saturate."""
-    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+    return np.clip(matlab_round(x), 0, 255).astype(np.uint8)
 
 
 def rgb2ycbcr(img: np.ndarray) -> np.ndarray:

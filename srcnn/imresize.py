@@ -83,7 +83,7 @@ def imresize(img: np.ndarray, scale: float | None = None,
         w = w.reshape(w.shape + (1,) * (moved.ndim - 1))
         out = np.moveaxis((gathered * w).sum(axis=1), 0, dim)
         if is_uint8:
-            out = np.clip(np.round(out), 0, 255)
+            out = np.clip(matlab_round(out), 0, 255)
     return out.astype(np.uint8) if is_uint8 else out
 
 
@@ -112,6 +112,11 @@ def imresize_torch(x: torch.Tensor, scale: float | None = None,
         wshape[axis], wshape[axis + 1] = w.shape
         x = (gathered * w.reshape(wshape)).sum(dim=axis + 1)
     return x[0, 0] if squeeze else x
+
+
+def matlab_round(x: np.ndarray) -> np.ndarray:
+    """MATLAB's round(): halves go away from zero (numpy's round goes to even)."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
 def modcrop(img, scale: int):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .color import rgb2y
-from .imresize import imresize, modcrop
+from .imresize import imresize, matlab_round, modcrop
 from .metrics import psnr, ssim
 
 
@@ -33,7 +33,7 @@ def bicubic_y(y: np.ndarray, scale: int) -> np.ndarray:
 
 def quantize(y: np.ndarray) -> np.ndarray:
     """MATLAB ``uint8(y * 255)`` as float64 in [0,255]: round half away from zero, saturate."""
-    return np.clip(np.round(np.asarray(y, dtype=np.float64) * 255.0), 0, 255)
+    return np.clip(matlab_round(np.asarray(y, dtype=np.float64) * 255.0), 0, 255)
 
 
 def score(sr_y: np.ndarray, gt_y: np.ndarray, scale: int) -> tuple[float, float]:

@@ -110,3 +110,9 @@ def test_matches_matlab_reference_outputs(data_root):
             total += d.size
             same += int((d == 0).sum())
     assert same / total >= 0.98, f"only {same / total:.2%} of pixels identical"
+
+
+def test_matlab_round_goes_away_from_zero():
+    from srcnn.imresize import matlab_round
+    np.testing.assert_array_equal(matlab_round(np.array([0.5, 1.5, 2.5, -0.5, -2.5, 0.49])),
+                                  [1, 2, 3, -1, -3, 0])
