@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -62,7 +63,9 @@ def load_checkpoint(path) -> dict:
     if not path.is_file():
         raise SRCNNError(f"{path}: no such checkpoint file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "pickle protocol 4" notes: the error below says it all
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         g = re.search(r"GLOBAL (\S+)", str(e))
         if g:

@@ -31,7 +31,8 @@ from .checkpoint import FORMAT, FORMAT_VERSION, build_from_checkpoint, save_chec
 from .data import load_val, make_loader, open_patches
 from .errors import SRCNNError
 from .models import build_model, count_parameters
-from .protocol import score
+from .metrics import psnr
+from .protocol import quantize, score
 
 DEFAULTS = dict(
     data="train.h5", out_dir="checkpoints", lr=1e-4, batch_size=128, num_epoch=100, save_freq=10,
@@ -115,6 +116,10 @@ def _atomic_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _print(*args) -> None:
+    print(*args, flush=True)
+
+
 def load_val_set(name: str, root, scales, channels: int) -> list[dict]:
     """Images of a named set (e.g. Set5) as validation items like srcnn.data.load_val's:
     HR modcropped, LR = MATLAB bicubic down and up (the paper's protocol); for C=1 the Y channel."""
@@ -143,7 +148,7 @@ def load_val_set(name: str, root, scales, channels: int) -> list[dict]:
 
 
 class Trainer:
-    def __init__(self, hp: dict, resume: dict | None = None, resume_path=None, log=print):
+    def __init__(self, hp: dict, resume: dict | None = None, resume_path=None, log=_print):
         self.hp, self.log = dict(hp), log
         self.out_dir = Path(hp["out_dir"])
         self.device = pick_device(hp["cuda"])
@@ -193,12 +198,20 @@ class Trainer:
         else:
             self.opt = torch.optim.Adam(groups, lr=hp["lr"])
         self.loss_fn = F.l1_loss if hp["loss"] == "l1" else F.mse_loss
-        self.scaler = torch.amp.GradScaler("cuda") if hp["amp"] else None
+        self.scaler = None
+        if hp["amp"]:  # torch.amp.GradScaler appeared in torch 2.3; torch.cuda.amp's before
+            self.scaler = torch.amp.GradScaler("cuda") if hasattr(torch.amp, "GradScaler") \
+                else torch.cuda.amp.GradScaler()
 
         # state
         self.epoch, self.step, self.time_spent = 0, 0, 0.0
         self.history, self.best, self.partial = [], None, None
+        self.last_good = (resume_path, resume.get("epoch", 0)) if resume is not None else None
+        # how to reproduce: the prepare and train commands, plus the options changed at each resume
+        self.recipe = {"prepare": self._prepare_command(), "train": train_command(self.hp), "changes": []}
         if resume is not None:
+            self.recipe = {**self.recipe, **(resume.get("recipe") or {})}
+            self.recipe["changes"] = list(self.recipe.get("changes", []))
             self.epoch, self.step = resume.get("epoch", 0), resume.get("step", 0)
             self.time_spent = resume.get("time_spent", 0.0)
             self.history, self.best = list(resume.get("history", [])), resume.get("best")
@@ -237,7 +250,7 @@ class Trainer:
             "rng": _rng_state(), "hparams": dict(self.hp), "data": self.pf.provenance(),
             "history": list(self.history), "best": self.best, "time_spent": self.time_spent,
             "partial": self.partial,
-            "recipe": {"prepare": self._prepare_command(), "train": train_command(self.hp)},
+            "recipe": self.recipe,
         }
 
     def _prepare_command(self) -> str:
@@ -293,9 +306,8 @@ class Trainer:
     def _check_finite(self, loss_sum: torch.Tensor, batch: int) -> float:
         v = loss_sum.item()
         if not math.isfinite(v):
-            last = self.out_dir / "checkpoint.last"
-            kept = (f"the last good checkpoint is {last} (epoch {self.epoch})" if last.is_file()
-                    else "no checkpoint was written")
+            kept = (f"the last good checkpoint is {self.last_good[0]} (epoch {self.last_good[1]})"
+                    if self.last_good else "no checkpoint was written")
             raise SRCNNError(f"training loss became {v} in epoch {self.epoch + 1} (batch {batch}); stopped. "
                              f"{kept}. Try a lower --lr (now {self.hp['lr']:g})")
         return v
@@ -312,18 +324,20 @@ class Trainer:
         bar = tqdm(total=len(self.loader), initial=math.ceil(done / bs), desc=f"epoch {e + 1}",
                    unit="batch", leave=False, dynamic_ncols=True, disable=None)
         i = 0
-        for i, (x, y) in enumerate(self.loader.epoch(e, skip=done), 1):
-            loss = self._train_step(x, y)
-            loss_sum += loss.double() * len(x)
-            n = len(x)
-            done, new, self.step = done + n, new + n, self.step + 1
-            bar.update()
-            if i % CHECK_EVERY == 0:
-                v = self._check_finite(loss_sum, i)
-                bar.set_postfix(loss=f"{v / done:.3e}", sps=f"{new / (time.perf_counter() - t0):.0f}")
-            if self.stop_signal is not None:
-                break
-        bar.close()
+        try:
+            for i, (x, y) in enumerate(self.loader.epoch(e, skip=done), 1):
+                loss = self._train_step(x, y)
+                loss_sum += loss.double() * len(x)
+                n = len(x)
+                done, new, self.step = done + n, new + n, self.step + 1
+                bar.update()
+                if i % CHECK_EVERY == 0:
+                    v = self._check_finite(loss_sum, i)
+                    bar.set_postfix(loss=f"{v / done:.3e}", sps=f"{new / (time.perf_counter() - t0):.0f}")
+                if self.stop_signal is not None:
+                    break
+        finally:
+            bar.close()
         total = self._check_finite(loss_sum, i)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
@@ -335,8 +349,9 @@ class Trainer:
         return {"loss": total / done, "lr": lr, "time": t_before + dt, "samples_per_s": new / max(dt, 1e-9)}
 
     @torch.no_grad()
-    def validate(self) -> tuple[float, float] | tuple[None, None]:
-        """Mean (PSNR dB, SSIM) over the validation images and scales; (None, None) without any."""
+    def validate(self) -> tuple[float | None, float | None]:
+        """Mean (PSNR dB, SSIM) over the validation images and scales; (None, None) without any
+        (SSIM None when every image is smaller than its 11x11 window)."""
         if not self.val:
             return None, None
         from .color import rgb2y
@@ -346,10 +361,14 @@ class Trainer:
             out = self.eval_model(item["lr"].to(self.device))[0].clamp_(0, 1)
             sr = out.permute(1, 2, 0).double().cpu().numpy()
             sr_y = sr[:, :, 0] if sr.shape[2] == 1 else rgb2y(sr)
-            p, s = score(sr_y, item["gt_y"], item["scale"])
+            try:
+                p, s = score(sr_y, item["gt_y"], item["scale"])
+            except ValueError:  # smaller than SSIM's 11x11 window after shaving: PSNR only
+                p, s = psnr(quantize(sr_y), quantize(item["gt_y"]), shave=item["scale"]), None
             psnrs.append(p)
-            ssims.append(s)
-        return float(np.mean(psnrs)), float(np.mean(ssims))
+            if s is not None:
+                ssims.append(s)
+        return float(np.mean(psnrs)), (float(np.mean(ssims)) if ssims else None)
 
     def end_epoch(self, stats: dict) -> str:
         t0 = time.perf_counter()
@@ -364,14 +383,17 @@ class Trainer:
         improved = val_psnr is not None and (self.best is None or val_psnr > self.best["val_psnr"])
         if improved:
             self.best = {"epoch": self.epoch, "val_psnr": val_psnr}
+        t0 = time.perf_counter()
         state = self.state()
         if improved:
             self.save("checkpoint.best", state)
         if self.epoch % self.hp["save_freq"] == 0:
             self.save(f"checkpoint.{self.epoch}", state)
-        self.save("checkpoint.last", state)
+        self.last_good = (self.save("checkpoint.last", state), self.epoch)
         self.write_log()
-        val = f"  val {val_psnr:.3f} dB / {val_ssim:.4f}" if val_psnr is not None else ""
+        self.time_spent += time.perf_counter() - t0  # (the saved time_spent leaves out its own saving)
+        val = f"  val {val_psnr:.3f} dB" if val_psnr is not None else ""
+        val += f" / {val_ssim:.4f}" if val_ssim is not None else ""
         return (f"epoch {self.epoch:>4}/{self.hp['num_epoch']}  loss {stats['loss']:.4e}{val}  "
                 f"lr {stats['lr']:.2e}  {stats['samples_per_s']:,.0f} samples/s  {entry['time']:.1f} s"
                 + ("  *best*" if improved else ""))

@@ -94,19 +94,18 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
     """Score bicubic (and ``model`` if given) on one HR image.
 
     hr: (H,W) or (H,W,3) uint8. Returns {"bicubic": (psnr, ssim), "model": (psnr, ssim) or None} and,
-    with images=True, "views": {"bicubic", "model", "gt"} viewable (H',W'[,3]) uint8 images (for Y
-    scoring, the Y result with bicubic Cb/Cr).
+    with images=True, "views": {"bicubic", "model", "gt"}: viewable (H',W'[,3]) uint8 images (for the
+    Y protocol the model's view is its scored Y with bicubic Cb/Cr).
     """
-    res = {"model": None}
     gt_rgb = modcrop(hr, scale).astype(np.float64) / 255.0
     if min(gt_rgb.shape[:2]) < 2 * scale + 11:
         raise SRCNNError(f"image {hr.shape[1]}x{hr.shape[0]} is too small to score at x{scale}")
-    if rgb or images:
-        bic_rgb = _degrade(gt_rgb, scale)
-        sr_rgb = _net_rgb(model, bic_rgb, tile) if model is not None else None
+    bic_rgb = _degrade(gt_rgb, scale) if (rgb or images or (model is not None and model.channels == 3)) else None
+    res, sr_rgb = {"model": None}, None
     if rgb:
         res["bicubic"] = _rgb_psnr_ssim(bic_rgb, gt_rgb, scale)
         if model is not None:
+            sr_rgb = _net_rgb(model, bic_rgb, tile)
             res["model"] = _rgb_psnr_ssim(sr_rgb, gt_rgb, scale)
     else:
         gt = hr_y(hr, scale)
@@ -115,14 +114,16 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
         if model is not None:
             if model.channels == 1:
                 sr = forward_array(model, bic, tile).astype(np.float64)
-            else:  # an RGB model scored on the Y of its output
-                sr = rgb2y(np.clip(sr_rgb if images else _net_rgb(model, _degrade(gt_rgb, scale), tile), 0, 1))
-                if sr.ndim == 3:
-                    sr = sr[:, :, 0]
+                if images:
+                    sr_rgb = sr if sr.ndim == bic_rgb.ndim else ycbcr2rgb(
+                        np.concatenate([sr[:, :, None], rgb2ycbcr(bic_rgb)[:, :, 1:]], axis=2))
+            else:  # an RGB model, scored on the Y of its output
+                sr_rgb = _net_rgb(model, bic_rgb, tile)
+                sr = rgb2y(sr_rgb)
             res["model"] = score(sr, gt, scale)
     if images:
         views = {"bicubic": bic_rgb, "gt": gt_rgb}
-        if model is not None:
+        if sr_rgb is not None:
             views["model"] = sr_rgb
         res["views"] = {k: quantize(v).astype(np.uint8) for k, v in views.items()}
     return res

@@ -52,8 +52,7 @@ def bundled_checkpoint(scale: int) -> Path:
     if not path.is_file():
         raise SRCNNError(
             f"no bundled weights for x{scale} ({path} is missing): train them with prepare_data.py and "
-            f"train.py (README, 'Training'; the recipe is in `python train.py inspect` of any shipped "
-            f"checkpoint) and copy the best checkpoint there, or pass --checkpoint FILE "
+            f"train.py (README, 'Training') and copy the best checkpoint there, or pass --checkpoint FILE "
             f"(a checkpoint.N from train.py or the authors' x{scale}.mat)")
     return path
 

@@ -156,11 +156,12 @@ def extract_patches(lr: np.ndarray, hr: np.ndarray, patch_size: int, label_size:
         return (np.empty((0, c, patch_size, patch_size), np.float16),
                 np.empty((0, c, label_size, label_size), np.uint8))
     pad = (patch_size - label_size) // 2
+    lr = lr.astype(np.float16)  # once per image (patches overlap), same values as per patch
     win = np.lib.stride_tricks.sliding_window_view(lr, (patch_size, patch_size), axis=(0, 1))
     lr_p = win[ys[:, None], xs[None, :]].reshape(-1, c, patch_size, patch_size)
     win = np.lib.stride_tricks.sliding_window_view(hr, (label_size, label_size), axis=(0, 1))
     hr_p = win[ys[:, None] + pad, xs[None, :] + pad].reshape(-1, c, label_size, label_size)
-    return lr_p.astype(np.float16), np.ascontiguousarray(hr_p)
+    return lr_p, hr_p
 
 
 def to_channels(img: np.ndarray, channels: str) -> np.ndarray:
@@ -275,7 +276,19 @@ def _init_worker(cfg: PrepareConfig) -> None:
     global _WORKER_CFG
     _WORKER_CFG = cfg
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled (once) by the parent
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # Pool.terminate() must always stop a worker
     cv2.setNumThreads(1)
+
+
+def _pool(workers: int, cfg: PrepareConfig):
+    """A process pool that never forks the (multi-threaded: tqdm, torch, h5py) parent itself:
+    workers come from a forkserver that has imported this module once (spawn where there is none)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    return ctx.Pool(workers, initializer=_init_worker, initargs=(cfg,))
 
 
 def _work(task) -> ImageResult:
@@ -289,7 +302,7 @@ def ordered_results(tasks: list, cfg: PrepareConfig, workers: int):
         for t in tasks:
             yield process_image(*t, cfg)
         return
-    pool = multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(cfg,))
+    pool = _pool(workers, cfg)
     try:
         pending: collections.deque = collections.deque()
         it = iter(tasks)

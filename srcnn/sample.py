@@ -17,9 +17,10 @@ CELL = 192
 
 
 def _zone_plate(n: int) -> np.ndarray:
-    """(n,n) float in [0,1]: cos(k r^2), frequency rising to Nyquist at the corners of the cell."""
+    """(n,n) float in [0,1]: cos(k r^2); the frequency rises to ~0.4 x Nyquist at the cell's corners,
+    i.e. past the Nyquist limit of the x3 low-resolution image there (moire in bicubic)."""
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float64) - (n - 1) / 2
-    return 0.5 + 0.5 * np.cos(np.pi * (xx ** 2 + yy ** 2) / (2 * n))
+    return 0.5 + 0.5 * np.cos(0.3 * np.pi * (xx ** 2 + yy ** 2) / n)
 
 
 def _siemens_star(n: int, spokes: int = 24) -> np.ndarray:
@@ -32,9 +33,9 @@ def _siemens_star(n: int, spokes: int = 24) -> np.ndarray:
 def _texture(n: int, seed: int = 3) -> np.ndarray:
     """(n,n,3) float: smoothed noise at two scales, a stand-in for foliage or fabric."""
     rng = np.random.default_rng(seed)
-    fine = cv2.GaussianBlur(rng.random((n, n, 3)), (0, 0), 0.8)
+    fine = cv2.GaussianBlur(rng.random((n, n, 3)), (0, 0), 1.5)
     coarse = cv2.resize(rng.random((n // 16, n // 16, 3)), (n, n), interpolation=cv2.INTER_CUBIC)
-    t = 0.55 * coarse + 0.9 * (fine - 0.5)
+    t = 0.6 * coarse + 1.2 * (fine - 0.5)
     return np.clip((t - t.min()) / np.ptp(t), 0, 1)
 
 
@@ -58,7 +59,7 @@ def sample_image() -> np.ndarray:
     # bottom middle: texture
     img[c:, c:2 * c] = _texture(c)
     # bottom right: line gratings of falling period, then a checkerboard
-    for i, period in enumerate((8, 6, 4, 3)):
+    for i, period in enumerate((16, 12, 8, 6)):
         x = np.arange(c)
         rows = slice(c + i * 24, c + (i + 1) * 24)
         img[rows, 2 * c:] = ((x // (period // 2 or 1)) % 2)[None, :, None] * 0.9 + 0.05

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-sigma", type=float, default=0.0, metavar="SIGMA",
                    help="additive Gaussian noise on the LR image, std in grey levels of 255; 0 = none (default)")
     p.add_argument("--augment", action="store_true",
-                   help="add 8 flips/90-degree rotations x FSRCNN's copies downscaled by 0.9-0.6 (40x the data)")
+                   help="add 8 flips/90-degree rotations x FSRCNN's copies downscaled by 0.9-0.6 (about 26x the patches)")
     p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
                    help="hold out this fraction of the images, whole, in the /val group (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split and the noise (default: 0)")

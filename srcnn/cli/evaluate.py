@@ -1,0 +1,165 @@
+"""evaluate.py: PSNR/SSIM of a model and of bicubic on test sets, with the SRCNN paper's protocol."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..datasets import data_root, resolve_set, sha256_file
+from ..errors import SRCNNError
+from ..evaluation import evaluate_set, protocol
+from ..images import list_images
+from ..inference import load_for_scale, model_name, resolve_device
+
+PROTOCOL_HELP = """\
+protocol (the SRCNN paper's; every published SR table uses it):
+  1. modcrop: crop the HR image at the bottom/right to a multiple of the scale;
+  2. Y of MATLAB rgb2ycbcr (studio range) as uint8, /255; a greyscale image is its own Y;
+  3. degrade: MATLAB bicubic imresize by 1/scale, then back up by scale (float, unrounded);
+     this is the bicubic baseline and the network's input;
+  4. outputs quantised like MATLAB uint8(y*255);
+  5. PSNR and SSIM on Y in [0,255], with `scale` pixels shaved from every border.
+--rgb scores RGB instead (labelled "rgb"; not the paper's protocol, lower numbers).
+
+examples:
+  python evaluate.py --set Set5
+  python evaluate.py --set Set5,Set14 --scale 2,3,4 --json results.json
+  python evaluate.py --set Set14 --checkpoint checkpoints/checkpoint.best --compare out/compare
+  python evaluate.py --set my_photos/ --checkpoint x3.mat --save-images out/sr
+"""
+
+
+def scale_list(text: str) -> list[int]:
+    try:
+        scales = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 3 or 2,3,4, got {text!r}") from None
+    if not scales or min(scales) < 2:
+        raise argparse.ArgumentTypeError(f"scales are integers >= 2, got {text!r}")
+    return scales
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="evaluate.py", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PROTOCOL_HELP,
+        description="Score a super-resolution model and bicubic side by side on test sets: a table "
+                    "per image and the mean (PSNR, SSIM, gain over bicubic).")
+    p.add_argument("--set", action="append", metavar="NAME|DIR",
+                   help="set name under the datasets root (Set5, Set14, B100, Urban100, ...) or a folder "
+                        "of HR images; repeat or comma-separate for several (default: Set5)")
+    p.add_argument("--scale", nargs="+", type=scale_list, metavar="S",
+                   help="upscaling factor(s), e.g. 3 or 2 3 4 or 2,3,4 (default: the checkpoint's "
+                        "scale, 3 for the bundled weights)")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="a train.py checkpoint (checkpoint.N) or the authors' MATLAB x<s>.mat "
+                        "(default: the bundled srcnn/weights/srcnn_x<scale>.pt)")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--save-images", metavar="DIR",
+                   help="write the outputs as PNG: DIR/<set>/x<s>/<name>_bicubic.png and <name>_<model>.png")
+    p.add_argument("--compare", metavar="DIR",
+                   help="write side-by-side crops (bicubic | model | ground truth) where the model gains "
+                        "most: DIR/<set>/x<s>/<name>_compare.png")
+    p.add_argument("--rgb", action="store_true",
+                   help="score on RGB instead of Y (not the paper's protocol; labelled 'rgb')")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where the network runs (default: auto = cuda if available)")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="datasets root for set names (default: $SRCNN_DATA, else ./datasets)")
+    return p
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    """Atomic: a temporary file in the same folder, then os.replace."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise SRCNNError(f"{path}: folder {folder} does not exist")
+    tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SRCNNError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+class Table:
+    """Prints the per-image table as the images are scored, then the mean."""
+
+    def __init__(self, title: str, width: int):
+        self.w = max(width, 8)
+        print(f"\n{title}")
+        head = (f"{'image':<{self.w}}  {'bicubic PSNR':>12} {'SSIM':>7}  {'model PSNR':>10} {'SSIM':>7}"
+                f"  {'gain dB':>7}")
+        self.rule = "-" * len(head)
+        print(head)
+        print(self.rule)
+
+    def row(self, name: str, bic, sr) -> None:
+        print(f"{name:<{self.w}}  {bic[0]:12.2f} {bic[1]:7.4f}  {sr[0]:10.2f} {sr[1]:7.4f}  "
+              f"{sr[0] - bic[0]:+7.2f}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    sets = [s.strip() for item in (args.set or ["Set5"]) for s in item.split(",") if s.strip()]
+    scales = list(dict.fromkeys(s for group in args.scale for s in group)) if args.scale else [None]
+    try:
+        device = resolve_device(args.device)
+        root = data_root(args.data_root)
+        folders = [resolve_set(s, root) for s in sets]
+        for d in (args.save_images, args.compare):
+            if d and Path(d).exists() and not Path(d).is_dir():
+                raise SRCNNError(f"{d}: exists and is not a folder")
+        if args.json and Path(args.json).is_dir():
+            raise SRCNNError(f"{args.json}: is a folder; --json takes a file name")
+        digest = sha256_file(Path(args.checkpoint)) if args.checkpoint and Path(args.checkpoint).is_file() else None
+        rows, t0 = [], time.time()
+        for scale in scales:
+            model, meta, scale = load_for_scale(args.checkpoint, scale, device)
+            ckpt = str(args.checkpoint) if args.checkpoint else meta.get("path")
+            sha = digest if args.checkpoint else sha256_file(Path(ckpt))
+            method = model_name(meta)
+            for folder in folders:
+                set_name = folder.name
+                names = [p.stem for p in list_images(folder, recursive=False)]
+                mode = "RGB (not the paper's protocol)" if args.rgb else "Y, the paper's protocol"
+                table = Table(f"{set_name} x{scale}   model: {method} ({ckpt})   scores: {mode}",
+                              max(map(len, names), default=8))
+                set_rows = evaluate_set(
+                    folder, scale, model, set_name=set_name, method=method, checkpoint=ckpt, sha256=sha,
+                    rgb=args.rgb, save_dir=args.save_images, compare_dir=args.compare,
+                    progress=lambda name, r: table.row(name, r["bicubic"], r["model"]))
+                bic, sr = set_rows
+                print(table.rule)
+                table.row(f"mean ({bic['count']})", (bic["psnr"], bic["ssim"]), (sr["psnr"], sr["ssim"]))
+                for r in set_rows:
+                    r["model"] = meta.get("model") if r["method"] != "bicubic" else None
+                rows += set_rows
+        if args.json:
+            _write_json(Path(args.json), {
+                "protocol": protocol(args.rgb), "rows": rows, "device": str(device),
+                "srcnn_version": __version__, "command": " ".join(["evaluate.py", *argv]),
+                "seconds": round(time.time() - t0, 2)})
+            print(f"\nwrote {args.json}")
+        for label, d in (("outputs", args.save_images), ("comparisons", args.compare)):
+            if d:
+                print(f"{label} in {d}/")
+    except SRCNNError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

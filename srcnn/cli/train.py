@@ -1,0 +1,252 @@
+"""train.py: train SRCNN from a prepare_data.py HDF5 file, resume a run, or inspect a checkpoint.
+
+    python train.py --data train.h5 --cuda                      # "train" is the default sub-command
+    python train.py train --lr=0.001 --batch-size=128 --num-epoch=20 --save-freq=2
+    python train.py resume checkpoints/checkpoint.10 --batch-size=16 --num-epoch=200
+    python train.py inspect checkpoints/checkpoint.best
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from ..checkpoint import build_from_checkpoint, load_checkpoint, load_model
+from ..data import open_patches
+from ..engine import DEFAULTS, FIXED_OPTIONS, RUN_OPTIONS, Trainer, parse_filters
+from ..errors import SRCNNError
+from ..models import count_parameters
+
+
+def _positive(kind):
+    def parse(text):
+        v = kind(text)
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return v
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _nonnegative_int(text):
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def _filters(text):
+    try:
+        parse_filters(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+# (flags, dest, argparse keywords, help). Defaults come from srcnn.engine.DEFAULTS.
+OPTIONS = [
+    (["--data"], "data", dict(metavar="FILE"), "training HDF5 made by prepare_data.py"),
+    (["--out-dir"], "out_dir", dict(metavar="DIR"),
+     "folder for checkpoint.<epoch>, checkpoint.best, checkpoint.last, log.jsonl, plot.png"),
+    (["--cuda"], "cuda", dict(action="store_true"), "train on the CUDA GPU (an error if there is none)"),
+    (["--amp"], "amp", dict(action=argparse.BooleanOptionalAction),
+     "CUDA mixed precision (float16 autocast + gradient scaling)"),
+    (["--channels-last"], "channels_last", dict(action=argparse.BooleanOptionalAction),
+     "channels-last memory format (faster convolutions on some GPUs)"),
+    (["--lr"], "lr", dict(type=_positive(float)), "learning rate of the first two layers (the last: lr/10)"),
+    (["--batch-size"], "batch_size", dict(type=_positive(int)), "patches per step"),
+    (["--num-epoch"], "num_epoch", dict(type=_positive(int)), "total epochs (one epoch = every patch once)"),
+    (["--save-freq"], "save_freq", dict(type=_positive(int)), "write checkpoint.<epoch> every N epochs"),
+    (["--optimizer"], "optimizer", dict(choices=["adam", "sgd"]), "Adam, or the paper's SGD (momentum 0.9)"),
+    (["--loss"], "loss", dict(choices=["mse", "l1"]), "per-pixel loss (mean over pixels and batch)"),
+    (["--schedule"], "schedule", dict(choices=["none", "step", "cosine"]), "learning-rate schedule"),
+    (["--lr-step"], "lr_step", dict(type=_positive(int), metavar="EPOCHS"),
+     "step schedule: multiply the lr by --lr-gamma every this many epochs"),
+    (["--lr-gamma"], "lr_gamma", dict(type=_positive(float)), "step schedule factor"),
+    (["--init"], "init", dict(choices=["paper", "default"]),
+     "weights ~ N(0, 0.001) and zero biases as the paper, or PyTorch's default"),
+    (["--seed"], "seed", dict(type=int), "seed of the initialisation and of the sample order"),
+    (["--filters"], "filters", dict(type=_filters, metavar="F1-F2-F3"),
+     "filter sizes, e.g. 9-5-5, 9-1-5, 9-3-5, 11-1-7"),
+    (["--n1"], "n1", dict(type=_positive(int)), "feature maps of layer 1"),
+    (["--n2"], "n2", dict(type=_positive(int)), "feature maps of layer 2"),
+    (["--padding"], "padding", dict(choices=["none", "zeros", "replicate"]),
+     "training padding: none = the paper (output smaller, labels centre-cropped)"),
+    (["--val-set"], "val_set", dict(metavar="NAME"),
+     "validate on this image set from the datasets root instead of the HDF5 /val images"),
+    (["--data-root"], "data_root", dict(metavar="DIR"), "datasets root for --val-set (default $SRCNN_DATA or ./datasets)"),
+    (["--loader"], "loader", dict(choices=["auto", "memory", "stream"]),
+     "memory: load /train once (onto the GPU with --cuda); stream: bounded-memory reading; "
+     "auto: memory up to 2 GiB"),
+    (["--workers"], "workers", dict(type=_nonnegative_int), "reader processes for --loader stream"),
+]
+
+
+def add_options(p: argparse.ArgumentParser, resume: bool) -> None:
+    for flags, dest, kw, text in OPTIONS:
+        kw = dict(kw)
+        if resume:
+            kw["default"] = argparse.SUPPRESS
+            if dest not in RUN_OPTIONS:
+                text += " (default: the checkpoint's)"
+        else:
+            kw["default"] = DEFAULTS[dest]
+            if kw.get("action") != "store_true" and DEFAULTS[dest] is not None:
+                text += " (default: %(default)s)"
+        p.add_argument(*flags, dest=dest, help=text, **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="train.py", description="Train SRCNN on a prepare_data.py HDF5 file (CPU or CUDA).",
+        epilog="'train' is the default: 'python train.py --data train.h5' = 'python train.py train --data "
+               "train.h5'. See 'python train.py train --help' for the training options.")
+    sub = top.add_subparsers(dest="command", required=True, metavar="{train,resume,inspect}")
+    p = sub.add_parser("train", help="train a new model (the default)",
+                       description="Train a new SRCNN. Checkpoints go to --out-dir; Ctrl-C saves a "
+                                   "resumable checkpoint.")
+    add_options(p, resume=False)
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("resume", help="continue a run from a checkpoint, optionally changing options",
+                       description="Continue training from a checkpoint with everything it saved (model, "
+                                   "optimizer, schedule, epoch, RNG, options, data file). Options given here "
+                                   "override the saved ones and are listed. --cuda, --loader and --workers "
+                                   "are per run; --out-dir defaults to the checkpoint's folder.")
+    p.add_argument("checkpoint", help="checkpoint.<epoch>, checkpoint.last, checkpoint.interrupted ...")
+    add_options(p, resume=True)
+    p.set_defaults(func=cmd_resume)
+    p = sub.add_parser("inspect", help="print what a checkpoint holds (no GPU needed)",
+                       description="Print architecture, parameters, scale, channels, epoch, options, "
+                                   "training data, loss/PSNR history, time spent and the recipe.")
+    p.add_argument("checkpoint", help="a train.py checkpoint (or the authors' .mat weights)")
+    p.set_defaults(func=cmd_inspect)
+    return top
+
+
+def cmd_train(ns) -> int:
+    hp = {k: getattr(ns, k) for k in DEFAULTS}
+    return Trainer(hp).run(fresh=True)
+
+
+def cmd_resume(ns) -> int:
+    path = Path(ns.checkpoint)
+    ckpt = load_checkpoint(path)
+    if "hparams" not in ckpt or "data" not in ckpt or "optimizer" not in ckpt:
+        raise SRCNNError(f"{path}: holds weights but no training state, so it cannot be resumed")
+    old = {**DEFAULTS, **ckpt["hparams"]}
+    given = {k: v for k, v in vars(ns).items() if k in DEFAULTS}
+    hp = dict(old)
+    hp.update({k: given.get(k, DEFAULTS[k]) for k in RUN_OPTIONS})
+    hp["data"], hp["out_dir"] = ckpt["data"]["path"], str(path.parent)
+    changes = []
+    for k, v in given.items():
+        if k in RUN_OPTIONS:
+            continue
+        before = hp[k]
+        same = (Path(v).resolve() == Path(before).resolve()) if k in ("data", "out_dir") else v == before
+        if same:
+            continue
+        if k in FIXED_OPTIONS:
+            raise SRCNNError(f"{path}: --{k.replace('_', '-')} cannot change on resume (checkpoint: {before}, "
+                             f"given: {v}); start a new run with 'python train.py train' instead")
+        hp[k] = v
+        changes.append(f"{k} {before} -> {v}")
+    pf = open_patches(hp["data"])
+    if pf.fingerprint != ckpt["data"]["fingerprint"]:
+        if "data" not in given:
+            raise SRCNNError(f"{pf.path}: the data file changed since {path} was written (fingerprint "
+                             f"{ckpt['data']['fingerprint'][:12]}..., now {pf.fingerprint[:12]}...); pass "
+                             f"--data FILE to continue on different data on purpose")
+        changes.append(f"data fingerprint {ckpt['data']['fingerprint'][:12]}... -> {pf.fingerprint[:12]}...")
+    part = ckpt.get("partial")
+    where = (f", {part['samples']:,} samples into epoch {ckpt['epoch'] + 1}" if part else "")
+    print(f"resuming {path}: epoch {ckpt['epoch']} of {hp['num_epoch']}{where}, step {ckpt.get('step', 0)}")
+    print("overridden: " + ", ".join(changes) if changes else "overridden: nothing (same options)")
+    trainer = Trainer(hp, resume=ckpt, resume_path=path)
+    if changes:
+        trainer.recipe["changes"].append(f"resumed at epoch {ckpt['epoch']} with " + ", ".join(changes))
+    return trainer.run(fresh=False)
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def cmd_inspect(ns) -> int:
+    path = Path(ns.checkpoint)
+    if path.suffix.lower() == ".mat":
+        model, meta = load_model(path)
+        print(f"file          {path}  (the authors' MATLAB weights)")
+        print(f"architecture  {model!r}")
+        print(f"parameters    {count_parameters(model):,}")
+        print(f"scale         {meta.get('scale')}\nchannels      {meta.get('channels')}")
+        return 0
+    ck = load_checkpoint(path)
+    model = build_from_checkpoint(ck, path)
+    cfg = ck["model"]
+    print(f"file          {path}  ({ck['format']} v{ck['format_version']}, srcnn {ck.get('srcnn_version', '?')})")
+    print(f"architecture  {model!r}")
+    for name, t in ck["state_dict"].items():
+        print(f"  {name:<14}{'x'.join(map(str, t.shape))}")
+    print(f"parameters    {count_parameters(model):,}")
+    print(f"scale         {ck['scale']}")
+    print(f"channels      {ck['channels']} ({cfg.get('channels')})")
+    part = ck.get("partial")
+    print(f"epoch         {ck.get('epoch', '-')}" + (f" (step {ck['step']})" if "step" in ck else "")
+          + (f", interrupted {part['samples']:,} samples into epoch {ck['epoch'] + 1}" if part else ""))
+    print(f"time spent    {timedelta(seconds=round(ck.get('time_spent', 0.0)))}")
+    best = ck.get("best")
+    print("best          " + (f"epoch {best['epoch']}, val PSNR {best['val_psnr']:.3f} dB" if best else "-"))
+    print("hyperparameters")
+    for k, v in ck.get("hparams", {}).items():
+        print(f"  {k:<14}{_fmt(v)}")
+    d = ck.get("data")
+    if d:
+        print("data")
+        print(f"  path          {d['path']}")
+        print(f"  fingerprint   {d['fingerprint']}")
+        print(f"  samples       {d['count']:,}")
+        for k, v in d.get("attrs", {}).items():
+            print(f"  {k:<14}{_fmt(v)}")
+    hist = ck.get("history", [])
+    print(f"history       {len(hist)} epoch(s)")
+    if hist:
+        print(f"  {'epoch':>5}  {'loss':>10}  {'val PSNR':>8}  {'val SSIM':>8}  {'lr':>8}  {'samples/s':>9}  {'time s':>7}")
+        for h in hist:
+            vp = f"{h['val_psnr']:.3f}" if h.get("val_psnr") is not None else "-"
+            vs = f"{h['val_ssim']:.4f}" if h.get("val_ssim") is not None else "-"
+            print(f"  {h['epoch']:>5}  {h['loss']:>10.4e}  {vp:>8}  {vs:>8}  {h['lr']:>8.2e}  "
+                  f"{h['samples_per_s']:>9.0f}  {h['time']:>7.1f}")
+    r = ck.get("recipe") or {}
+    if r:
+        print("recipe")
+        print(f"  prepare       {r.get('prepare') or '-'}")
+        print(f"  train         {r.get('train') or '-'}")
+        for c in r.get("changes", []):
+            print(f"  then          {c}")
+    return 0
+
+
+def cli(argv=None) -> int:
+    """Run train.py with ``argv`` (default sys.argv[1:]); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "train")
+    ns = build_parser().parse_args(argv)
+    try:
+        return ns.func(ns)
+    except SRCNNError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing saved (checkpoints written before are intact)", file=sys.stderr)
+        return 130
+
+
+def main(argv=None) -> None:
+    sys.exit(cli(argv))
+
+
+if __name__ == "__main__":
+    main()

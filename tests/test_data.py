@@ -1,0 +1,183 @@
+"""srcnn.data: HDF5 validation, the in-memory and streaming loaders, /val loading."""
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from h5fixtures import write_patches
+from srcnn.data import (MemoryLoader, StreamLoader, _BlockStream, load_val, make_loader, open_patches)
+from srcnn.errors import SRCNNError
+
+
+def tagged(path, n=50, **kw):
+    """A valid file whose lr[i, 0, 0, 0] = i / 1024 identifies each sample."""
+    write_patches(path, n=n, **kw)
+    with h5py.File(path, "r+") as f:
+        lr = f["train/lr"][...]
+        lr[:, 0, 0, 0] = np.arange(n) / 1024
+        f["train/lr"][...] = lr
+    return path
+
+
+def ids(x: torch.Tensor) -> list[int]:
+    return torch.round(x[:, 0, 0, 0] * 1024).long().tolist()
+
+
+def test_open_valid(tmp_path):
+    p = write_patches(tmp_path / "t.h5", n=40, channels=3, patch=13, label=9, scales=(2, 3), chunk=8)
+    pf = open_patches(p)
+    assert (pf.count, pf.channels, pf.mode, pf.patch_size, pf.label_size) == (40, 3, "rgb", 13, 9)
+    assert pf.scales == [2, 3] and pf.scale == [2, 3] and pf.chunk_rows == 8
+    assert pf.val_names == ["000", "001"] and len(pf.fingerprint) == 64
+    prov = pf.provenance()
+    assert prov["count"] == 40 and prov["attrs"]["patch_size"] == 13 and prov["attrs"]["n_sources"] == 3
+    assert "sources" not in prov["attrs"]
+
+
+def _set_attr(key, value):
+    def mutate(f):
+        f.attrs[key] = value
+    return mutate
+
+
+def _replace(name, data):
+    def mutate(f):
+        del f[name]
+        f.create_dataset(name, data=data)
+    return mutate
+
+
+BAD = [
+    ("format", _set_attr("format", "something-else"), "not a srcnn training file"),
+    ("version", _set_attr("format_version", 2), "format version 2"),
+    ("channels", _set_attr("channels", "cmyk"), "channels attribute"),
+    ("patch_attr", _set_attr("patch_size", 15), "/train/lr has shape"),
+    ("label_attr", _set_attr("label_size", 9), "/train/hr has shape"),
+    ("lr_shape", _replace("train/lr", np.zeros((20, 1, 11, 9), np.float16)), "/train/lr has shape"),
+    ("hr_count", _replace("train/hr", np.zeros((19, 1, 11, 11), np.uint8)), "/train/hr has shape"),
+    ("hr_dtype", _replace("train/hr", np.zeros((20, 1, 11, 11), np.float32)), "must be float16"),
+    ("no_scale", lambda f: f.__delitem__("train/scale"), "missing dataset /train/scale"),
+    ("count", lambda f: f["train"].attrs.__setitem__("count", 7), "count attribute says 7"),
+    ("missing_attr", lambda f: f.attrs.__delitem__("fingerprint"), "missing root attribute"),
+    ("val_lr", lambda f: f.__delitem__("val/000/lr_x3"), "/val/000/lr_x3 missing"),
+    ("sources", _set_attr("sources", "not json"), "not JSON"),
+]
+
+
+@pytest.mark.parametrize("name,mutate,msg", BAD, ids=[b[0] for b in BAD])
+def test_bad_files(tmp_path, name, mutate, msg):
+    p = write_patches(tmp_path / "t.h5", n=20, patch=11)
+    with h5py.File(p, "r+") as f:
+        mutate(f)
+    with pytest.raises(SRCNNError, match=msg) as e:
+        open_patches(p)
+    assert str(p) in str(e.value)
+
+
+def test_missing_truncated_garbage(tmp_path):
+    with pytest.raises(SRCNNError, match=r"no such training file; make it with: python prepare_data.py "
+                                         r"--scale 3 --out .*nope.h5"):
+        open_patches(tmp_path / "nope.h5")
+    p = write_patches(tmp_path / "t.h5", n=100, patch=11)
+    data = p.read_bytes()
+    (tmp_path / "cut.h5").write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(SRCNNError, match="truncated"):
+        open_patches(tmp_path / "cut.h5")
+    (tmp_path / "junk.h5").write_bytes(b"\x89HDF junk" * 100)
+    with pytest.raises(SRCNNError, match="cannot open as HDF5"):
+        open_patches(tmp_path / "junk.h5")
+
+
+def test_memory_loader_epoch(tmp_path):
+    pf = open_patches(tagged(tmp_path / "t.h5", n=50, patch=9, label=5))
+    ld = MemoryLoader(pf, batch_size=16, seed=1)
+    batches = list(ld.epoch(0))
+    assert len(batches) == len(ld) == 4 and [len(x) for x, _ in batches] == [16, 16, 16, 2]
+    x, y = batches[0]
+    assert x.dtype == y.dtype == torch.float32 and x.shape[1:] == (1, 9, 9) and y.shape[1:] == (1, 5, 5)
+    assert 0 <= float(y.min()) and float(y.max()) <= 1
+    order = sum((ids(x) for x, _ in batches), [])
+    assert sorted(order) == list(range(50)) and order != list(range(50))
+    # a pure function of (seed, epoch): replayable, different per epoch and per seed
+    assert order == sum((ids(x) for x, _ in MemoryLoader(pf, 16, 1).epoch(0)), [])
+    assert order != sum((ids(x) for x, _ in ld.epoch(1)), [])
+    assert order != sum((ids(x) for x, _ in MemoryLoader(pf, 16, 2).epoch(0)), [])
+    assert sum((ids(x) for x, _ in ld.epoch(0, skip=32)), []) == order[32:]
+    # labels travel with their inputs
+    with h5py.File(pf.path) as f:
+        hr = f["train/hr"][...]
+    for x, y in batches:
+        assert torch.equal(y, torch.from_numpy(hr[ids(x)]).float() / 255)
+
+
+def test_memory_loader_checks_values(tmp_path):
+    p = write_patches(tmp_path / "t.h5", n=20, patch=9)
+    with h5py.File(p, "r+") as f:
+        lr = f["train/lr"][...]
+        lr[3, 0, 1, 1] = np.nan
+        f["train/lr"][...] = lr
+    with pytest.raises(SRCNNError, match="NaN"):
+        MemoryLoader(open_patches(p), 8, 0)
+    with h5py.File(p, "r+") as f:
+        lr = np.nan_to_num(lr).clip(0, 1)
+        f["train/lr"][...] = lr * 1.1 - 0.05  # bicubic overshoot: accepted
+    MemoryLoader(open_patches(p), 8, 0)
+    with h5py.File(p, "r+") as f:
+        f["train/lr"][...] = lr * 255  # 0-255 data: refused
+    with pytest.raises(SRCNNError, match=r"spans \[.*\], expected about \[0,1\]"):
+        MemoryLoader(open_patches(p), 8, 0)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_stream_loader(tmp_path, workers):
+    pf = open_patches(tagged(tmp_path / "t.h5", n=75, patch=9, chunk=8))
+    row = pf.nbytes // pf.count
+    ld = StreamLoader(pf, batch_size=10, seed=3, workers=workers, block_bytes=1, buffer_bytes=2 * 8 * row)
+    assert ld.block_rows == 8 and ld.buffer_blocks == 2  # whole chunks; buffer bounded by bytes
+    batches = list(ld.epoch(0))
+    assert len(batches) == len(ld)
+    assert all(len(x) <= 10 for x, _ in batches)
+    order = sum((ids(x) for x, _ in batches), [])
+    assert sorted(order) == list(range(75)) and order != list(range(75))
+    assert order == sum((ids(x) for x, _ in ld.epoch(0)), [])       # replayable
+    assert order != sum((ids(x) for x, _ in ld.epoch(1)), [])       # reshuffled per epoch
+    k = sum(len(x) for x, _ in batches[:3])
+    assert sum((ids(x) for x, _ in ld.epoch(0, skip=k)), []) == order[k:]
+    with h5py.File(pf.path) as f:
+        hr = f["train/hr"][...]
+    for x, y in batches:
+        assert x.dtype == torch.float32 and torch.equal(y, torch.from_numpy(hr[ids(x)]).float() / 255)
+
+
+def test_stream_dataset_holds_no_open_handle(tmp_path):
+    """Workers get a pickled copy and open the file themselves."""
+    pf = open_patches(write_patches(tmp_path / "t.h5", n=20, patch=9))
+    ds = StreamLoader(pf, 4, 0, workers=2).ds
+    next(iter(ds))
+    clone = pickle.loads(pickle.dumps(ds))
+    assert isinstance(clone, _BlockStream) and sum(len(x) for x, _ in clone) == 20
+
+
+def test_make_loader_auto(tmp_path):
+    pf = open_patches(write_patches(tmp_path / "t.h5", n=20, patch=9))
+    assert isinstance(make_loader(pf, "auto", 8, 0), MemoryLoader)
+    assert isinstance(make_loader(pf, "auto", 8, 0, memory_limit=pf.nbytes - 1), StreamLoader)
+    assert isinstance(make_loader(pf, "stream", 8, 0), StreamLoader)
+    assert isinstance(make_loader(pf, "memory", 8, 0, memory_limit=0), MemoryLoader)
+    assert "in memory" in make_loader(pf, "memory", 8, 0).describe()
+    assert "streamed" in make_loader(pf, "stream", 8, 0).describe()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_load_val(tmp_path, channels):
+    p = write_patches(tmp_path / "t.h5", n=20, patch=9, channels=channels, scales=(2, 4), val_images=3,
+                      val_size=20)
+    items = load_val(open_patches(p))
+    assert len(items) == 6 and {it["scale"] for it in items} == {2, 4}
+    it = items[0]
+    assert it["lr"].shape == (1, channels, 20, 20) and it["lr"].dtype == torch.float32
+    assert it["gt_y"].shape == (20, 20) and it["gt_y"].dtype == np.float64 and it["gt_y"].max() <= 1
+    assert it["name"] == "val0.png"
+    assert load_val(open_patches(write_patches(tmp_path / "n.h5", n=20, patch=9, val_images=0))) == []

@@ -1,0 +1,122 @@
+"""srcnn.evaluation: the protocol applied to a model and bicubic, rows, pictures."""
+import numpy as np
+import pytest
+
+from srcnn.errors import SRCNNError
+from srcnn.evaluation import (best_crop, evaluate_image, evaluate_set, protocol, side_by_side, slug)
+from srcnn.imresize import imresize, modcrop
+from srcnn.images import read_image, write_image
+from srcnn.protocol import bicubic_y, hr_y, score
+from srhelpers import identity_model, tiny_model
+
+
+@pytest.fixture
+def set_dir(tmp_path, make_image):
+    d = tmp_path / "Tiny"
+    d.mkdir()
+    write_image(d / "a.png", make_image(40, 47, 3, seed=1))
+    write_image(d / "b.png", make_image(38, 36, 0, seed=2))   # greyscale
+    return d
+
+
+def test_y_protocol_numbers(make_image):
+    hr = make_image(41, 44, 3, seed=3)
+    model = tiny_model()
+    r = evaluate_image(hr, 3, model)
+    gt = hr_y(hr, 3)
+    bic = bicubic_y(gt, 3)
+    assert r["bicubic"] == score(bic, gt, 3)
+    import torch
+    with torch.no_grad():
+        sr = model(torch.from_numpy(bic).float()[None, None])[0, 0].double().numpy()
+    assert r["model"] == score(sr, gt, 3)
+    assert "views" not in r
+
+
+def test_pass_through_model_scores_like_bicubic(make_image):
+    hr = make_image(30, 33, 3, seed=4)
+    r = evaluate_image(hr, 2, identity_model())
+    assert r["model"] == r["bicubic"]
+    assert evaluate_image(hr, 2, None)["model"] is None
+
+
+def test_rgb_variant(make_image):
+    hr = make_image(36, 36, 3, seed=5)
+    r = evaluate_image(hr, 3, identity_model(3), rgb=True)
+    gt = modcrop(hr, 3).astype(np.float64) / 255
+    bic = np.clip(np.round(imresize(imresize(gt, 1 / 3), 3) * 255), 0, 255)
+    mse = np.mean((bic[3:-3, 3:-3] - gt[3:-3, 3:-3] * 255) ** 2)
+    assert r["bicubic"][0] == pytest.approx(10 * np.log10(255 ** 2 / mse), abs=1e-9)
+    assert r["model"] == pytest.approx(r["bicubic"])
+    y = evaluate_image(hr, 3, identity_model(3))   # an RGB model on the Y protocol: close to bicubic
+    assert abs(y["model"][0] - y["bicubic"][0]) < 0.1
+    assert protocol(True)["name"] == "srcnn-rgb" and "NOT the paper" in protocol(True)["description"]
+    assert protocol()["name"] == "srcnn-y"
+
+
+def test_views(make_image):
+    hr = make_image(30, 31, 3, seed=6)
+    r = evaluate_image(hr, 3, tiny_model(), images=True)
+    v = r["views"]
+    assert set(v) == {"bicubic", "model", "gt"}
+    assert all(a.shape == (30, 30, 3) and a.dtype == np.uint8 for a in v.values())
+    assert np.array_equal(v["gt"], modcrop(hr, 3))
+    g = evaluate_image(hr[:, :, 0], 3, tiny_model(), images=True)["views"]
+    assert all(a.shape == (30, 30) for a in g.values())
+
+
+def test_too_small_image(make_image):
+    with pytest.raises(SRCNNError, match="too small to score at x4"):
+        evaluate_image(make_image(16, 16, 3), 4, None)
+
+
+def test_evaluate_set_rows_and_files(set_dir, tmp_path):
+    seen = []
+    rows = evaluate_set(set_dir, 2, tiny_model(), method="SRCNN 5-3-3", checkpoint="c.pt", sha256="ab",
+                        save_dir=tmp_path / "save", compare_dir=tmp_path / "cmp",
+                        progress=lambda name, r: seen.append(name))
+    assert seen == ["a", "b"]
+    bic, sr = rows
+    assert bic["method"] == "bicubic" and bic["checkpoint"] is None and bic["sha256"] is None
+    assert sr["method"] == "SRCNN 5-3-3" and sr["checkpoint"] == "c.pt" and sr["sha256"] == "ab"
+    for row in rows:
+        assert row["set"] == "Tiny" and row["scale"] == 2 and row["protocol"] == "srcnn-y"
+        assert [i["name"] for i in row["images"]] == ["a", "b"] and row["count"] == 2
+        assert row["psnr"] == pytest.approx(np.mean([i["psnr"] for i in row["images"]]))
+        assert row["ssim"] == pytest.approx(np.mean([i["ssim"] for i in row["images"]]))
+    out = tmp_path / "save" / "Tiny" / "x2"
+    assert sorted(p.name for p in out.iterdir()) == ["a_bicubic.png", "a_srcnn-5-3-3.png",
+                                                     "b_bicubic.png", "b_srcnn-5-3-3.png"]
+    assert read_image(out / "a_srcnn-5-3-3.png").shape == (40, 46, 3)
+    assert read_image(out / "b_bicubic.png").shape == (38, 36)
+    cmp = read_image(tmp_path / "cmp" / "Tiny" / "x2" / "a_compare.png")
+    assert cmp.ndim == 3 and cmp.shape[1] == 3 * 2 * 40 + 2 * 4   # 3 crops of 40 px, zoom 2, 2 gaps
+
+
+def test_evaluate_set_bicubic_only_and_errors(set_dir, tmp_path):
+    rows = evaluate_set(set_dir, 3, None)
+    assert len(rows) == 1 and rows[0]["method"] == "bicubic"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SRCNNError, match="empty: no images"):
+        evaluate_set(tmp_path / "empty", 3, None)
+    (set_dir / "c.png").write_bytes(b"junk")
+    with pytest.raises(SRCNNError, match=r"c\.png: not an image"):
+        evaluate_set(set_dir, 3, None)
+
+
+def test_side_by_side_and_best_crop():
+    a = np.zeros((10, 12, 3), np.uint8)
+    pic = side_by_side([a, a[:, :, 0], a], ["x", "y", "a very long label that must shrink"], zoom=2)
+    assert pic.shape == (22 + 20, 3 * 24 + 2 * 4, 3)
+    gt = np.zeros((40, 50))
+    bic = np.full((40, 50), 20.0)
+    sr = bic.copy()
+    sr[25:35, 30:40] = 0  # the model is right only there
+    top, left, side = best_crop(bic, sr, gt, 10)
+    assert (top, left, side) == (25, 30, 10)
+    assert best_crop(bic, sr, gt, 100)[2] == 40
+
+
+def test_slug():
+    assert slug("SRCNN 9-5-5 (authors)") == "srcnn-9-5-5-authors"
+    assert slug("!!") == "model"

@@ -1,0 +1,235 @@
+"""super_resolve.py: every flag, batches, and one clear line per bad input."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from srcnn import images, inference
+from srcnn.cli.super_resolve import main
+from srcnn.images import read_image, write_image
+from srhelpers import jpeg_with_exif, save_tiny_checkpoint, write_official_mat
+
+REPO = Path(__file__).resolve().parents[1]
+ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    return save_tiny_checkpoint(tmp_path / "ckpt" / "checkpoint.7", scale=3)
+
+
+@pytest.fixture
+def bundled(tmp_path, monkeypatch):
+    """Bundled weights for x2 and x3 in a temporary srcnn/weights."""
+    d = tmp_path / "weights"
+    save_tiny_checkpoint(d / "srcnn_x3.pt", scale=3, seed=1)
+    save_tiny_checkpoint(d / "srcnn_x2.pt", scale=2, seed=2)
+    monkeypatch.setattr(inference, "WEIGHTS_DIR", d)
+    return d
+
+
+def run(args, capsys):
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def files(folder):
+    return sorted(p.name for p in Path(folder).iterdir())
+
+
+def test_checkpoint_and_default_output(tmp_path, ckpt, make_image, capsys):
+    lr = tmp_path / "lr.bmp"
+    write_image(lr, make_image(10, 13, 3))
+    rc, out, err = run(["--checkpoint", ckpt, lr], capsys)
+    assert rc == 0, err
+    res = read_image(tmp_path / "lr_x3.png")
+    assert res.shape == (30, 39, 3) and res.dtype == np.uint8
+    assert "lr.bmp -> " in out and "(13x10 -> 39x30" in out
+
+
+def test_bundled_weights_and_scale(tmp_path, bundled, make_image, capsys):
+    lr = tmp_path / "a.png"
+    write_image(lr, make_image(8, 9, 3))
+    assert run([lr], capsys)[0] == 0
+    assert read_image(tmp_path / "a_x3.png").shape == (24, 27, 3)
+    rc, out, _ = run(["--scale", 2, lr], capsys)
+    assert rc == 0 and "srcnn_x2.pt" in out
+    assert read_image(tmp_path / "a_x2.png").shape == (16, 18, 3)
+
+
+def test_missing_bundled_weights(tmp_path, monkeypatch, make_image, capsys):
+    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "none")
+    write_image(tmp_path / "a.png", make_image(8, 8, 3))
+    rc, out, err = run([tmp_path / "a.png"], capsys)
+    assert rc == 2 and err.startswith("error: no bundled weights for x3") and "train" in err
+    assert err.count("\n") == 1 and files(tmp_path) == ["a.png"]
+
+
+def test_scale_mismatch_and_bad_numbers(tmp_path, ckpt, make_image, capsys):
+    write_image(tmp_path / "a.png", make_image(8, 8, 3))
+    rc, _, err = run(["--checkpoint", ckpt, "--scale", 2, tmp_path / "a.png"], capsys)
+    assert rc == 2 and "trained for scale 3, but scale 2" in err
+    assert run(["--checkpoint", ckpt, "--scale", 1, tmp_path / "a.png"], capsys)[2].startswith("error: --scale 1")
+    assert run(["--checkpoint", ckpt, "--tile", -1, tmp_path / "a.png"], capsys)[2].startswith("error: --tile -1")
+    assert run([], capsys)[2].startswith("error: give input images")
+    assert run(["--sample", tmp_path / "a.png"], capsys)[2] == "error: --sample takes no input files\n"
+    assert files(tmp_path) == ["a.png", "ckpt"]
+
+
+def test_mat_weights(tmp_path, make_image, capsys):
+    write_official_mat(tmp_path / "x2.mat")
+    write_image(tmp_path / "a.png", make_image(8, 8, 3))
+    rc, out, err = run(["--checkpoint", tmp_path / "x2.mat", tmp_path / "a.png"], capsys)
+    assert rc == 0, err
+    assert "(authors) x2" in out and read_image(tmp_path / "a_x2.png").shape == (16, 16, 3)
+
+
+def test_output_file_folder_and_batch(tmp_path, ckpt, make_image, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        write_image(src / f"im{i}.png", make_image(6 + i, 7, 3, seed=i))
+    write_image(src / "im0_x3.png", make_image(6, 6, 3))   # an earlier output: skipped
+    rc, out, err = run(["--checkpoint", ckpt, src, "-o", tmp_path / "out"], capsys)
+    assert rc == 0, err
+    assert files(tmp_path / "out") == ["im0_x3.png", "im1_x3.png", "im2_x3.png"]
+    assert read_image(tmp_path / "out" / "im2_x3.png").shape == (24, 21, 3)
+    # -o as a file for one input; --output spelled out
+    rc, _, err = run(["--checkpoint", ckpt, src / "im1.png", "--output", tmp_path / "big.png"], capsys)
+    assert rc == 0 and read_image(tmp_path / "big.png").shape == (21, 21, 3)
+    # several files -> -o must be a folder
+    rc, _, err = run(["--checkpoint", ckpt, src / "im1.png", src / "im2.png", "-o", tmp_path / "two.png"], capsys)
+    assert rc == 2 and "-o names a file but there are 2 inputs" in err
+    # one file into an existing folder
+    rc, _, _ = run(["--checkpoint", ckpt, src / "im1.png", "-o", tmp_path / "out"], capsys)
+    assert rc == 0
+
+
+def test_output_never_overwrites_input_or_itself(tmp_path, ckpt, make_image, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    write_image(a / "x.png", make_image(6, 6, 3))
+    write_image(b / "x.png", make_image(6, 6, 3, seed=1))
+    rc, _, err = run(["--checkpoint", ckpt, a / "x.png", b / "x.png", "-o", tmp_path / "o"], capsys)
+    assert rc == 2 and "is already the output of" in err and files(tmp_path / "o") == ["x_x3.png"]
+    rc, _, err = run(["--checkpoint", ckpt, a / "x.png", "-o", a / "x.png"], capsys)
+    assert rc == 2 and "would overwrite the input" in err
+
+
+@pytest.mark.parametrize("tile", [0, 5, 64])
+def test_tile_flag_does_not_change_the_result(tmp_path, ckpt, make_image, capsys, tile):
+    write_image(tmp_path / "a.png", make_image(17, 19, 3))
+    assert run(["--checkpoint", ckpt, "--tile", 7, tmp_path / "a.png", "-o", tmp_path / "ref.png"], capsys)[0] == 0
+    assert run(["--checkpoint", ckpt, "--tile", tile, tmp_path / "a.png"], capsys)[0] == 0
+    assert np.array_equal(read_image(tmp_path / "a_x3.png"), read_image(tmp_path / "ref.png"))
+
+
+def test_device_flag(tmp_path, ckpt, make_image, capsys, monkeypatch):
+    write_image(tmp_path / "a.png", make_image(6, 6, 3))
+    rc, out, _ = run(["--checkpoint", ckpt, "--device", "cpu", tmp_path / "a.png"], capsys)
+    assert rc == 0 and "device cpu" in out
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rc, _, err = run(["--checkpoint", ckpt, "--device", "cuda", tmp_path / "a.png"], capsys)
+    assert rc == 2 and "no CUDA GPU" in err
+
+
+def test_layouts_and_depths_survive(tmp_path, ckpt, make_image, capsys):
+    gray, rgba = make_image(7, 8, 0), make_image(7, 8, 4)
+    deep = make_image(7, 8, 3).astype(np.uint16) * 257
+    for name, img in (("g.png", gray), ("rgba.png", rgba), ("deep.png", deep), ("deep16.tif", deep)):
+        write_image(tmp_path / name, img)
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path], capsys)
+    assert rc == 0, err
+    assert read_image(tmp_path / "g_x3.png").shape == (21, 24)
+    out = read_image(tmp_path / "rgba_x3.png")
+    assert out.shape == (21, 24, 4)
+    deep_out = read_image(tmp_path / "deep_x3.png")
+    assert deep_out.dtype == np.uint16 and deep_out.shape == (21, 24, 3)
+
+
+def test_exif_orientation_is_honoured(tmp_path, ckpt, make_image, capsys):
+    (tmp_path / "rot.jpg").write_bytes(jpeg_with_exif(make_image(6, 10, 3), 6))  # shown rotated by 90
+    assert run(["--checkpoint", ckpt, tmp_path / "rot.jpg"], capsys)[0] == 0
+    assert read_image(tmp_path / "rot_x3.png").shape == (30, 18, 3)
+
+
+def test_bad_inputs_one_line_each_and_the_rest_done(tmp_path, ckpt, make_image, capsys):
+    good = tmp_path / "good.png"
+    write_image(good, make_image(8, 8, 3))
+    (tmp_path / "text.png").write_text("hello")
+    (tmp_path / "empty.png").write_bytes(b"")
+    data = (tmp_path / "good.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    write_image(tmp_path / "dot.png", make_image(1, 1, 3))
+    write_image(tmp_path / "line.png", make_image(1, 30, 3))
+    bad = ["missing.png", "text.png", "empty.png", "cut.png", "dot.png", "line.png"]
+    rc, out, err = run(["--checkpoint", ckpt, good] + [tmp_path / b for b in bad] + [tmp_path / "nodir"], capsys)
+    assert rc == 2
+    lines = err.strip().splitlines()
+    expect = {"missing.png": "no such file", "text.png": "not an image", "empty.png": "empty file",
+              "cut.png": "truncated", "dot.png": "only 1x1 pixels", "line.png": "only 30x1 pixels"}
+    for name, what in expect.items():
+        assert any(line.startswith(f"error: {tmp_path / name}: ") and what in line for line in lines), (name, err)
+    assert f"{len(bad) + 1} of {len(bad) + 2} input(s) failed:" in err
+    assert (tmp_path / "good_x3.png").is_file()
+    made = [p for p in files(tmp_path) if "_x3" in p or p.startswith(".")]
+    assert made == ["good_x3.png"]   # nothing else written, no temporary files left
+
+
+def test_unwritable_output_folder(tmp_path, ckpt, make_image, capsys, monkeypatch):
+    write_image(tmp_path / "a.png", make_image(6, 6, 3))
+    write_image(tmp_path / "b.png", make_image(6, 6, 3))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_open = images.os.open
+
+    def deny(path, *a, **k):  # simulated read-only folder (also works as root)
+        if Path(path).parent == ro:
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *a, **k)
+    monkeypatch.setattr(images.os, "open", deny)
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", tmp_path / "b.png", "-o", ro], capsys)
+    assert rc == 2 and err.count("is not writable") == 4   # one line per file, repeated in the summary
+    assert files(ro) == []
+    (tmp_path / "file").write_text("x")
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "file"], capsys)
+    assert rc == 2 and "exists and is not a folder" in err
+
+
+@pytest.mark.skipif(ROOT, reason="root can write into read-only folders")
+def test_read_only_folder_for_real(tmp_path, ckpt, make_image, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    write_image(ro / "a.png", make_image(6, 6, 3))
+    ro.chmod(0o555)
+    try:
+        rc, _, err = run(["--checkpoint", ckpt, ro / "a.png"], capsys)
+        assert rc == 2 and "not writable" in err and files(ro) == ["a.png"]
+    finally:
+        ro.chmod(0o755)
+
+
+def test_sample(tmp_path, ckpt, capsys, monkeypatch):
+    rc, out, err = run(["--checkpoint", ckpt, "--sample", "-o", tmp_path / "demo"], capsys)
+    assert rc == 0, err
+    assert files(tmp_path / "demo") == ["sample_compare.png", "sample_lr.png", "sample_x3.png"]
+    assert read_image(tmp_path / "demo" / "sample_lr.png").shape == (128, 192, 3)
+    assert read_image(tmp_path / "demo" / "sample_x3.png").shape == (384, 576, 3)
+    cmp = read_image(tmp_path / "demo" / "sample_compare.png")
+    assert cmp.shape == (22 + 384, 3 * 576 + 2 * 4, 3)   # label bar; bicubic | model | original
+    monkeypatch.chdir(tmp_path)
+    assert run(["--checkpoint", ckpt, "--sample"], capsys)[0] == 0
+    assert (tmp_path / "sample_x3.png").is_file()
+
+
+def test_top_level_script_help():
+    r = subprocess.run([sys.executable, str(REPO / "super_resolve.py"), "--help"], capture_output=True,
+                       text=True, cwd=REPO)
+    assert r.returncode == 0
+    for flag in ("--checkpoint", "--scale", "-o PATH, --output PATH", "--device", "--tile", "--sample"):
+        assert flag in r.stdout

@@ -1,0 +1,291 @@
+"""train.py: the issue's command lines as written, every option, resume overrides, inspect, real kills."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from h5fixtures import write_patches
+from srcnn.checkpoint import load_checkpoint
+from srcnn.cli.train import OPTIONS, cli
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--filters", "3-1-3", "--n1", "8", "--n2", "4"]
+NO_GPU = not torch.cuda.is_available()
+
+
+@pytest.fixture(autouse=True)
+def no_fsync(monkeypatch):
+    """fsync only matters on power loss and costs ~0.2 s per call on a busy shared disk: skipped in-process
+    (the subprocess kill tests keep it)."""
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+
+
+def run(capsys, *argv):
+    code = cli(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A folder holding train.h5 (16 patches of 17 px: the least a 9-5-5 net takes), the current directory."""
+    write_patches(tmp_path / "train.h5", n=16, patch=17, chunk=8, val_images=1, val_size=20)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.skipif(not NO_GPU, reason="checks the no-GPU error")
+def test_issue_commands_cuda_without_gpu(workdir, capsys):
+    for argv in (["--data", "train.h5", "--cuda"],
+                 ["train", "--cuda", "--lr=0.0005", "--batch-size=256", "--num-epoch=100", "--save-freq=10"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and err.startswith("error: --cuda was given but no CUDA GPU is available")
+    assert not (workdir / "checkpoints").exists()
+
+
+def test_issue_commands(workdir, capsys):
+    code, out, err = run(capsys, "train", "--lr=0.001", "--batch-size=128", "--num-epoch=20", "--save-freq=2")
+    assert code == 0, err
+    ck = workdir / "checkpoints"
+    assert {f"checkpoint.{e}" for e in range(2, 21, 2)} | {"checkpoint.best", "checkpoint.last"} <= \
+        {p.name for p in ck.iterdir()}
+    assert "SRCNN(9-5-5, n1=64, n2=32, channels=1, padding=none), 57,281 parameters" in out
+    last = load_checkpoint(ck / "checkpoint.last")
+    assert last["epoch"] == 20 and last["hparams"]["batch_size"] == 128 and last["hparams"]["data"] == "train.h5"
+
+    if NO_GPU:
+        code, out, err = run(capsys, "resume", "checkpoints/checkpoint.10", "--cuda")
+        assert code == 2 and "no CUDA GPU" in err
+
+    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.10", "--batch-size=16", "--num-epoch=200")
+    assert code == 0, err
+    assert "resuming checkpoints/checkpoint.10: epoch 10 of 200" in out
+    assert "overridden: batch_size 128 -> 16, num_epoch 20 -> 200" in out
+    last = load_checkpoint(ck / "checkpoint.last")
+    assert last["epoch"] == 200 and last["step"] == 10 + 190
+    assert last["recipe"]["changes"] == ["resumed at epoch 10 with batch_size 128 -> 16, num_epoch 20 -> 200"]
+
+    code, out, err = run(capsys, "inspect", "checkpoints/checkpoint.last")
+    assert code == 0, err
+    for needle in ("architecture  SRCNN(9-5-5, n1=64, n2=32, channels=1, padding=none)",
+                   "conv1.weight  64x1x9x9", "parameters    57,281", "scale         3", "channels      y (1)",
+                   "epoch         200 (step 200)", "time spent    0:", "best          epoch ",
+                   "  batch_size    16", "  num_epoch     200", "  lr            0.001",
+                   f"  path          {workdir / 'train.h5'}", "  fingerprint   ", "  samples       16",
+                   "  patch_size    17", "  blur_sigma    0", "  noise_sigma   0", "history       200 epoch(s)",
+                   "recipe", "  prepare       python prepare_data.py --scale 3",
+                   "  train         python train.py train --data train.h5",
+                   "  then          resumed at epoch 10 with batch_size 128 -> 16"):
+        assert needle in out, needle
+    assert len(re.findall(r"^\s+\d+\s+\d\.\d{4}e[-+]\d+\s+\d+\.\d{3}", out, re.M)) == 200
+
+
+def test_every_option(workdir, capsys, make_image):
+    from srcnn.images import write_image
+    (workdir / "V").mkdir()
+    write_image(workdir / "V" / "a.png", make_image(30, 27, 3, 0))
+    write_patches(workdir / "d.h5", n=24, patch=11, chunk=8, val_images=0)
+    argv = ["train", "--data", "d.h5", "--out-dir", "out", "--no-amp", "--channels-last", "--lr", "0.01",
+            "--batch-size", "8", "--num-epoch", "2", "--save-freq", "1", "--optimizer", "sgd", "--loss", "l1",
+            "--schedule", "step", "--lr-step", "1", "--lr-gamma", "0.5", "--init", "default", "--seed", "3",
+            "--filters", "3-1-3", "--n1", "8", "--n2", "4", "--padding", "zeros", "--val-set", "V",
+            "--data-root", str(workdir), "--loader", "stream", "--workers", "1"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert "streamed from disk" in out and "1 image(s) from --val-set V" in out and "channels-last" in out
+    ck = load_checkpoint(workdir / "out" / "checkpoint.2")
+    assert ck["model"] == {"name": "srcnn", "f1": 3, "f2": 1, "f3": 3, "n1": 8, "n2": 4, "channels": 1,
+                           "padding": "zeros"}
+    want = dict(data="d.h5", out_dir="out", amp=False, channels_last=True, lr=0.01, batch_size=8, num_epoch=2,
+                save_freq=1, optimizer="sgd", loss="l1", schedule="step", lr_step=1, lr_gamma=0.5,
+                init="default", seed=3, filters="3-1-3", n1=8, n2=4, padding="zeros", val_set="V",
+                data_root=str(workdir), loader="stream", workers=1, cuda=False)
+    assert ck["hparams"] == want
+    assert [h["lr"] for h in ck["history"]] == [0.01, 0.005]
+    assert ck["history"][1]["val_psnr"] > 0 and (workdir / "out" / "checkpoint.best").is_file()
+    # the --no- forms and --amp on the CPU
+    code, out, err = run(capsys, "resume", "out/checkpoint.1", "--no-channels-last", "--loader", "memory")
+    assert code == 0 and "overridden: channels_last True -> False" in out and "in memory" in out
+    code, out, err = run(capsys, "train", "--data", "d.h5", "--amp", *TINY)
+    assert code == 2 and "--amp (mixed precision) needs --cuda" in err
+
+
+def test_all_options_are_tested():
+    src = Path(__file__).read_text()
+    for flags, dest, kw, _ in OPTIONS:
+        assert f'"{flags[0]}' in src, flags[0]
+        if kw.get("action") is not None and "BooleanOptional" in str(kw["action"]):
+            assert f'"--no-{flags[0][2:]}"' in src
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli(["--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "{train,resume,inspect}" in out and "'train' is the default" in out
+    with pytest.raises(SystemExit):
+        cli(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for flags, *_ in OPTIONS:
+        assert flags[0] in out
+    assert "(default: 0.0001)" in out and "(default: checkpoints)" in out and "None" not in out
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--batch-size", "0"], "must be positive"),
+    (["--filters", "9-4-5"], "three odd sizes"),
+    (["--workers", "-1"], "must be >= 0"),
+    (["--optimizer", "rmsprop"], "invalid choice"),
+])
+def test_bad_values(capsys, argv, msg):
+    with pytest.raises(SystemExit) as e:
+        cli(argv)
+    assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
+def test_missing_data_says_how_to_make_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys)  # no arguments at all: train with --data train.h5
+    assert code == 2
+    assert err.strip() == ("error: train.h5: no such training file; make it with: "
+                           "python prepare_data.py --scale 3 --out train.h5")
+
+
+def test_resume_rules(workdir, capsys):
+    assert run(capsys, "--num-epoch", "2", "--save-freq", "1", *TINY)[0] == 0
+    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.2")
+    assert code == 0 and "overridden: nothing" in out and "nothing to do: already at epoch 2 of 2" in out
+    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--n1", "16")
+    assert code == 2 and "--n1 cannot change on resume (checkpoint: 8, given: 16)" in err
+    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--init", "default")
+    assert code == 2 and "--init cannot change" in err
+    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--optimizer", "sgd", "--lr", "0.01")
+    assert code == 0 and "overridden: optimizer adam -> sgd, lr 0.0001 -> 0.01" in out
+    assert "optimizer changed to sgd; its state starts fresh" in out
+    # the data file was re-made with other content: refused unless --data says so
+    write_patches(workdir / "train.h5", n=16, patch=17, seed=5)
+    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1")
+    assert code == 2 and "the data file changed since" in err and "pass --data FILE" in err
+    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--data", "train.h5")
+    assert code == 0 and "data fingerprint" in out
+    # another scale: the checkpoint does not match the data
+    write_patches(workdir / "x2.h5", n=16, patch=17, scales=(2,))
+    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--data", "x2.h5")
+    assert code == 2 and "scale 3, but x2.h5 has channels 'y' scale 2" in err
+    # weights without training state
+    ck = load_checkpoint(workdir / "checkpoints/checkpoint.1")
+    torch.save({k: ck[k] for k in ("format", "format_version", "model", "state_dict", "scale", "channels")},
+               workdir / "weights.pt")
+    code, out, err = run(capsys, "resume", "weights.pt")
+    assert code == 2 and "cannot be resumed" in err
+    code, out, err = run(capsys, "inspect", "weights.pt")
+    assert code == 0 and "parameters    153" in out and "epoch         -" in out
+
+
+def test_inspect_bad_file(tmp_path, capsys):
+    (tmp_path / "c").write_bytes(b"garbage")
+    code, out, err = run(capsys, "inspect", str(tmp_path / "c"))
+    assert code == 2 and err.startswith(f"error: {tmp_path / 'c'}: ")
+
+
+def _train_proc(tmp_path, *extra, env=None):
+    cmd = [sys.executable, str(REPO / "train.py"), "train", "--data", "train.h5", *TINY, "--batch-size", "8",
+           "--lr", "0.001", *extra]
+    e = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    return subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+
+
+def _wait_for(path: Path, proc, timeout=60.0):
+    t0 = time.time()
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"process ended early: {proc.communicate()}")
+        if time.time() - t0 > timeout:
+            proc.kill()
+            raise AssertionError(f"timed out waiting for {path}")
+        time.sleep(0.02)
+
+
+PAUSE_IN_SAVE = r"""
+import io, os, sys, time, torch
+real = torch.save
+calls = 0
+def save(obj, f, *a, **k):  # the PAUSE_AT-th save writes half the file, then hangs: killed there
+    global calls
+    calls += 1
+    if calls == int(os.environ["PAUSE_AT"]):
+        buf = io.BytesIO(); real(obj, buf, *a, **k); data = buf.getvalue()
+        f.write(data[: len(data) // 2]); f.flush()
+        open(os.environ["MARKER"], "w").close()
+        time.sleep(120)
+    return real(obj, f, *a, **k)
+torch.save = save
+sys.argv[0] = "train.py"
+from srcnn.cli.train import main
+main()
+"""
+
+
+def test_sigkill_during_save(tmp_path):
+    write_patches(tmp_path / "train.h5", n=40, patch=11, chunk=8, val_images=1, val_size=20)
+    (tmp_path / "pause.py").write_text(PAUSE_IN_SAVE)
+    cmd = [sys.executable, "pause.py", "--data", "train.h5", *TINY, "--num-epoch", "9", "--save-freq", "1"]
+    env = dict(os.environ, PYTHONPATH=str(REPO), PAUSE_AT="7", MARKER=str(tmp_path / "in-save"))
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    _wait_for(tmp_path / "in-save", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    ck = tmp_path / "checkpoints"
+    tmps = list(ck.glob(".checkpoint.*.tmp-*"))
+    assert len(tmps) == 1  # the half-written temporary: never under a checkpoint name
+    files = sorted(p for p in ck.iterdir() if p.name.startswith("checkpoint."))
+    assert {p.name for p in files} >= {"checkpoint.1", "checkpoint.2", "checkpoint.last"}
+    for p in files:
+        load_checkpoint(p)  # every checkpoint loads
+    assert load_checkpoint(ck / "checkpoint.last")["epoch"] == 2
+    code = cli(["resume", str(ck / "checkpoint.last"), "--num-epoch", "3"])
+    assert code == 0 and not list(ck.glob(".checkpoint.*.tmp-*"))
+    assert load_checkpoint(ck / "checkpoint.last")["epoch"] == 3
+
+
+def test_sigint_subprocess_then_resume_bit_identical(tmp_path):
+    write_patches(tmp_path / "train.h5", n=40, patch=11, chunk=8, val_images=1, val_size=20)
+    proc = _train_proc(tmp_path, "--num-epoch", "300", "--save-freq", "100")
+    _wait_for(tmp_path / "checkpoints" / "checkpoint.last", proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    m = re.search(r"resume with: python train\.py resume (\S+)", out)
+    assert m and "SIGINT: stopped" in out, out
+    saved = tmp_path / m.group(1)
+    ck = load_checkpoint(saved)
+    k = ck["epoch"] + 2
+    # finish two more epochs from the interrupted state; compare with an uninterrupted run of k epochs
+    assert cli(["resume", str(saved), "--num-epoch", str(k)]) == 0
+    resumed = load_checkpoint(tmp_path / "checkpoints" / "checkpoint.last")
+    assert resumed["epoch"] == k
+    os.chdir(tmp_path)
+    try:
+        assert cli(["--data", "train.h5", *TINY, "--batch-size", "8", "--lr", "0.001", "--num-epoch", str(k),
+                    "--save-freq", "100", "--out-dir", "straight"]) == 0
+    finally:
+        os.chdir(REPO)
+    straight = load_checkpoint(tmp_path / "straight" / "checkpoint.last")
+    for name, t in straight["state_dict"].items():
+        assert torch.equal(t, resumed["state_dict"][name]), name
+    assert [h["loss"] for h in straight["history"]] == [h["loss"] for h in resumed["history"]]
+
+
+def test_inspect_authors_mat(data_root, capsys):
+    pytest.importorskip("scipy")
+    mat = data_root / "reference" / "srcnn_official" / "9-5-5_imagenet" / "x3.mat"
+    code, out, err = run(capsys, "inspect", str(mat))
+    assert code == 0, err
+    assert "the authors' MATLAB weights" in out and "SRCNN(9-5-5, n1=64, n2=32" in out
+    assert "parameters    57,281" in out and "scale         3" in out
