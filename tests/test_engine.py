@@ -16,10 +16,18 @@ from srcnn.errors import SRCNNError
 
 
 @pytest.fixture(autouse=True)
-def no_fsync(monkeypatch):
-    """fsync only matters on power loss and costs ~0.2 s per call on a busy shared disk: skipped in-process
-    (the subprocess kill tests keep it)."""
+def light(monkeypatch):
+    """Keep these tiny runs cheap on a busy shared machine:
+    - fsync only matters on power loss and costs ~0.2 s per call on a busy disk: skipped in-process
+      (the subprocess kill tests keep it);
+    - one torch thread: with the cores shared, 2 OpenMP threads on these tiny convolutions spend ~10x
+      longer waiting for each other than computing (48 s vs 5 s for test_issue_commands at load 5).
+      Subprocesses get OMP_NUM_THREADS=1 so that their runs are comparable bit for bit."""
     monkeypatch.setattr(os, "fsync", lambda fd: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -20,10 +20,18 @@ NO_GPU = not torch.cuda.is_available()
 
 
 @pytest.fixture(autouse=True)
-def no_fsync(monkeypatch):
-    """fsync only matters on power loss and costs ~0.2 s per call on a busy shared disk: skipped in-process
-    (the subprocess kill tests keep it)."""
+def light(monkeypatch):
+    """Keep these tiny runs cheap on a busy shared machine:
+    - fsync only matters on power loss and costs ~0.2 s per call on a busy disk: skipped in-process
+      (the subprocess kill tests keep it);
+    - one torch thread: with the cores shared, 2 OpenMP threads on these tiny convolutions spend ~10x
+      longer waiting for each other than computing (48 s vs 5 s for test_issue_commands at load 5).
+      Subprocesses get OMP_NUM_THREADS=1 so that their runs are comparable bit for bit."""
     monkeypatch.setattr(os, "fsync", lambda fd: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def run(capsys, *argv):
@@ -174,6 +182,10 @@ def test_resume_rules(workdir, capsys):
     assert code == 2 and "the data file changed since" in err and "pass --data FILE" in err
     code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--data", "train.h5")
     assert code == 0 and "data fingerprint" in out
+    os.replace(workdir / "train.h5", workdir / "moved.h5")
+    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1")
+    assert code == 2 and "its training data" in err and "is gone; pass --data FILE" in err
+    os.replace(workdir / "moved.h5", workdir / "train.h5")
     # another scale: the checkpoint does not match the data
     write_patches(workdir / "x2.h5", n=16, patch=17, scales=(2,))
     code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--data", "x2.h5")
@@ -197,7 +209,7 @@ def test_inspect_bad_file(tmp_path, capsys):
 def _train_proc(tmp_path, *extra, env=None):
     cmd = [sys.executable, str(REPO / "train.py"), "train", "--data", "train.h5", *TINY, "--batch-size", "8",
            "--lr", "0.001", *extra]
-    e = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    e = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", **(env or {}))
     return subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
 
 
@@ -236,7 +248,8 @@ def test_sigkill_during_save(tmp_path):
     write_patches(tmp_path / "train.h5", n=40, patch=11, chunk=8, val_images=1, val_size=20)
     (tmp_path / "pause.py").write_text(PAUSE_IN_SAVE)
     cmd = [sys.executable, "pause.py", "--data", "train.h5", *TINY, "--num-epoch", "9", "--save-freq", "1"]
-    env = dict(os.environ, PYTHONPATH=str(REPO), PAUSE_AT="7", MARKER=str(tmp_path / "in-save"))
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PAUSE_AT="7",
+               MARKER=str(tmp_path / "in-save"))
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     _wait_for(tmp_path / "in-save", proc)
     proc.send_signal(signal.SIGKILL)

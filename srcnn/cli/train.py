@@ -152,6 +152,9 @@ def cmd_resume(ns) -> int:
                              f"given: {v}); start a new run with 'python train.py train' instead")
         hp[k] = v
         changes.append(f"{k} {before} -> {v}")
+    if "data" not in given and not Path(hp["data"]).is_file():
+        raise SRCNNError(f"{path}: its training data {hp['data']} is gone; pass --data FILE "
+                         "(the file's fingerprint is checked)")
     pf = open_patches(hp["data"])
     if pf.fingerprint != ckpt["data"]["fingerprint"]:
         if "data" not in given:
