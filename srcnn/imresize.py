@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 
 def cubic(x: np.ndarray) -> np.ndarray:
@@ -93,6 +92,7 @@ def imresize_torch(x: torch.Tensor, scale: float | None = None,
 
     Agrees with :func:`imresize` on float input to the precision of x's dtype (no uint8 rounding).
     """
+    import torch  # lazily: the numpy path (prepare_data.py and its workers) never needs torch
     squeeze = x.dim() == 2
     if squeeze:
         x = x[None, None]

@@ -449,7 +449,7 @@ def test_signal_mid_write_leaves_no_output(tmp_path, make_image, sig):
         assert proc.returncode == -signal.SIGKILL  # no cleanup possible; a stale temp may remain
     else:
         assert proc.returncode == 130 and "interrupted: nothing written" in err
-        assert list(tmp_path.glob(".t.h5.*")) == []
+        assert list(tmp_path.glob(".t.h5.*")) == [] and list(tmp_path.glob(".prepare-spool-*")) == []
 
 
 # ----------------------------------------------------------------------------- CLI flags

@@ -136,7 +136,7 @@ def test_help(capsys):
     with pytest.raises(SystemExit) as e:
         cli(["--help"])
     out = capsys.readouterr().out
-    assert e.value.code == 0 and "{train,resume,inspect}" in out and "'train' is the default" in out
+    assert e.value.code == 0 and "{train,resume,inspect,export}" in out and "'train' is the default" in out
     with pytest.raises(SystemExit):
         cli(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
@@ -302,3 +302,23 @@ def test_inspect_authors_mat(data_root, capsys):
     assert code == 0, err
     assert "the authors' MATLAB weights" in out and "SRCNN(9-5-5, n1=64, n2=32" in out
     assert "parameters    57,281" in out and "scale         3" in out
+
+
+def test_export_writes_small_weights_that_load_and_inspect(workdir, capsys):
+    from srcnn.checkpoint import load_model
+    assert run(capsys, "train", "--num-epoch=1", *TINY)[0] == 0
+    code, out, err = run(capsys, "export", "checkpoints/checkpoint.last", "w.pt")
+    assert code == 0, err and out.startswith("wrote w.pt")
+    full, small = load_checkpoint(workdir / "checkpoints" / "checkpoint.last"), load_checkpoint(workdir / "w.pt")
+    assert "optimizer" not in small and "rng" not in small and small["recipe"] == full["recipe"]
+    assert (workdir / "w.pt").stat().st_size < (workdir / "checkpoints" / "checkpoint.last").stat().st_size
+    model, meta = load_model(workdir / "w.pt")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), full["state_dict"].values()))
+    code, out, err = run(capsys, "inspect", "w.pt")
+    assert code == 0 and "exported from checkpoints/checkpoint.last (epoch 1)" in out and "recipe" in out
+    code, out, err = run(capsys, "resume", "w.pt")
+    assert code == 2 and "cannot be resumed" in err
+    code, out, err = run(capsys, "export", "w.pt", "w.pt")
+    assert code == 2 and "would overwrite" in err
+    code, out, err = run(capsys, "export", "missing", "x.pt")
+    assert code == 2 and "missing: no such checkpoint file" in err and not (workdir / "x.pt").exists()

@@ -4,6 +4,7 @@
     python train.py train --lr=0.001 --batch-size=128 --num-epoch=20 --save-freq=2
     python train.py resume checkpoints/checkpoint.10 --batch-size=16 --num-epoch=200
     python train.py inspect checkpoints/checkpoint.best
+    python train.py export checkpoints/checkpoint.best srcnn_x3.pt   # weights + provenance, no optimizer
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from ..checkpoint import build_from_checkpoint, load_checkpoint, load_model
+from ..checkpoint import TRAINING_STATE, build_from_checkpoint, load_checkpoint, load_model, save_checkpoint
 from ..data import open_patches
 from ..engine import DEFAULTS, FIXED_OPTIONS, RUN_OPTIONS, Trainer, parse_filters
 from ..errors import SRCNNError
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="train.py", description="Train SRCNN on a prepare_data.py HDF5 file (CPU or CUDA).",
         epilog="'train' is the default: 'python train.py --data train.h5' = 'python train.py train --data "
                "train.h5'. See 'python train.py train --help' for the training options.")
-    sub = top.add_subparsers(dest="command", required=True, metavar="{train,resume,inspect}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="{train,resume,inspect,export}")
     p = sub.add_parser("train", help="train a new model (the default)",
                        description="Train a new SRCNN. Checkpoints go to --out-dir; Ctrl-C saves a "
                                    "resumable checkpoint.")
@@ -121,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "training data, loss/PSNR history, time spent and the recipe.")
     p.add_argument("checkpoint", help="a train.py checkpoint (or the authors' .mat weights)")
     p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("export", help="write a small weights file for evaluate.py / super_resolve.py",
+                       description="Copy a checkpoint without its training state (optimizer, RNG, schedule): "
+                                   "weights, architecture, scale, channels, options, data provenance, history "
+                                   "and recipe stay, so 'inspect' still shows how it was made. The bundled "
+                                   "srcnn/weights/*.pt files are made this way. It cannot be resumed.")
+    p.add_argument("checkpoint", help="a train.py checkpoint (e.g. checkpoints/checkpoint.best)")
+    p.add_argument("output", help="the weights file to write (atomically)")
+    p.set_defaults(func=cmd_export)
     return top
 
 
@@ -221,6 +230,9 @@ def cmd_inspect(ns) -> int:
             vs = f"{h['val_ssim']:.4f}" if h.get("val_ssim") is not None else "-"
             print(f"  {h['epoch']:>5}  {h['loss']:>10.4e}  {vp:>8}  {vs:>8}  {h['lr']:>8.2e}  "
                   f"{h['samples_per_s']:>9.0f}  {h['time']:>7.1f}")
+    if ck.get("exported_from"):
+        e = ck["exported_from"]
+        print(f"exported from {e['path']} (epoch {e['epoch']}); weights only, cannot be resumed")
     r = ck.get("recipe") or {}
     if r:
         print("recipe")
@@ -228,6 +240,21 @@ def cmd_inspect(ns) -> int:
         print(f"  train         {r.get('train') or '-'}")
         for c in r.get("changes", []):
             print(f"  then          {c}")
+    return 0
+
+
+def cmd_export(ns) -> int:
+    src, dst = Path(ns.checkpoint), Path(ns.output)
+    ck = load_checkpoint(src)
+    build_from_checkpoint(ck, src)  # refuse weights that do not fit their architecture
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise SRCNNError(f"{dst}: the output would overwrite the checkpoint it is exported from")
+    small = {k: v for k, v in ck.items() if k not in TRAINING_STATE or k == "state_dict"}
+    small.pop("partial", None)
+    small["exported_from"] = {"path": str(src), "epoch": ck.get("epoch")}
+    save_checkpoint(small, dst)
+    print(f"wrote {dst} ({dst.stat().st_size / 1024:.0f} KiB): {ck['model']}, scale {ck['scale']}, "
+          f"epoch {ck.get('epoch', '-')} of {src}")
     return 0
 
 
