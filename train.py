@@ -1,4 +1,8 @@
-"""Train SRCNN: python train.py [train|resume|inspect] --help (see srcnn/cli/train.py)."""
+#!/usr/bin/env python
+"""Train SRCNN from a prepare_data.py HDF5 file; resume, inspect or export a checkpoint. See `python train.py --help`."""
+import sys
+
 from srcnn.cli.train import main
 
-main()
+if __name__ == "__main__":
+    sys.exit(main())

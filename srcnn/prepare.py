@@ -158,12 +158,14 @@ def extract_patches(lr: np.ndarray, hr: np.ndarray, patch_size: int, label_size:
         return (np.empty((0, c, patch_size, patch_size), np.float16),
                 np.empty((0, c, label_size, label_size), np.uint8))
     pad = (patch_size - label_size) // 2
-    lr = lr.astype(np.float16)  # once per image (patches overlap), same values as per patch
+    # float16 once per image (patches overlap; same values as per patch), C order so that the
+    # patches come out C-contiguous (imresize returns other memory layouts)
+    lr = np.ascontiguousarray(lr, dtype=np.float16)
     win = np.lib.stride_tricks.sliding_window_view(lr, (patch_size, patch_size), axis=(0, 1))
     lr_p = win[ys[:, None], xs[None, :]].reshape(-1, c, patch_size, patch_size)
-    win = np.lib.stride_tricks.sliding_window_view(hr, (label_size, label_size), axis=(0, 1))
+    win = np.lib.stride_tricks.sliding_window_view(np.ascontiguousarray(hr), (label_size, label_size), axis=(0, 1))
     hr_p = win[ys[:, None] + pad, xs[None, :] + pad].reshape(-1, c, label_size, label_size)
-    return lr_p, hr_p
+    return np.ascontiguousarray(lr_p), np.ascontiguousarray(hr_p)
 
 
 def to_channels(img: np.ndarray, channels: str) -> np.ndarray:

@@ -12,7 +12,8 @@ import torch
 
 from h5fixtures import write_patches
 from srcnn.checkpoint import load_checkpoint
-from srcnn.cli.train import OPTIONS, cli
+from srcnn.cli.train import OPTIONS
+from srcnn.cli.train import main as cli
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--filters", "3-1-3", "--n1", "8", "--n2", "4"]
@@ -240,7 +241,7 @@ def save(obj, f, *a, **k):  # the PAUSE_AT-th save writes half the file, then ha
 torch.save = save
 sys.argv[0] = "train.py"
 from srcnn.cli.train import main
-main()
+sys.exit(main())
 """
 
 

@@ -258,7 +258,7 @@ def cmd_export(ns) -> int:
     return 0
 
 
-def cli(argv=None) -> int:
+def main(argv=None) -> int:
     """Run train.py with ``argv`` (default sys.argv[1:]); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
@@ -274,9 +274,5 @@ def cli(argv=None) -> int:
         return 130
 
 
-def main(argv=None) -> None:
-    sys.exit(cli(argv))
-
-
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
