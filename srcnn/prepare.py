@@ -22,7 +22,9 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,9 +59,12 @@ class PrepareConfig:
     channels: str = "y"  # "y" or "rgb"
     blur_sigma: float = 0.0  # Gaussian blur of HR before the downscale, in HR pixels; 0 = none
     noise_sigma: float = 0.0  # additive Gaussian noise on the LR image, grey levels of 255; 0 = none
-    augment: bool = False  # 8 flips/rotations x FSRCNN's downscaled copies (40 versions per image)
+    augment: bool = False  # 8 flips/rotations x FSRCNN's 5 copies: 40 versions, ~25x the patches
     val_fraction: float = 0.0  # fraction of the images held out whole in /val
     seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "scales", tuple(self.scales))  # a list from library callers
 
     @property
     def label(self) -> int:
@@ -71,7 +76,7 @@ class PrepareConfig:
 
     def validate(self) -> "PrepareConfig":
         """Raise SRCNNError for an impossible combination; returns self."""
-        if not self.scales or any(int(s) != s or not 2 <= s <= 255 for s in self.scales):
+        if not self.scales or any(not isinstance(s, (int, np.integer)) or not 2 <= s <= 255 for s in self.scales):
             raise SRCNNError(f"--scale must be integers in 2..255, got {list(self.scales)}")
         if len(set(self.scales)) != len(self.scales):
             raise SRCNNError(f"--scale lists a scale twice: {list(self.scales)}")
@@ -252,7 +257,7 @@ def process_image(index: int, path: str, rel: str, split: str, cfg: PrepareConfi
         hr = modcrop(to_channels(img, cfg.channels), lcm(cfg.scales))
         res.val["hr"] = np.ascontiguousarray(hr)
         for s in cfg.scales:
-            res.val[f"lr_x{s}"] = degrade(hr / 255.0, s, **kw).astype(np.float16)
+            res.val[f"lr_x{s}"] = np.ascontiguousarray(degrade(hr / 255.0, s, **kw), dtype=np.float16)
         return res
     lrs, hrs, scales = [], [], []
     for _, im in versions(img, cfg.augment):
@@ -286,8 +291,9 @@ def _init_worker(cfg: PrepareConfig) -> None:
 
 
 def _pool(workers: int, cfg: PrepareConfig):
-    """A process pool that never forks the (multi-threaded: tqdm, torch, h5py) parent itself:
-    workers come from a forkserver that has imported this module once (spawn where there is none)."""
+    """A process pool that never forks the (multi-threaded: tqdm, OpenCV) parent itself, which can
+    deadlock the child: workers come from a forkserver that has imported this module once (spawn
+    where there is none)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload([__name__])
@@ -322,10 +328,47 @@ def _unspool(res: ImageResult) -> ImageResult:
     return res
 
 
-def ordered_results(tasks: list, cfg: PrepareConfig, workers: int, spool_parent: Path | str | None = None):
+class Interrupt:
+    """Within ``with Interrupt() as stop:`` (main thread only), SIGINT and SIGTERM raise
+    KeyboardInterrupt, and ``stop.check()`` raises it again if the first one got lost: Python drops
+    an exception raised by a signal handler while a weakref callback or __del__ runs, which happens
+    while a process pool is busy. Other threads: a no-op."""
+
+    def __init__(self):
+        self.hit, self.old = None, {}
+
+    def __enter__(self) -> "Interrupt":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._handler)
+            self.old_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        return self
+
+    def _unraisable(self, u) -> None:
+        if not (self.hit and isinstance(u.exc_value, KeyboardInterrupt)):  # the lost one: check() redoes it
+            self.old_hook(u)
+
+    def _handler(self, signum, frame):
+        self.hit = signal.Signals(signum).name
+        raise KeyboardInterrupt(self.hit)
+
+    def check(self) -> None:
+        if self.hit:
+            raise KeyboardInterrupt(self.hit)
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+        if self.old:
+            sys.unraisablehook = self.old_hook
+
+
+def ordered_results(tasks: list, cfg: PrepareConfig, workers: int, spool_parent: Path | str | None = None,
+                    check=lambda: None):
     """Yield process_image results in task order, with at most 2 results per worker in flight
     (bounded memory even when the writer is slower than the workers). With workers > 1 the patches
-    pass through a temporary folder in ``spool_parent`` (default: the system temp folder)."""
+    pass through a temporary folder in ``spool_parent`` (default: the system temp folder);
+    ``check()`` is called at least every 0.2 s while waiting for a worker."""
     if workers <= 1:
         for t in tasks:
             yield process_image(*t, cfg)
@@ -341,7 +384,11 @@ def ordered_results(tasks: list, cfg: PrepareConfig, workers: int, spool_parent:
             if len(pending) >= 2 * workers:
                 break
         while pending:
-            res = _unspool(pending.popleft().get())
+            job = pending.popleft()
+            while not job.ready():
+                check()
+                job.wait(0.2)
+            res = _unspool(job.get())
             nxt = next(it, None)
             if nxt is not None:
                 pending.append(pool.apply_async(_work, (nxt, spool)))
@@ -436,7 +483,8 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
             command: str = "") -> Summary:
     """Write the patches of ``paths`` (images under ``root``; their paths are stored relative to it)
     to ``out`` atomically: a temporary file in the same folder, renamed on success, removed on any
-    failure or KeyboardInterrupt. Unusable images are skipped (listed in the summary and the
+    failure, KeyboardInterrupt or SIGTERM (both raise KeyboardInterrupt while this runs in the main
+    thread). Unusable images are skipped (listed in the summary and the
     ``skipped`` attribute) unless ``strict``. Raises SRCNNError for every user-facing problem.
 
     workers > 1 starts a process pool (forkserver, else spawn): a script calling this must guard its
@@ -471,9 +519,11 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
             writer = PatchWriter(f.create_group("train"), c, cfg.patch_size, cfg.label)
             val_group = f.create_group("val") if n_val_planned else None
             bar = tqdm(total=len(tasks), unit="img", desc="prepare", disable=not progress, dynamic_ncols=True)
-            results = ordered_results(tasks, cfg, workers, spool_parent=out.parent)
-            with bar, contextlib.closing(results):  # closing: stop the pool at once on any error
+            stop = Interrupt()
+            results = ordered_results(tasks, cfg, workers, spool_parent=out.parent, check=stop.check)
+            with stop, bar, contextlib.closing(results):  # closing: stop the pool at once on any error
                 for res in results:
+                    stop.check()
                     bar.update(1)
                     if res.skip:
                         if strict:

@@ -415,6 +415,24 @@ def test_interrupt_or_crash_mid_write_leaves_nothing(tmp_path, make_image, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "t.h5"]  # no temporary file left
 
 
+def test_interrupt_lost_in_a_destructor_is_raised_again(capsys):
+    # Python drops an exception raised by a signal handler while __del__ / a weakref callback runs
+    # (it happened with the process pool busy); check() raises it again, and nothing is printed.
+    old, old_hook = signal.getsignal(signal.SIGINT), sys.unraisablehook  # pytest installs its own hook
+    with prep.Interrupt() as stop:
+        assert signal.getsignal(signal.SIGINT) == stop._handler
+
+        class Victim:
+            def __del__(self):
+                stop._handler(signal.SIGINT, None)
+
+        Victim()  # the KeyboardInterrupt raised in __del__ is lost here
+        with pytest.raises(KeyboardInterrupt):
+            stop.check()
+    assert signal.getsignal(signal.SIGINT) == old and sys.unraisablehook is old_hook
+    assert "KeyboardInterrupt" not in capsys.readouterr().err
+
+
 SLOW_WRITER = """
 import sys, time
 import srcnn.prepare as p

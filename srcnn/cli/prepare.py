@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sys
 
 from ..datasets import data_root, resolve_set
@@ -45,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-sigma", type=float, default=0.0, metavar="SIGMA",
                    help="additive Gaussian noise on the LR image, std in grey levels of 255; 0 = none (default)")
     p.add_argument("--augment", action="store_true",
-                   help="add 8 flips/90-degree rotations x FSRCNN's copies downscaled by 0.9-0.6 (about 26x the patches)")
+                   help="add 8 flips/90-degree rotations x FSRCNN's copies downscaled by 0.9-0.6 (about 25x the patches)")
     p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
                    help="hold out this fraction of the images, whole, in the /val group (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split and the noise (default: 0)")
@@ -57,14 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt("terminated")
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    old = signal.signal(signal.SIGTERM, _terminate)  # kill: clean up the temporary file like Ctrl-C
     try:
         folder = args.images if args.images else resolve_set(args.set, data_root(args.data_root))
         cfg = PrepareConfig(scales=args.scale, patch_size=args.patch_size, stride=args.stride,
@@ -80,8 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, old)
     print("\n".join(summary.lines()))
     return 0
 
