@@ -8,8 +8,12 @@ pass. The passes run along the dimension with the smaller scale first, rows (hei
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def cubic(x: np.ndarray) -> np.ndarray:

@@ -48,3 +48,19 @@ def smooth_image(h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndarray
 @pytest.fixture
 def make_image():
     return smooth_image
+
+
+@pytest.fixture
+def light_training(monkeypatch):
+    """Keep tiny training runs cheap on a busy 2-core machine (used by the engine and train CLI tests):
+    - fsync only matters on power loss and costs ~0.2 s per call on a busy disk: skipped in-process
+      (the subprocess kill tests keep it);
+    - one torch thread: with the cores shared, 2 OpenMP threads on these tiny convolutions spend ~10x
+      longer waiting for each other than computing. Subprocesses get OMP_NUM_THREADS=1 so that their
+      runs are comparable bit for bit."""
+    import torch
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

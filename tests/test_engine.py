@@ -15,19 +15,7 @@ from srcnn.engine import DEFAULTS, Trainer, lr_factor, parse_filters, train_comm
 from srcnn.errors import SRCNNError
 
 
-@pytest.fixture(autouse=True)
-def light(monkeypatch):
-    """Keep these tiny runs cheap on a busy shared machine:
-    - fsync only matters on power loss and costs ~0.2 s per call on a busy disk: skipped in-process
-      (the subprocess kill tests keep it);
-    - one torch thread: with the cores shared, 2 OpenMP threads on these tiny convolutions spend ~10x
-      longer waiting for each other than computing (48 s vs 5 s for test_issue_commands at load 5).
-      Subprocesses get OMP_NUM_THREADS=1 so that their runs are comparable bit for bit."""
-    monkeypatch.setattr(os, "fsync", lambda fd: None)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("light_training")
 
 
 @pytest.fixture
