@@ -26,9 +26,8 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .errors import SRCNNError
+from .prepare import FORMAT, FORMAT_VERSION  # the writer owns the format
 
-FORMAT = "srcnn-patches"
-FORMAT_VERSION = 1
 IN_MEMORY_MAX_BYTES = 2 * 2**30  # auto mode loads files whose /train arrays fit in this
 BLOCK_BYTES = 4 * 2**20          # streaming: bytes read per contiguous block (rounded to whole chunks)
 BUFFER_BYTES = 64 * 2**20        # streaming: shuffle buffer per worker
