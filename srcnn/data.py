@@ -12,9 +12,20 @@ y (B,C,L,L) float32 in [0,1] (label).
   workers each open their own h5py handle and read a disjoint share of the blocks.
 
 The sample order depends only on (seed, epoch), so an epoch can be replayed exactly after a resume.
+
+Several files (a list, or a glob such as ``shards/train-*.h5`` from ``prepare_data.py --shard-size``)
+are read as one dataset: their /train arrays concatenated in the order given (globs sorted), /val from
+every file that has one. They must agree on channels, scales, patch and label size.
+
+Distributed training (``rank``/``world`` of the loaders): the memory loader gives each rank a disjoint
+slice of every global batch of the epoch's permutation (rank r: samples [r*B, (r+1)*B) of each
+B*world), so the union over ranks is the single-process order with batch B*world; the streaming loader
+deals the shuffled blocks out over all (rank, worker) pairs.
 """
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -33,7 +44,8 @@ BLOCK_BYTES = 4 * 2**20          # streaming: bytes read per contiguous block (r
 BUFFER_BYTES = 64 * 2**20        # streaming: shuffle buffer per worker
 DEGRADATION_ATTRS = ("scales", "patch_size", "label_size", "stride", "channels", "blur_sigma",
                      "noise_sigma", "augment", "val_fraction", "seed", "created", "command",
-                     "srcnn_version")
+                     "srcnn_version", "shard_index", "shard_count")
+SHARED_ATTRS = ("channels", "scales", "patch_size", "label_size")  # files read together must agree
 
 
 def prepare_hint(path) -> str:
@@ -66,19 +78,106 @@ class PatchFile:
     nbytes: int          # bytes of /train/lr + /train/hr
     val_names: list[str] = field(default_factory=list)
     attrs: dict = field(default_factory=dict)  # degradation / provenance attributes, JSON-able
+    parts: list = field(default_factory=list)  # [(Path, count, fingerprint)] read in this order
+    val_parts: list = field(default_factory=list)  # [(Path, /val group name)]
+    notes: list = field(default_factory=list)  # things the trainer should tell the user
+
+    def __post_init__(self):
+        if not self.parts:
+            self.parts = [(self.path, self.count, self.fingerprint)]
+        if not self.val_parts:
+            self.val_parts = [(self.path, n) for n in self.val_names]
+
+    @property
+    def name(self) -> str:
+        """The file, or the first file and how many more."""
+        extra = len(self.parts) - 1
+        return str(self.path) + (f" (+{extra} more file{'s' * (extra > 1)})" if extra else "")
 
     @property
     def scale(self) -> int | list[int]:
         return self.scales[0] if len(self.scales) == 1 else list(self.scales)
 
     def provenance(self) -> dict:
-        """The checkpoint's "data" entry."""
-        return {"path": str(self.path.resolve()), "fingerprint": self.fingerprint,
-                "count": self.count, "attrs": dict(self.attrs)}
+        """The checkpoint's "data" entry ("path" a list and "files" per file when several)."""
+        if len(self.parts) == 1:
+            return {"path": str(self.path.resolve()), "fingerprint": self.fingerprint,
+                    "count": self.count, "attrs": dict(self.attrs)}
+        return {"path": [str(p.resolve()) for p, _, _ in self.parts], "fingerprint": self.fingerprint,
+                "count": self.count, "attrs": dict(self.attrs),
+                "files": [{"path": str(p.resolve()), "fingerprint": fp, "count": n} for p, n, fp in self.parts]}
 
 
-def open_patches(path) -> PatchFile:
-    """Validate a training file without loading it; SRCNNError naming the file and the problem."""
+def _has_magic(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def expand_data(spec) -> list[Path]:
+    """``--data`` value(s) -> files: a path, a glob (matches sorted), or a list of either."""
+    items = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    if not items:
+        raise SRCNNError("--data: no training file given")
+    out = []
+    for item in items:
+        item = str(item)
+        if _has_magic(item) and not Path(item).exists():
+            hits = sorted(glob.glob(item))
+            if not hits:
+                raise SRCNNError(f"{item}: no file matches this pattern; {prepare_hint('train.h5')}")
+            out += [Path(h) for h in hits]
+        else:
+            out.append(Path(item))
+    seen = set()
+    for p in out:
+        key = p.resolve()
+        if key in seen:
+            raise SRCNNError(f"{p}: given twice in --data")
+        seen.add(key)
+    return out
+
+
+def same_data(a, b) -> bool:
+    """Whether two --data values name the same files in the same order."""
+    try:
+        return [p.resolve() for p in expand_data(a)] == [p.resolve() for p in expand_data(b)]
+    except SRCNNError:
+        return False
+
+
+def open_patches(spec) -> PatchFile:
+    """Validate the training file(s) without loading them; SRCNNError naming the file and the problem.
+    ``spec``: a path, a glob, or a list of them (several files: one concatenated dataset)."""
+    files = expand_data(spec)
+    if len(files) == 1:
+        return _open_one(files[0])
+    pfs = [_open_one(p) for p in files]
+    first = pfs[0]
+    for pf in pfs[1:]:
+        for k in SHARED_ATTRS:
+            a, b = getattr(first, "mode" if k == "channels" else k), getattr(pf, "mode" if k == "channels" else k)
+            if a != b:
+                raise SRCNNError(f"{pf.path}: {k} is {b}, but {first.path} has {a}; files read together "
+                                 f"must share {', '.join(SHARED_ATTRS)}")
+    lines = [f"{pf.fingerprint} {pf.attrs.get('shard_index', '-')} {pf.count}" for pf in pfs]
+    notes = []
+    counts = {pf.attrs.get("shard_count") for pf in pfs if "shard_index" in pf.attrs}
+    if len(counts) == 1:
+        have = sorted(pf.attrs["shard_index"] for pf in pfs if "shard_index" in pf.attrs)
+        if have != list(range(counts.pop())):
+            notes.append(f"note: the files hold shards {have} of a set of {pfs[0].attrs['shard_count']}")
+    attrs = {k: v for k, v in first.attrs.items() if k not in ("shard_index", "shard_count")}
+    attrs["n_files"] = len(pfs)
+    attrs["n_val_images"] = sum(pf.attrs.get("n_val_images", 0) for pf in pfs)
+    return PatchFile(path=first.path, count=sum(pf.count for pf in pfs), channels=first.channels,
+                     mode=first.mode, patch_size=first.patch_size, label_size=first.label_size,
+                     scales=first.scales, fingerprint=hashlib.sha256("\n".join(lines).encode()).hexdigest(),
+                     chunk_rows=first.chunk_rows, nbytes=sum(pf.nbytes for pf in pfs),
+                     val_names=[n for pf in pfs for n in pf.val_names], attrs=attrs,
+                     parts=[(pf.path, pf.count, pf.fingerprint) for pf in pfs],
+                     val_parts=[vp for pf in pfs for vp in pf.val_parts], notes=notes)
+
+
+def _open_one(path) -> PatchFile:
     path = Path(path)
     if not path.is_file():
         raise SRCNNError(f"{path}: no such training file; {prepare_hint(path)}")
@@ -159,17 +258,18 @@ def load_val(pf: PatchFile) -> list[dict]:
     in [0,1] (network input), "gt_y": (H,W) float64 in [0,1] (Y of the HR image, as srcnn.protocol.hr_y)}."""
     from .color import rgb2y
     out = []
-    try:
-        with h5py.File(pf.path, "r") as f:
-            for name in pf.val_names:
-                g = f["val"][name]
-                gt_y = rgb2y(g["hr"][...]).astype(np.float64) / 255.0
-                label = _plain(g.attrs.get("name", name))
-                for s in pf.scales:
-                    lr = torch.from_numpy(g[f"lr_x{s}"][...].astype(np.float32)).permute(2, 0, 1)[None]
-                    out.append({"name": label, "scale": s, "lr": lr.contiguous(), "gt_y": gt_y})
-    except OSError as e:
-        raise SRCNNError(f"{pf.path}: cannot read /val ({e})") from None
+    for path in dict.fromkeys(p for p, _ in pf.val_parts):
+        try:
+            with h5py.File(path, "r") as f:
+                for name in (n for p, n in pf.val_parts if p == path):
+                    g = f["val"][name]
+                    gt_y = rgb2y(g["hr"][...]).astype(np.float64) / 255.0
+                    label = _plain(g.attrs.get("name", name))
+                    for s in pf.scales:
+                        lr = torch.from_numpy(g[f"lr_x{s}"][...].astype(np.float32)).permute(2, 0, 1)[None]
+                        out.append({"name": label, "scale": s, "lr": lr.contiguous(), "gt_y": gt_y})
+        except OSError as e:
+            raise SRCNNError(f"{path}: cannot read /val ({e})") from None
     return out
 
 
@@ -185,18 +285,23 @@ def _to_batch(lr: torch.Tensor, hr: torch.Tensor, device) -> tuple[torch.Tensor,
 
 
 class MemoryLoader:
-    """All of /train on ``device``: lr float16 and hr uint8, one row per sample; batches by index."""
+    """All of /train on ``device``: lr float16 and hr uint8, one row per sample; batches by index.
+    With ``world`` > 1 this rank yields its ``batch_size`` slice of each global batch of batch_size*world."""
 
     kind = "memory"
 
-    def __init__(self, pf: PatchFile, batch_size: int, seed: int, device="cpu"):
+    def __init__(self, pf: PatchFile, batch_size: int, seed: int, device="cpu", rank: int = 0, world: int = 1):
         self.pf, self.batch_size, self.seed, self.device = pf, batch_size, seed, torch.device(device)
-        try:
-            with h5py.File(pf.path, "r") as f:
-                lr = torch.from_numpy(f["train/lr"][...].astype(np.float16, copy=False))
-                hr = torch.from_numpy(f["train/hr"][...])
-        except OSError as e:
-            raise SRCNNError(f"{pf.path}: cannot read /train ({e}); the file is truncated or corrupt") from None
+        self.rank, self.world = rank, world
+        lrs, hrs = [], []
+        for path, _, _ in pf.parts:
+            try:
+                with h5py.File(path, "r") as f:
+                    lrs.append(torch.from_numpy(f["train/lr"][...].astype(np.float16, copy=False)))
+                    hrs.append(torch.from_numpy(f["train/hr"][...]))
+            except OSError as e:
+                raise SRCNNError(f"{path}: cannot read /train ({e}); the file is truncated or corrupt") from None
+        lr, hr = (lrs[0], hrs[0]) if len(lrs) == 1 else (torch.cat(lrs), torch.cat(hrs))
         if not torch.isfinite(lr).all():
             raise SRCNNError(f"{pf.path}: /train/lr holds NaN or inf values")
         if lr.min() < -1 or lr.max() > 2:  # bicubic overshoot and noise are fine; 0-255 data is not
@@ -207,56 +312,68 @@ class MemoryLoader:
         self.lr_shape, self.hr_shape = tuple(lr.shape[1:]), tuple(hr.shape[1:])
 
     def __len__(self) -> int:
-        return math.ceil(self.pf.count / self.batch_size)
+        return math.ceil(self.pf.count / (self.batch_size * self.world))
 
     def describe(self) -> str:
         return f"in memory on {self.device} ({self.pf.nbytes / 2**20:.1f} MiB)"
 
     def epoch(self, epoch: int, skip: int = 0):
-        """Yield (x, y) batches of epoch ``epoch`` (0-based), leaving out the first ``skip`` samples."""
+        """Yield (x, y) batches of epoch ``epoch`` (0-based), leaving out the first ``skip`` samples of the
+        epoch's order (over all ranks). A rank's share of the last global batch may be empty."""
         g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         perm = torch.randperm(self.pf.count, generator=g)[skip:].to(self.device)
-        for i in range(0, len(perm), self.batch_size):
-            idx = perm[i:i + self.batch_size]
-            yield (self.lr[idx].view(-1, *self.lr_shape).float(),
-                   self.hr[idx].view(-1, *self.hr_shape).float().div_(255.0))
+        bs, a = self.batch_size, self.rank * self.batch_size
+        for i in range(0, len(perm), bs * self.world):
+            idx = perm[i + a:i + a + bs]
+            yield (self.lr[idx].view(len(idx), *self.lr_shape).float(),
+                   self.hr[idx].view(len(idx), *self.hr_shape).float().div_(255.0))
 
 
 class _BlockStream(IterableDataset):
-    """Yields (lr float16, hr uint8) CPU batches from shuffled contiguous blocks of /train."""
+    """Yields (lr float16, hr uint8) CPU batches from shuffled contiguous blocks of /train.
 
-    def __init__(self, path, count: int, block_rows: int, buffer_blocks: int, batch_size: int, seed: int):
-        self.path, self.count, self.block_rows = str(path), count, block_rows
-        self.buffer_blocks, self.batch_size, self.seed = buffer_blocks, batch_size, seed
+    ``parts``: [(path, count)] read as one dataset; blocks never straddle two files. The shuffled block
+    order is dealt out over the ``world`` x workers readers: reader g = rank * workers + worker takes
+    blocks g, g + world*workers, ..."""
+
+    def __init__(self, parts, block_rows: int, buffer_blocks: int, batch_size: int, seed: int,
+                 rank: int = 0, world: int = 1):
+        self.parts = [(str(p), n) for p, n in parts]
+        self.block_rows, self.buffer_blocks, self.batch_size, self.seed = block_rows, buffer_blocks, batch_size, seed
+        self.rank, self.world = rank, world
+        self.blocks = [(k, a, min(a + block_rows, n)) for k, (_, n) in enumerate(self.parts)
+                       for a in range(0, n, block_rows)]  # (part, first row, end row)
         self.epoch = 0
 
-    def plan(self, epoch: int, workers: int) -> list[np.ndarray]:
-        """Block indices of each worker for this epoch (the block order is shuffled per epoch)."""
-        n_blocks = math.ceil(self.count / self.block_rows)
-        order = np.random.default_rng([self.seed, epoch, 7]).permutation(n_blocks)
-        return [order[w::workers] for w in range(workers)]
+    def plan(self, epoch: int, workers: int, rank: int | None = None) -> list[np.ndarray]:
+        """Block indices of each worker of ``rank`` (default: this one) for this epoch (the block order is
+        shuffled per epoch)."""
+        rank = self.rank if rank is None else rank
+        order = np.random.default_rng([self.seed, epoch, 7]).permutation(len(self.blocks))
+        readers = workers * self.world
+        return [order[rank * workers + w::readers] for w in range(workers)]
 
     def worker_samples(self, blocks) -> int:
-        last = math.ceil(self.count / self.block_rows) - 1
-        tail = self.count - last * self.block_rows
-        return sum(tail if b == last else self.block_rows for b in blocks)
+        return sum(self.blocks[b][2] - self.blocks[b][1] for b in blocks)
 
     def __iter__(self):
         info = get_worker_info()
         w, nw = (info.id, info.num_workers) if info else (0, 1)
         blocks = self.plan(self.epoch, nw)[w]
-        rng = np.random.default_rng([self.seed, self.epoch, w, 11])
+        rng = np.random.default_rng([self.seed, self.epoch, self.rank * nw + w, 11])
         bs = self.batch_size
-        with h5py.File(self.path, "r") as f:  # each worker opens its own handle
-            lr_ds, hr_ds = f["train/lr"], f["train/hr"]
+        files = {}
+        try:
             carry_lr = carry_hr = None
             for i in range(0, len(blocks), self.buffer_blocks):
                 lrs, hrs = [], []
                 if carry_lr is not None:
                     lrs.append(carry_lr), hrs.append(carry_hr)
                 for b in blocks[i:i + self.buffer_blocks]:
-                    a, z = b * self.block_rows, min((b + 1) * self.block_rows, self.count)
-                    lrs.append(lr_ds[a:z]), hrs.append(hr_ds[a:z])
+                    k, a, z = self.blocks[b]
+                    if k not in files:  # each worker opens its own handles
+                        files[k] = h5py.File(self.parts[k][0], "r")
+                    lrs.append(files[k]["train/lr"][a:z]), hrs.append(files[k]["train/hr"][a:z])
                 lr, hr = np.concatenate(lrs), np.concatenate(hrs)
                 perm = rng.permutation(len(lr))
                 lr, hr = lr[perm], hr[perm]
@@ -266,37 +383,49 @@ class _BlockStream(IterableDataset):
                 carry_lr, carry_hr = (lr[full:], hr[full:]) if full < len(lr) else (None, None)
             if carry_lr is not None:
                 yield torch.from_numpy(carry_lr), torch.from_numpy(carry_hr)
+        finally:
+            for f in files.values():
+                f.close()
 
 
 class StreamLoader:
-    """Bounded-memory loader: about workers x (buffer + 2 prefetched batches) of RAM at any time."""
+    """Bounded-memory loader: about workers x (buffer + 2 prefetched batches) of RAM at any time.
+    With ``world`` > 1 this rank reads only its share of the blocks (ranks may get a batch or so more
+    or fewer than each other; the training loop lets the short ones take empty steps)."""
 
     kind = "stream"
 
     def __init__(self, pf: PatchFile, batch_size: int, seed: int, device="cpu", workers: int = 2,
-                 block_bytes: int = BLOCK_BYTES, buffer_bytes: int = BUFFER_BYTES):
+                 block_bytes: int = BLOCK_BYTES, buffer_bytes: int = BUFFER_BYTES, rank: int = 0, world: int = 1):
         self.pf, self.batch_size, self.device, self.workers = pf, batch_size, torch.device(device), workers
+        self.rank, self.world = rank, world
         row_bytes = pf.nbytes // pf.count
         chunks = max(1, block_bytes // (pf.chunk_rows * row_bytes))
         self.block_rows = pf.chunk_rows * chunks
         self.buffer_blocks = max(1, buffer_bytes // (self.block_rows * row_bytes))
-        self.ds = _BlockStream(pf.path, pf.count, self.block_rows, self.buffer_blocks, batch_size, seed)
+        self.ds = _BlockStream([(p, n) for p, n, _ in pf.parts], self.block_rows, self.buffer_blocks,
+                               batch_size, seed, rank, world)
 
     def __len__(self) -> int:
-        return sum(math.ceil(self.ds.worker_samples(b) / self.batch_size)
-                   for b in self.ds.plan(0, max(1, self.workers)))
+        """Batches of the busiest rank in epoch 0 (= steps per epoch when distributed)."""
+        w = max(1, self.workers)
+        return max(sum(math.ceil(self.ds.worker_samples(b) / self.batch_size) for b in self.ds.plan(0, w, r))
+                   for r in range(self.world))
 
     def describe(self) -> str:
         mb = self.block_rows * self.buffer_blocks * (self.pf.nbytes / self.pf.count) / 2**20
-        return (f"streamed from disk ({self.pf.nbytes / 2**20:.1f} MiB; {self.workers} worker(s), "
-                f"blocks of {self.block_rows} samples, shuffle buffer {mb:.0f} MiB per worker)")
+        return (f"streamed from disk ({self.pf.nbytes / 2**20:.1f} MiB; {self.workers} worker(s)"
+                + (" per rank" if self.world > 1 else "") +
+                f", blocks of {self.block_rows} samples, shuffle buffer {mb:.0f} MiB per worker)")
 
     def epoch(self, epoch: int, skip: int = 0):
-        """Yield (x, y) batches of epoch ``epoch``; batches until ``skip`` samples are passed are dropped."""
+        """Yield (x, y) batches of epoch ``epoch``; batches until ``skip`` samples are passed are dropped
+        (distributed: skip / world of this rank's own samples, so a mid-epoch resume of a distributed
+        streamed run replays the rest of the epoch approximately)."""
         self.ds.epoch = epoch
         dl = DataLoader(self.ds, batch_size=None, num_workers=self.workers,
                         pin_memory=self.device.type == "cuda")
-        seen = 0
+        seen, skip = 0, skip // self.world
         for lr, hr in dl:
             if seen < skip:
                 seen += len(lr)
@@ -305,12 +434,13 @@ class StreamLoader:
 
 
 def make_loader(pf: PatchFile, mode: str, batch_size: int, seed: int, device="cpu", workers: int = 2,
-                memory_limit: int = IN_MEMORY_MAX_BYTES):
-    """mode "memory", "stream", or "auto" (memory when /train is at most ``memory_limit`` bytes)."""
+                memory_limit: int = IN_MEMORY_MAX_BYTES, rank: int = 0, world: int = 1):
+    """mode "memory", "stream", or "auto" (memory when /train is at most ``memory_limit`` bytes).
+    ``rank``/``world``: this process's share in distributed training (``batch_size`` is per process)."""
     if mode == "auto":
         mode = "memory" if pf.nbytes <= memory_limit else "stream"
     if mode == "memory":
-        return MemoryLoader(pf, batch_size, seed, device)
+        return MemoryLoader(pf, batch_size, seed, device, rank=rank, world=world)
     if mode == "stream":
-        return StreamLoader(pf, batch_size, seed, device, workers)
+        return StreamLoader(pf, batch_size, seed, device, workers, rank=rank, world=world)
     raise ValueError(f"unknown loader mode {mode!r}")

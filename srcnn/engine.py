@@ -8,6 +8,14 @@ every save_freq epochs, checkpoint.best on a new best validation PSNR, log.jsonl
 
 Exit codes of ``run``: 0 done; 130 / 143 stopped by SIGINT / SIGTERM after saving checkpoint.interrupted.
 A non-finite loss raises SRCNNError (no checkpoint is written from the diverged state).
+
+Distributed (``dist`` from srcnn.distributed.from_env, under torchrun): the model is wrapped in
+DistributedDataParallel, each rank trains on its share of every global batch (batch_size per process,
+batch_size x world_size per step), and every decision is collective: each step all ranks agree on the
+step's sample count and on whether a stop signal arrived anywhere; the non-finite-loss check looks at
+the loss summed over the ranks. Only rank 0 validates and writes (checkpoints, log.jsonl, plot.png,
+progress bar, messages); the others wait for it at a barrier. Checkpoints hold the plain model's
+state_dict, so a run can be resumed with any number of processes.
 """
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ from tqdm import tqdm
 from . import __version__
 from .checkpoint import FORMAT, FORMAT_VERSION, build_from_checkpoint, save_checkpoint
 from .data import load_val, make_loader, open_patches
+from .distributed import SINGLE, Dist
 from .errors import SRCNNError
 from .models import build_model, count_parameters
 from .metrics import psnr
@@ -68,14 +77,14 @@ def lr_factor(epoch: int, hp: dict) -> float:
     return 1.0
 
 
-def pick_device(cuda: bool) -> torch.device:
+def pick_device(cuda: bool, dist: Dist = SINGLE) -> torch.device:
     if not cuda:
         return torch.device("cpu")
     if not torch.cuda.is_available():
         built = torch.version.cuda or "no CUDA (CPU-only build)"
         raise SRCNNError(f"--cuda was given but no CUDA GPU is available (torch {torch.__version__}, built "
                          f"with {built}); run without --cuda to train on the CPU")
-    return torch.device("cuda")
+    return torch.device("cuda", dist.local_rank) if dist.enabled else torch.device("cuda")
 
 
 def train_command(hp: dict) -> str:
@@ -85,7 +94,9 @@ def train_command(hp: dict) -> str:
         flag = "--" + k.replace("_", "-")
         if k in ("loader", "workers") or v is None:
             continue
-        if isinstance(v, bool):
+        if isinstance(v, (list, tuple)):
+            args += [flag, *map(str, v)]
+        elif isinstance(v, bool):
             if v:
                 args.append(flag)
         else:
@@ -147,11 +158,16 @@ def load_val_set(name: str, root, scales, channels: int) -> list[dict]:
     return items
 
 
+def _quiet(*args) -> None:
+    pass
+
+
 class Trainer:
-    def __init__(self, hp: dict, resume: dict | None = None, resume_path=None, log=_print):
-        self.hp, self.log = dict(hp), log
+    def __init__(self, hp: dict, resume: dict | None = None, resume_path=None, log=_print, dist: Dist = SINGLE):
+        self.dist = dist
+        self.hp, self.log = dict(hp), (log if dist.is_main else _quiet)
         self.out_dir = Path(hp["out_dir"])
-        self.device = pick_device(hp["cuda"])
+        self.device = pick_device(hp["cuda"], dist)
         if hp["amp"] and self.device.type != "cuda":
             raise SRCNNError("--amp (mixed precision) needs --cuda; use --no-amp on the CPU")
         for k in ("lr", "batch_size", "num_epoch", "save_freq", "lr_step", "lr_gamma"):
@@ -163,7 +179,7 @@ class Trainer:
         if resume is not None:
             if resume["channels"] != self.pf.mode or resume["scale"] != self.pf.scale:
                 raise SRCNNError(f"{resume_path}: trained on channels {resume['channels']!r} scale "
-                                 f"{resume['scale']}, but {self.pf.path} has channels {self.pf.mode!r} "
+                                 f"{resume['scale']}, but {self.pf.name} has channels {self.pf.mode!r} "
                                  f"scale {self.pf.scale}")
             self.model = build_from_checkpoint(resume, resume_path)
         else:
@@ -184,6 +200,7 @@ class Trainer:
         self.model.to(self.device)
         if hp["channels_last"]:
             self.model.to(memory_format=torch.channels_last)
+        self.net = dist.wrap(self.model)  # what the training step calls (DDP when distributed)
         eval_padding = "replicate" if cfg["padding"] == "none" else cfg["padding"]
         self.eval_model = build_model(**{**cfg, "padding": eval_padding}).to(self.device).eval()
 
@@ -226,14 +243,19 @@ class Trainer:
                 _set_rng_state(resume["rng"])
 
         self.loader = make_loader(self.pf, hp["loader"], hp["batch_size"], hp["seed"], self.device,
-                                  hp["workers"])
-        if hp["val_set"]:
+                                  hp["workers"], rank=dist.rank, world=dist.world_size)
+        self.global_batch = hp["batch_size"] * dist.world_size
+        if not dist.is_main:  # only rank 0 validates
+            self.val, self.val_source = [], None
+        elif hp["val_set"]:
             self.val = load_val_set(hp["val_set"], hp["data_root"], self.pf.scales, self.pf.channels)
             self.val_source = f"--val-set {hp['val_set']}"
         else:
             self.val = load_val(self.pf)
-            self.val_source = f"{self.pf.path}:/val"
-        self.stop_signal, self.pid = None, os.getpid()
+            self.val_source = f"{self.pf.name}:/val"
+        # stop_signal: the decision to stop (in a distributed run taken by all ranks together from the
+        # local_signal each rank's handler records)
+        self.stop_signal, self.local_signal, self.pid = None, None, os.getpid()
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
@@ -251,6 +273,8 @@ class Trainer:
             "history": list(self.history), "best": self.best, "time_spent": self.time_spent,
             "partial": self.partial,
             "recipe": self.recipe,
+            "distributed": {"world_size": self.dist.world_size, "global_batch_size": self.global_batch,
+                            "backend": self.dist.backend},
         }
 
     def _prepare_command(self) -> str:
@@ -258,21 +282,38 @@ class Trainer:
         return cmd if cmd.startswith("python") or not cmd else "python " + cmd
 
     def save(self, name: str, state: dict | None = None) -> Path:
+        """Write a checkpoint (rank 0 only; the path is returned on every rank)."""
+        if not self.dist.is_main:
+            return self.out_dir / name
         return save_checkpoint(state or self.state(), self.out_dir / name)
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum, frame):
         if os.getpid() != self.pid:  # a forked DataLoader worker: the main process handles it
             return
-        if self.stop_signal is not None:  # second signal: stop now, without saving
+        if self.stop_signal is not None or self.local_signal is not None:  # second: stop now, no saving
             raise KeyboardInterrupt
-        self.stop_signal = signum
+        self.request_stop(signum)
         self.log(f"\n{signal.Signals(signum).name}: stopping after this batch and saving a checkpoint "
                  "(send it again to quit without saving)")
 
     def request_stop(self, signum=signal.SIGINT) -> None:
-        """Ask the loop to stop after the current batch, as a signal would."""
-        self.stop_signal = signum
+        """Ask the loop to stop after the current batch, as a signal would (distributed: every rank
+        stops at the same step, the next time the ranks compare notes)."""
+        if self.dist.enabled:
+            self.local_signal = signum
+        else:
+            self.stop_signal = signum
+
+    def _sync_stop(self, n_local: int = 0) -> int:
+        """Distributed: agree on stopping (sets stop_signal on every rank when any rank got a signal);
+        returns the samples of this step over all ranks. Single process: returns n_local."""
+        if not self.dist.enabled:
+            return n_local
+        n, sig = self.dist.sync_step(n_local, self.local_signal)
+        if sig is not None and self.stop_signal is None:
+            self.stop_signal = sig
+        return n
 
     # ------------------------------------------------------------------ training
     def _lr(self, epoch: int) -> float:
@@ -281,30 +322,41 @@ class Trainer:
             g["lr"] = self.hp["lr"] * g["lr_scale"] * f
         return self.hp["lr"] * f
 
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor, n_global: int | None = None) -> torch.Tensor:
+        """One optimiser step on this process's batch; returns its mean loss (0 for an empty batch).
+        Distributed: ``n_global`` = the step's samples over all ranks. DDP averages the ranks' gradients,
+        so each rank's loss is weighted by n_local * world / n_global: the step then follows the mean
+        loss over all n_global samples, as one process with the whole global batch would."""
         if self.hp["channels_last"]:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.scaler is not None):
-            out = self.model(x)
+            out = self.net(x)
         if self.crop_out:
             c = self.crop_out
             out = out[..., c:-c, c:-c]
         if self.crop_label:
             c = self.crop_label
             y = y[..., c:-c, c:-c]
-        loss = self.loss_fn(out.float(), y)
+        n, world = len(x), self.dist.world_size
+        if n == 0:  # a rank out of data while others still have some: a zero gradient, same collectives
+            loss = out.float().sum() * 0.0
+            objective = loss
+        else:
+            loss = self.loss_fn(out.float(), y)
+            objective = loss if n_global is None or n * world == n_global else loss * (n * world / n_global)
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(objective).backward()
             self.scaler.step(self.opt)
             self.scaler.update()
         else:
-            loss.backward()
+            objective.backward()
             self.opt.step()
         return loss.detach()
 
     def _check_finite(self, loss_sum: torch.Tensor, batch: int) -> float:
-        v = loss_sum.item()
+        """The loss sum over all ranks (collective when distributed, so all ranks stop together)."""
+        v = self.dist.all_sum(loss_sum).item() if self.dist.enabled else loss_sum.item()
         if not math.isfinite(v):
             kept = (f"the last good checkpoint is {self.last_good[0]} (epoch {self.last_good[1]})"
                     if self.last_good else "no checkpoint was written")
@@ -314,21 +366,36 @@ class Trainer:
 
     def train_epoch(self) -> dict | None:
         """One epoch (or the rest of an interrupted one). Returns its stats, or None when stopped."""
-        e, bs = self.epoch, self.hp["batch_size"]
+        e, bs = self.epoch, self.global_batch
         lr = self._lr(e)
         self.model.train()
         p = self.partial or {"samples": 0, "loss_sum": 0.0, "time": 0.0}
         done, t_before = p["samples"], p["time"]
-        loss_sum = torch.tensor(p["loss_sum"], dtype=torch.float64, device=self.device)
+        # per-rank sum of loss x samples; rank 0 carries the interrupted epoch's part (summed over ranks)
+        loss_sum = torch.tensor(p["loss_sum"] if self.dist.is_main else 0.0, dtype=torch.float64,
+                                device=self.device)
         t0, new = time.perf_counter(), 0
         bar = tqdm(total=len(self.loader), initial=math.ceil(done / bs), desc=f"epoch {e + 1}",
-                   unit="batch", leave=False, dynamic_ncols=True, disable=None)
+                   unit="batch", leave=False, dynamic_ncols=True, disable=None if self.dist.is_main else True)
         i = 0
+        batches = self.loader.epoch(e, skip=done)
         try:
-            for i, (x, y) in enumerate(self.loader.epoch(e, skip=done), 1):
-                loss = self._train_step(x, y)
+            while True:
+                batch = next(batches, None)
+                if self.dist.enabled:  # every rank takes the same steps; one out of data takes empty ones
+                    n = self._sync_stop(0 if batch is None else len(batch[0]))
+                    if n == 0:
+                        break
+                    if batch is None:
+                        batch = self._empty_batch()
+                elif batch is None:
+                    break
+                else:
+                    n = len(batch[0])
+                x, y = batch
+                i += 1
+                loss = self._train_step(x, y, n)
                 loss_sum += loss.double() * len(x)
-                n = len(x)
                 done, new, self.step = done + n, new + n, self.step + 1
                 bar.update()
                 if i % CHECK_EVERY == 0:
@@ -338,6 +405,9 @@ class Trainer:
                     break
         finally:
             bar.close()
+            if hasattr(batches, "close"):
+                batches.close()
+        self._sync_stop()  # a signal during the last step: all ranks must see it
         total = self._check_finite(loss_sum, i)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
@@ -347,6 +417,10 @@ class Trainer:
             self.partial = {"samples": done, "loss_sum": total, "time": t_before + dt}
             return None
         return {"loss": total / done, "lr": lr, "time": t_before + dt, "samples_per_s": new / max(dt, 1e-9)}
+
+    def _empty_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        c, p, lab = self.pf.channels, self.pf.patch_size, self.pf.label_size
+        return (torch.zeros(0, c, p, p, device=self.device), torch.zeros(0, c, lab, lab, device=self.device))
 
     @torch.no_grad()
     def validate(self) -> tuple[float | None, float | None]:
@@ -379,18 +453,21 @@ class Trainer:
         self.partial = None
         entry = {"epoch": self.epoch, "loss": stats["loss"], "val_psnr": val_psnr, "val_ssim": val_ssim,
                  "lr": stats["lr"], "time": stats["time"] + dt, "samples_per_s": stats["samples_per_s"]}
+        if self.dist.enabled:
+            entry.update(world_size=self.dist.world_size, global_batch_size=self.global_batch)
         self.history.append(entry)
         improved = val_psnr is not None and (self.best is None or val_psnr > self.best["val_psnr"])
         if improved:
             self.best = {"epoch": self.epoch, "val_psnr": val_psnr}
         t0 = time.perf_counter()
-        state = self.state()
+        state = self.state() if self.dist.is_main else None
         if improved:
             self.save("checkpoint.best", state)
         if self.epoch % self.hp["save_freq"] == 0:
             self.save(f"checkpoint.{self.epoch}", state)
         self.last_good = (self.save("checkpoint.last", state), self.epoch)
-        self.write_log()
+        if self.dist.is_main:
+            self.write_log()
         self.time_spent += time.perf_counter() - t0  # (the saved time_spent leaves out its own saving)
         val = f"  val {val_psnr:.3f} dB" if val_psnr is not None else ""
         val += f" / {val_ssim:.4f}" if val_ssim is not None else ""
@@ -426,7 +503,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def prepare_out_dir(self, fresh: bool) -> None:
-        """Create out_dir; remove stale temporary files; for a new run, move an old run's files aside."""
+        """Create out_dir; remove stale temporary files; for a new run, move an old run's files aside
+        (rank 0 only)."""
+        if not self.dist.is_main:
+            return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for tmp in self.out_dir.glob(".*.tmp-*"):
             tmp.unlink(missing_ok=True)
@@ -442,13 +522,27 @@ class Trainer:
             self.log(f"note: {self.out_dir} held another run; moved its {len(old)} file(s) to {dest}")
 
     def resume_command(self, path: Path) -> str:
-        return shlex.join(["python", "train.py", "resume", str(path)] + (["--cuda"] if self.hp["cuda"] else []))
+        args = ["train.py", "resume", str(path)] + (["--cuda"] if self.hp["cuda"] else [])
+        if not self.dist.enabled:
+            return shlex.join(["python"] + args)
+        lead = ["torchrun", f"--nproc_per_node={self.dist.local_world_size}"]
+        if self.dist.nnodes > 1:
+            return shlex.join(lead + [f"--nnodes={self.dist.nnodes}"] + args) + \
+                " (on every node, with the same rendezvous options as before)"
+        return shlex.join(lead + args)
 
     def run(self, fresh: bool = True) -> int:
         self.prepare_out_dir(fresh)
+        self.dist.barrier()
         self.log(f"model   {self.model!r}, {count_parameters(self.model):,} parameters, on {self.device}"
                  + (", AMP" if self.scaler else "") + (", channels-last" if self.hp["channels_last"] else ""))
-        self.log(f"data    {self.pf.path}: {self.pf.count:,} patches, scale {self.pf.scale}, "
+        if self.dist.enabled:
+            self.log(f"ranks   {self.dist.world_size} processes ({self.dist.nnodes} node(s), {self.dist.backend}), "
+                     f"DistributedDataParallel; batch {self.hp['batch_size']} per process = global batch "
+                     f"{self.global_batch}; lr {self.hp['lr']:g} (as given, not scaled with the global batch)")
+        for note in self.pf.notes:
+            self.log(note)
+        self.log(f"data    {self.pf.name}: {self.pf.count:,} patches, scale {self.pf.scale}, "
                  f"channels {self.pf.mode}, {self.loader.describe()}")
         self.log(f"val     {len(self.val)} image(s) from {self.val_source}" if self.val else
                  "val     none (no /val group in the data and no --val-set): checkpoint.best is not written")
@@ -471,9 +565,12 @@ class Trainer:
                 stats = self.train_epoch()
                 if stats is None:
                     path = self.save("checkpoint.interrupted")
+                    self.dist.barrier()  # no rank exits before the checkpoint is written
                     return self._stopped(path, f"in epoch {self.epoch + 1} after "
                                          f"{self.partial['samples']:,} of {self.pf.count:,} samples")
                 self.log(self.end_epoch(stats))
+                self.dist.barrier()  # the others wait while rank 0 validates and saves
+                self._sync_stop()    # a signal during validation or saving
                 if self.stop_signal is not None:
                     return self._stopped(self.out_dir / "checkpoint.last", f"after epoch {self.epoch}")
         finally:

@@ -11,12 +11,12 @@ from srcnn.data import (MemoryLoader, StreamLoader, _BlockStream, load_val, make
 from srcnn.errors import SRCNNError
 
 
-def tagged(path, n=50, **kw):
-    """A valid file whose lr[i, 0, 0, 0] = i / 1024 identifies each sample."""
+def tagged(path, n=50, start=0, **kw):
+    """A valid file whose lr[i, 0, 0, 0] = (start + i) / 1024 identifies each sample."""
     write_patches(path, n=n, **kw)
     with h5py.File(path, "r+") as f:
         lr = f["train/lr"][...]
-        lr[:, 0, 0, 0] = np.arange(n) / 1024
+        lr[:, 0, 0, 0] = (start + np.arange(n)) / 1024
         f["train/lr"][...] = lr
     return path
 
@@ -181,3 +181,75 @@ def test_load_val(tmp_path, channels):
     assert it["gt_y"].shape == (20, 20) and it["gt_y"].dtype == np.float64 and it["gt_y"].max() <= 1
     assert it["name"] == "val0.png"
     assert load_val(open_patches(write_patches(tmp_path / "n.h5", n=20, patch=9, val_images=0))) == []
+
+
+def test_memory_loader_ranks(tmp_path):
+    """Distributed: rank r takes [r*B, (r+1)*B) of every global batch of B*world; the union over the ranks
+    is the single-process order with batch B*world, the slices are disjoint, skip counts global samples."""
+    pf = open_patches(tagged(tmp_path / "t.h5", n=50, patch=9, label=5))
+    whole = [ids(x) for x, _ in MemoryLoader(pf, 24, seed=1).epoch(2)]
+    for skip in (0, 24):
+        ranks = [[ids(x) for x, _ in MemoryLoader(pf, 8, 1, rank=r, world=3).epoch(2, skip=skip)] for r in range(3)]
+        assert all(len(b) == 3 - skip // 24 for b in ranks) and len(MemoryLoader(pf, 8, 1, rank=1, world=3)) == 3
+        assert [sum((ranks[r][i] for r in range(3)), []) for i in range(len(ranks[0]))] == whole[skip // 24:]
+    assert [[len(b) for b in r] for r in ranks] == [[8, 2], [8, 0], [8, 0]]  # 26 left: 24, then 2 + 0 + 0
+    x, y = list(MemoryLoader(pf, 8, 1, rank=2, world=3).epoch(0))[-1]
+    assert x.shape == (0, 1, 9, 9) and y.shape == (0, 1, 5, 5)
+
+
+def test_stream_plan_ranks(tmp_path):
+    """The shuffled blocks are dealt out over (rank, worker): disjoint, together all of them; rank 0 of 1
+    keeps the single-process plan."""
+    pf = open_patches(tagged(tmp_path / "t.h5", n=75, patch=9, chunk=8))
+    one = StreamLoader(pf, 10, 3, workers=2, block_bytes=1).ds
+    plans = [StreamLoader(pf, 10, 3, workers=2, block_bytes=1, rank=r, world=2).ds.plan(4, 2) for r in range(2)]
+    blocks = np.concatenate([b for p in plans for b in p])
+    assert sorted(blocks.tolist()) == list(range(10))
+    assert [b.tolist() for b in one.plan(4, 2)] == [b.tolist() for b in _BlockStream(
+        [(pf.path, 75)], 8, one.buffer_blocks, 10, 3).plan(4, 2)]
+    got = [sum((ids(x) for x, _ in StreamLoader(pf, 10, 3, workers=0, block_bytes=1, rank=r, world=2).epoch(1)), [])
+           for r in range(2)]
+    assert sorted(got[0] + got[1]) == list(range(75)) and not set(got[0]) & set(got[1])
+
+
+def test_several_files(tmp_path):
+    """Shards (a list or a glob) read as one dataset: arrays concatenated in order, /val from each file."""
+    a = tagged(tmp_path / "s-00000.h5", n=30, patch=9, chunk=8, val_images=2,
+               attrs={"shard_index": 0, "shard_count": 2})
+    b = tagged(tmp_path / "s-00001.h5", n=21, start=30, patch=9, chunk=8, val_images=0, seed=1,
+               attrs={"shard_index": 1, "shard_count": 2})
+    pf = open_patches(str(tmp_path / "s-*.h5"))
+    assert pf.count == 51 and [p for p, _, _ in pf.parts] == [a, b] and pf.notes == []
+    assert pf.name == f"{a} (+1 more file)" and pf.attrs["n_files"] == 2 and "shard_index" not in pf.attrs
+    assert open_patches([str(a), str(b)]).fingerprint == pf.fingerprint
+    assert open_patches([str(b), str(a)]).fingerprint != pf.fingerprint != open_patches(a).fingerprint
+    prov = pf.provenance()
+    assert prov["path"] == [str(a.resolve()), str(b.resolve())] and len(prov["files"]) == 2
+    assert open_patches(a).provenance()["path"] == str(a.resolve())  # one file: as before
+    assert len(load_val(pf)) == 2
+    order = sum((ids(x) for x, _ in MemoryLoader(pf, 16, 0).epoch(0)), [])
+    assert sorted(order) == list(range(51))
+    for workers in (0, 2):
+        ld = StreamLoader(pf, 10, 0, workers=workers, block_bytes=1)
+        assert sorted(sum((ids(x) for x, _ in ld.epoch(0)), [])) == list(range(51))
+    with h5py.File(a) as f:
+        hr = np.concatenate([f["train/hr"][...], h5py.File(b)["train/hr"][...]])
+    for x, y in MemoryLoader(pf, 16, 0).epoch(1):
+        assert torch.equal(y, torch.from_numpy(hr[ids(x)]).float() / 255)
+    assert open_patches([str(a), str(tmp_path / "s-00001.h5")]).notes == []
+
+
+def test_several_files_errors(tmp_path):
+    a = write_patches(tmp_path / "a.h5", n=16, patch=9)
+    write_patches(tmp_path / "b.h5", n=16, patch=11)
+    write_patches(tmp_path / "c.h5", n=16, patch=9, attrs={"shard_index": 2, "shard_count": 3})
+    with pytest.raises(SRCNNError, match=r"b.h5: patch_size is 11, but .*a.h5 has 9; files read together"):
+        open_patches([str(a), str(tmp_path / "b.h5")])
+    with pytest.raises(SRCNNError, match=r"nothing-\*.h5: no file matches this pattern"):
+        open_patches(str(tmp_path / "nothing-*.h5"))
+    with pytest.raises(SRCNNError, match="given twice"):
+        open_patches([str(a), str(tmp_path / "." / "a.h5")])
+    with pytest.raises(SRCNNError, match="missing.h5: no such training file"):
+        open_patches([str(a), str(tmp_path / "missing.h5")])
+    write_patches(tmp_path / "d.h5", n=16, patch=9, attrs={"shard_index": 0, "shard_count": 3})
+    assert "shards [0, 2] of a set of 3" in open_patches([str(tmp_path / "d.h5"), str(tmp_path / "c.h5")]).notes[0]

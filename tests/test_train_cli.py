@@ -311,3 +311,35 @@ def test_export_writes_small_weights_that_load_and_inspect(workdir, capsys):
     assert code == 2 and "would overwrite" in err
     code, out, err = run(capsys, "export", "missing", "x.pt")
     assert code == 2 and "missing: no such checkpoint file" in err and not (workdir / "x.pt").exists()
+
+
+def test_data_several_files(workdir, capsys):
+    """--data takes several files or a quoted glob (prepare_data.py --shard-size output): one dataset,
+    recorded as the resolved list; resume finds the same files; inspect lists them."""
+    for i, n in enumerate((24, 16)):
+        write_patches(workdir / f"s-{i:05d}.h5", n=n, patch=11, chunk=8, val_images=1 - i, seed=i,
+                      attrs={"shard_index": i, "shard_count": 2})
+    code, out, err = run(capsys, "--data", "s-*.h5", "--out-dir", "g", "--num-epoch", "1", "--batch-size", "8", *TINY)
+    assert code == 0, err
+    assert "data    s-00000.h5 (+1 more file): 40 patches" in out and "1 image(s) from s-00000.h5" in out
+    ck = load_checkpoint(workdir / "g/checkpoint.last")
+    files = [str((workdir / f"s-{i:05d}.h5").resolve()) for i in range(2)]
+    assert ck["hparams"]["data"] == "s-*.h5" and ck["data"]["path"] == files and ck["data"]["count"] == 40
+    assert ck["step"] == 5
+    code, out, err = run(capsys, "--data", "s-00000.h5", "s-00001.h5", "--out-dir", "l", "--num-epoch", "1",
+                         "--batch-size", "8", *TINY)
+    assert code == 0, err
+    ck2 = load_checkpoint(workdir / "l/checkpoint.last")
+    assert ck2["hparams"]["data"] == ["s-00000.h5", "s-00001.h5"]
+    assert ck2["data"]["fingerprint"] == ck["data"]["fingerprint"]
+    assert "--data s-00000.h5 s-00001.h5 --out-dir l" in ck2["recipe"]["train"]
+    code, out, err = run(capsys, "resume", "g/checkpoint.last", "--num-epoch", "2", "--data", "s-0000[01].h5")
+    assert code == 0, err
+    assert "overridden: num_epoch 1 -> 2" in out
+    code, out, err = run(capsys, "inspect", "g/checkpoint.last")
+    assert "epoch         2" in out
+    assert code == 0 and f"  path          {files[0]}\n                {files[1]}\n" in out
+    code, out, err = run(capsys, "resume", "g/checkpoint.last", "--data", "s-00000.h5", "--num-epoch", "2")
+    assert code == 0 and "data fingerprint" in out  # other data on purpose: recorded
+    code, out, err = run(capsys, "--data", "nope-*.h5", *TINY)
+    assert code == 2 and "nope-*.h5: no file matches this pattern" in err

@@ -5,16 +5,19 @@
     python train.py resume checkpoints/checkpoint.10 --batch-size=16 --num-epoch=200
     python train.py inspect checkpoints/checkpoint.best
     python train.py export checkpoints/checkpoint.best srcnn_x3.pt   # weights + provenance, no optimizer
+    torchrun --nproc_per_node=4 train.py --data 'shards/train-*.h5' --cuda   # 4 GPUs, DDP (srcnn.distributed)
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 from ..checkpoint import TRAINING_STATE, build_from_checkpoint, load_checkpoint, load_model, save_checkpoint
-from ..data import open_patches
+from .. import distributed
+from ..data import expand_data, open_patches, same_data
 from ..engine import DEFAULTS, FIXED_OPTIONS, RUN_OPTIONS, Trainer, parse_filters
 from ..errors import SRCNNError
 from ..models import count_parameters
@@ -47,7 +50,9 @@ def _filters(text):
 
 # (flags, dest, argparse keywords, help). Defaults come from srcnn.engine.DEFAULTS.
 OPTIONS = [
-    (["--data"], "data", dict(metavar="FILE"), "training HDF5 made by prepare_data.py"),
+    (["--data"], "data", dict(metavar="FILE", nargs="+"),
+     "training HDF5 made by prepare_data.py; several files or a quoted glob ('shards/train-*.h5') are "
+     "read as one dataset"),
     (["--out-dir"], "out_dir", dict(metavar="DIR"),
      "folder for checkpoint.<epoch>, checkpoint.best, checkpoint.last, log.jsonl, plot.png"),
     (["--cuda"], "cuda", dict(action="store_true"), "train on the CUDA GPU (an error if there is none)"),
@@ -56,7 +61,8 @@ OPTIONS = [
     (["--channels-last"], "channels_last", dict(action=argparse.BooleanOptionalAction),
      "channels-last memory format (faster convolutions on some GPUs)"),
     (["--lr"], "lr", dict(type=_positive(float)), "learning rate of the first two layers (the last: lr/10)"),
-    (["--batch-size"], "batch_size", dict(type=_positive(int)), "patches per step"),
+    (["--batch-size"], "batch_size", dict(type=_positive(int)),
+     "patches per step and process (under torchrun the global batch is this x the number of processes)"),
     (["--num-epoch"], "num_epoch", dict(type=_positive(int)), "total epochs (one epoch = every patch once)"),
     (["--save-freq"], "save_freq", dict(type=_positive(int)), "write checkpoint.<epoch> every N epochs"),
     (["--optimizer"], "optimizer", dict(choices=["adam", "sgd"]), "Adam, or the paper's SGD (momentum 0.9)"),
@@ -133,9 +139,31 @@ def build_parser() -> argparse.ArgumentParser:
     return top
 
 
+def _data_value(v):
+    """--data as stored in hparams: a string for one file or pattern (as before), a list for several."""
+    return v[0] if isinstance(v, list) and len(v) == 1 else v
+
+
+def _run(hp: dict, fresh: bool, resume=None, path=None, changes=()) -> int:
+    """Train in this process, or as one rank of a torchrun job when WORLD_SIZE > 1."""
+    d = distributed.from_env(hp["cuda"])
+    try:
+        trainer = Trainer(hp, resume=resume, resume_path=path, dist=d)
+        if changes:
+            trainer.recipe["changes"].append(f"resumed at epoch {resume['epoch']} with " + ", ".join(changes))
+        return trainer.run(fresh=fresh)
+    finally:
+        d.close()
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) <= 1 or os.environ.get("RANK", "0") == "0"
+
+
 def cmd_train(ns) -> int:
     hp = {k: getattr(ns, k) for k in DEFAULTS}
-    return Trainer(hp).run(fresh=True)
+    hp["data"] = _data_value(hp["data"])
+    return _run(hp, fresh=True)
 
 
 def cmd_resume(ns) -> int:
@@ -145,6 +173,8 @@ def cmd_resume(ns) -> int:
         raise SRCNNError(f"{path}: holds weights but no training state, so it cannot be resumed")
     old = {**DEFAULTS, **ckpt["hparams"]}
     given = {k: v for k, v in vars(ns).items() if k in DEFAULTS}
+    if "data" in given:
+        given["data"] = _data_value(given["data"])
     hp = dict(old)
     hp.update({k: given.get(k, DEFAULTS[k]) for k in RUN_OPTIONS})
     hp["data"], hp["out_dir"] = ckpt["data"]["path"], str(path.parent)
@@ -153,7 +183,8 @@ def cmd_resume(ns) -> int:
         if k in RUN_OPTIONS:
             continue
         before = hp[k]
-        same = (Path(v).resolve() == Path(before).resolve()) if k in ("data", "out_dir") else v == before
+        same = (same_data(v, before) if k == "data" else Path(v).resolve() == Path(before).resolve()
+                if k == "out_dir" else v == before)
         if same:
             continue
         if k in FIXED_OPTIONS:
@@ -161,7 +192,7 @@ def cmd_resume(ns) -> int:
                              f"given: {v}); start a new run with 'python train.py train' instead")
         hp[k] = v
         changes.append(f"{k} {before} -> {v}")
-    if "data" not in given and not Path(hp["data"]).is_file():
+    if "data" not in given and not all(p.is_file() for p in expand_data(hp["data"])):
         raise SRCNNError(f"{path}: its training data {hp['data']} is gone; pass --data FILE "
                          "(the file's fingerprint is checked)")
     pf = open_patches(hp["data"])
@@ -171,14 +202,17 @@ def cmd_resume(ns) -> int:
                              f"{ckpt['data']['fingerprint'][:12]}..., now {pf.fingerprint[:12]}...); pass "
                              f"--data FILE to continue on different data on purpose")
         changes.append(f"data fingerprint {ckpt['data']['fingerprint'][:12]}... -> {pf.fingerprint[:12]}...")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    before_world = (ckpt.get("distributed") or {}).get("world_size", 1)
+    if world != before_world:
+        changes.append(f"processes {before_world} -> {world} (global batch {hp['batch_size'] * before_world} "
+                       f"-> {hp['batch_size'] * world})")
     part = ckpt.get("partial")
     where = (f", {part['samples']:,} samples into epoch {ckpt['epoch'] + 1}" if part else "")
-    print(f"resuming {path}: epoch {ckpt['epoch']} of {hp['num_epoch']}{where}, step {ckpt.get('step', 0)}")
-    print("overridden: " + ", ".join(changes) if changes else "overridden: nothing (same options)")
-    trainer = Trainer(hp, resume=ckpt, resume_path=path)
-    if changes:
-        trainer.recipe["changes"].append(f"resumed at epoch {ckpt['epoch']} with " + ", ".join(changes))
-    return trainer.run(fresh=False)
+    if _is_main():
+        print(f"resuming {path}: epoch {ckpt['epoch']} of {hp['num_epoch']}{where}, step {ckpt.get('step', 0)}")
+        print("overridden: " + ", ".join(changes) if changes else "overridden: nothing (same options)")
+    return _run(hp, fresh=False, resume=ckpt, path=path, changes=changes)
 
 
 def _fmt(v) -> str:
@@ -216,11 +250,16 @@ def cmd_inspect(ns) -> int:
     d = ck.get("data")
     if d:
         print("data")
-        print(f"  path          {d['path']}")
+        paths = d["path"] if isinstance(d["path"], list) else [d["path"]]
+        print(f"  path          {paths[0]}" + "".join(f"\n                {p}" for p in paths[1:]))
         print(f"  fingerprint   {d['fingerprint']}")
         print(f"  samples       {d['count']:,}")
         for k, v in d.get("attrs", {}).items():
             print(f"  {k:<14}{_fmt(v)}")
+    dd = ck.get("distributed")
+    if dd and dd.get("world_size", 1) > 1:
+        print(f"distributed   {dd['world_size']} processes ({dd.get('backend')}), global batch "
+              f"{dd['global_batch_size']}")
     hist = ck.get("history", [])
     print(f"history       {len(hist)} epoch(s)")
     if hist:
@@ -267,7 +306,8 @@ def main(argv=None) -> int:
     try:
         return ns.func(ns)
     except SRCNNError as e:
-        print(f"error: {e}", file=sys.stderr)
+        rank = "" if _is_main() else f"[rank {os.environ.get('RANK')}] "
+        print(f"error: {rank}{e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; nothing saved (checkpoints written before are intact)", file=sys.stderr)
