@@ -9,6 +9,12 @@ Work is done per image (one task per image, in any number of worker processes). 
 in image order and every image draws its noise from its own generator seeded by (seed, image index),
 so the datasets are byte-identical for any number of workers. At most a few images' patches are in
 memory at a time, whatever the number of images. The HDF5 layout is "srcnn-patches" version 1 (SPEC).
+
+Resumable: results are committed in segments (a few tens of thousands of samples, an atomic rename
+each) to ``.OUT.partial/`` beside the output; an interrupted run (Ctrl-C, SIGTERM, crash, SIGKILL)
+continues from the last commit with ``resume=True`` (``--resume``), and the final file(s) are assembled
+from the segments and renamed into place only at the end, so the output is identical either way.
+``shard_size`` splits the samples into shards OUT-00000.h5, ... that are each a complete file.
 """
 from __future__ import annotations
 
@@ -332,10 +338,11 @@ class Interrupt:
     """Within ``with Interrupt() as stop:`` (main thread only), SIGINT and SIGTERM raise
     KeyboardInterrupt, and ``stop.check()`` raises it again if the first one got lost: Python drops
     an exception raised by a signal handler while a weakref callback or __del__ runs, which happens
-    while a process pool is busy. Other threads: a no-op."""
+    while a process pool is busy. Inside ``with stop.deferred():`` a signal is only noted, and raised
+    by the next ``check()``. Other threads: a no-op."""
 
     def __init__(self):
-        self.hit, self.old = None, {}
+        self.hit, self.old, self.defer = None, {}, 0
 
     def __enter__(self) -> "Interrupt":
         if threading.current_thread() is threading.main_thread():
@@ -350,7 +357,16 @@ class Interrupt:
 
     def _handler(self, signum, frame):
         self.hit = signal.Signals(signum).name
-        raise KeyboardInterrupt(self.hit)
+        if not self.defer:
+            raise KeyboardInterrupt(self.hit)
+
+    @contextlib.contextmanager
+    def deferred(self):
+        self.defer += 1
+        try:
+            yield
+        finally:
+            self.defer -= 1
 
     def check(self) -> None:
         if self.hit:
@@ -369,7 +385,7 @@ def ordered_results(tasks: list, cfg: PrepareConfig, workers: int, spool_parent:
     (bounded memory even when the writer is slower than the workers). With workers > 1 the patches
     pass through a temporary folder in ``spool_parent`` (default: the system temp folder);
     ``check()`` is called at least every 0.2 s while waiting for a worker."""
-    if workers <= 1:
+    if workers <= 1 or not tasks:
         for t in tasks:
             yield process_image(*t, cfg)
         return
@@ -450,6 +466,191 @@ class PatchWriter:
         self.count, self.buf, self.buffered = n1, [], 0
 
 
+# ----------------------------------------------------------------------------- resumable writing
+
+SEGMENT_SAMPLES = 32768  # a progress record is committed at least every this many samples ...
+SEGMENT_SECONDS = 60.0   # ... or this many seconds (and on Ctrl-C, SIGTERM or a crash)
+
+
+def partial_path(out: Path | str) -> Path:
+    """The folder holding an unfinished run's state, beside --out: train.h5 -> .train.h5.partial/."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.partial")
+
+
+def shard_path(out: Path | str, index: int) -> Path:
+    """train.h5 -> train-00000.h5, train-00001.h5, ..."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}-{index:05d}{out.suffix}")
+
+
+def existing_shards(out: Path) -> list[Path]:
+    return sorted(out.parent.glob(f"{glob_escape(out.stem)}-[0-9][0-9][0-9][0-9][0-9]{glob_escape(out.suffix)}"))
+
+
+def glob_escape(s: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in s)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, obj) -> None:
+    """Atomically (temporary file, fsync, rename, fsync of the folder)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class Segment:
+    """The results of consecutive images [start, stop), written to ``NNNNNN.h5.tmp`` in the partial
+    folder and committed by an atomic rename to ``NNNNNN.h5`` (fsynced): a committed segment is
+    always complete, so the chain of committed segments is the progress record. What ``add`` has
+    fully recorded is what ``commit`` keeps, whatever exception interrupted it."""
+
+    def __init__(self, folder: Path, number: int, start: int, cfg: PrepareConfig):
+        self.path = folder / f"{number:06d}.h5"
+        self.tmp = folder / f"{number:06d}.h5.tmp"
+        self.f = h5py.File(self.tmp, "w")
+        self.writer = PatchWriter(self.f.create_group("train"), cfg.n_channels, cfg.patch_size, cfg.label)
+        self.val = self.f.create_group("val")
+        self.start = self.stop = start
+        self.rows = 0  # samples of the images fully recorded
+        self.sources, self.skipped, self.val_names = [], [], []
+        self.t0 = time.monotonic()
+
+    def add(self, res: ImageResult, val_index: int) -> bool:
+        """Record one image; True when it went to /val."""
+        if res.skip:
+            self.skipped.append({"path": res.rel, "reason": res.skip})
+        elif res.split == "val":
+            g = self.val.create_group(str(val_index))
+            g.attrs["name"] = res.rel
+            for k, v in res.val.items():
+                g.create_dataset(k, data=v)
+            self.val_names.append(str(val_index))
+        else:
+            self.writer.append(res.lr, res.hr, res.scale)
+        if not res.skip:
+            self.sources.append({"path": res.rel, "sha256": res.sha256, "split": res.split, "h": res.h, "w": res.w})
+        self.rows = self.writer.count + self.writer.buffered
+        self.stop = res.index + 1
+        return not res.skip and res.split == "val"
+
+    def full(self) -> bool:
+        return self.rows >= SEGMENT_SAMPLES or time.monotonic() - self.t0 >= SEGMENT_SECONDS
+
+    def commit(self) -> dict:
+        """Make the segment permanent; returns its record (as read_segments gives it)."""
+        w = self.writer
+        w.flush()
+        if w.count != self.rows:  # an append interrupted half-way: drop its rows
+            for ds in (w.lr, w.hr, w.scale):
+                ds.resize(self.rows, axis=0)
+        for name in list(self.val):
+            if name not in self.val_names:
+                del self.val[name]
+        a = self.f.attrs
+        a["start"], a["stop"], a["count"] = self.start, self.stop, self.rows
+        a["sources"], a["skipped"] = json.dumps(self.sources), json.dumps(self.skipped)
+        a["val"] = json.dumps(self.val_names)
+        self.f.close()
+        _fsync_file(self.tmp)
+        os.replace(self.tmp, self.path)
+        _fsync_dir(self.path.parent)
+        return {"path": self.path, "start": self.start, "stop": self.stop, "count": self.rows,
+                "sources": self.sources, "skipped": self.skipped, "val": self.val_names}
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self.f.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def read_segments(folder: Path) -> list[dict]:
+    """The committed segments of a partial folder in order: {"path", "start", "stop", "count",
+    "sources", "skipped", "val"}; a gap or an unreadable segment ends the chain (later ones are dropped)."""
+    segs, stop = [], 0
+    for p in sorted(folder.glob("[0-9]*.h5")):
+        try:
+            with h5py.File(p, "r") as f:
+                a = f.attrs
+                s = {"path": p, "start": int(a["start"]), "stop": int(a["stop"]), "count": int(a["count"]),
+                     "sources": json.loads(a["sources"]), "skipped": json.loads(a["skipped"]),
+                     "val": json.loads(a["val"])}
+        except (OSError, KeyError, ValueError):
+            break
+        if s["start"] != stop:
+            break
+        segs.append(s)
+        stop = s["stop"]
+    return segs
+
+
+def run_key(cfg: PrepareConfig, tasks: list, strict: bool) -> dict:
+    """What a partial run must share with the current one to be continued: the options that decide
+    the content, and the image list (relative path, split, size, mtime of every file)."""
+    h = hashlib.sha256()
+    for _, path, rel, split in tasks:
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            raise SRCNNError(f"{path}: cannot read ({e.strerror})") from None
+        h.update(json.dumps([rel, split, st.st_size, st.st_mtime_ns]).encode())
+    return {"format_version": FORMAT_VERSION, "params": cfg.params(), "strict": bool(strict),
+            "n_images": len(tasks), "images": h.hexdigest()}
+
+
+def _key_difference(old: dict, new: dict) -> str:
+    diffs = []
+    for k in sorted(set(old.get("params", {})) | set(new["params"])):
+        a, b = old.get("params", {}).get(k), new["params"].get(k)
+        if a != b:
+            diffs.append(f"{k} {a} -> {b}")
+    if old.get("strict") != new["strict"]:
+        diffs.append(f"strict {old.get('strict')} -> {new['strict']}")
+    if old.get("n_images") != new["n_images"]:
+        diffs.append(f"{old.get('n_images')} images -> {new['n_images']}")
+    elif old.get("images") != new["images"]:
+        diffs.append("an image was added, removed or modified")
+    if old.get("format_version") != new["format_version"]:
+        diffs.append(f"format_version {old.get('format_version')} -> {new['format_version']}")
+    return ", ".join(diffs)
+
+
+def _lock(folder: Path):
+    """An exclusive lock on the partial folder (released when the returned file is closed)."""
+    import fcntl
+    fh = open(folder / "lock", "a+")  # noqa: SIM115 (held open: the lock)
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise SRCNNError(f"{folder}: another prepare_data.py run is writing this output") from None
+    return fh
+
+
 @dataclass
 class Summary:
     """What prepare() did; printed by the CLI."""
@@ -462,30 +663,51 @@ class Summary:
     seconds: float
     bytes: int
     fingerprint: str
+    files: list[Path] = field(default_factory=list)  # every file written (one, or the shards)
+    resumed: int = 0  # images already done by the interrupted run(s) this one continued
 
     def lines(self) -> list[str]:
         mb = self.bytes / 1e6
-        out = [f"wrote {self.out}: {self.patches} training patches from {self.train_images} images"
+        where = (f"{self.files[0]} .. {self.files[-1]} ({len(self.files)} shards)" if len(self.files) > 1
+                 else str(self.out))
+        rate = (self.images - self.resumed) / max(self.seconds, 1e-9)
+        out = [f"wrote {where}: {self.patches} training patches from {self.train_images} images"
                + (f", {self.val_images} validation images" if self.val_images else "")
-               + f"; {mb:.1f} MB in {self.seconds:.1f} s ({self.images / max(self.seconds, 1e-9):.1f} images/s)"]
+               + f"; {mb:.1f} MB in {self.seconds:.1f} s ({rate:.1f} images/s)"
+               + (f"; continued after {self.resumed} images done before" if self.resumed else "")]
         if self.skipped:
             out.append(f"skipped {len(self.skipped)} of {self.images} files:")
             out += [f"  {s['reason']}" for s in self.skipped]
         return out
 
 
-def _tmp_path(out: Path) -> Path:
-    return out.with_name(f".{out.name}.{os.getpid()}.tmp")
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during prepare(); the finished images are kept in ``partial`` (a folder) with
+    ``done`` of ``total`` images: the same command with --resume continues."""
+
+    def __init__(self, signal_name: str, partial: Path, done: int, total: int):
+        super().__init__(signal_name)
+        self.partial, self.done, self.total = partial, done, total
 
 
 def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, workers: int = 1,
             overwrite: bool = False, strict: bool = False, progress: bool = True,
-            command: str = "") -> Summary:
+            command: str = "", shard_size: int = 0, resume: bool = False) -> Summary:
     """Write the patches of ``paths`` (images under ``root``; their paths are stored relative to it)
-    to ``out`` atomically: a temporary file in the same folder, renamed on success, removed on any
-    failure, KeyboardInterrupt or SIGTERM (both raise KeyboardInterrupt while this runs in the main
-    thread). Unusable images are skipped (listed in the summary and the
-    ``skipped`` attribute) unless ``strict``. Raises SRCNNError for every user-facing problem.
+    to ``out``, or with ``shard_size`` > 0 to shards ``OUT-00000.h5``, ... of at most that many
+    samples each (every shard a complete file with the same root attributes plus shard_index,
+    shard_count, shard_offset, total_count; /val only in shard 0).
+
+    Resumable and atomic: results are committed every SEGMENT_SAMPLES samples (or SEGMENT_SECONDS)
+    to segment files in the folder ``.OUT.partial`` beside ``out``; at the end the output file(s) are
+    assembled there and renamed into place, and the folder is removed. Ctrl-C, SIGTERM (both raise
+    KeyboardInterrupt while this runs in the main thread) or a crash keep the folder (with the open
+    segment committed); after a SIGKILL the last commit survives. ``resume=True`` continues such a run
+    (the same options and images, checked; SRCNNError otherwise) and gives the same datasets and
+    attributes, apart from 'created' and 'command', as an uninterrupted run. Without ``resume`` an
+    existing partial folder is refused, or discarded with ``overwrite``. Unusable images are skipped
+    (listed in the summary and the ``skipped`` attribute) unless ``strict``; a user-facing problem
+    raises SRCNNError (and removes the partial folder).
 
     workers > 1 starts a process pool (forkserver, else spawn): a script calling this must guard its
     entry point with ``if __name__ == "__main__":``, as usual for multiprocessing."""
@@ -493,12 +715,16 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
     out = Path(out)
     if workers < 1:
         raise SRCNNError(f"--workers must be >= 1, got {workers}")
+    if shard_size < 0:
+        raise SRCNNError(f"--shard-size must be >= 1, got {shard_size}")
     if not paths:
         raise SRCNNError(f"no images found in {root}")
     if out.is_dir():
         raise SRCNNError(f"{out}: is a folder, expected an .h5 file path")
-    if out.exists() and not overwrite:
-        raise SRCNNError(f"{out}: already exists (use --overwrite to replace it)")
+    if not overwrite:
+        there = existing_shards(out) if shard_size else ([out] if out.exists() else [])
+        if there:
+            raise SRCNNError(f"{there[0]}: already exists (use --overwrite to replace it)")
     if not out.parent.is_dir():
         raise SRCNNError(f"{out}: folder {out.parent} does not exist")
     if not os.access(out.parent, os.W_OK):
@@ -507,68 +733,230 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
     splits = split_images(len(paths), cfg.val_fraction, cfg.seed)
     tasks = [(i, str(p), Path(p).relative_to(root).as_posix() if Path(p).is_relative_to(root) else str(p), s)
              for i, (p, s) in enumerate(zip(paths, splits))]
-    n_val_planned = splits.count("val")
-    val_width = max(3, len(str(max(n_val_planned - 1, 0))))
-    c = cfg.n_channels
+    key = run_key(cfg, tasks, strict)
+    part = partial_path(out)
     t0 = time.perf_counter()
-    tmp = _tmp_path(out)
-    sources, skipped = [], []
-    n_val = n_train = 0
+
+    # ---- the partial folder: continue it (--resume), refuse it, or start a new one
+    if part.exists() and not part.is_dir():
+        raise SRCNNError(f"{part}: exists and is not a folder; remove it")
+    part.mkdir(exist_ok=True)
+    lock = _lock(part)
     try:
-        with h5py.File(tmp, "w", rdcc_nbytes=64 << 20) as f:
-            writer = PatchWriter(f.create_group("train"), c, cfg.patch_size, cfg.label)
-            val_group = f.create_group("val") if n_val_planned else None
-            bar = tqdm(total=len(tasks), unit="img", desc="prepare", disable=not progress, dynamic_ncols=True)
-            stop = Interrupt()
-            results = ordered_results(tasks, cfg, workers, spool_parent=out.parent, check=stop.check)
-            with stop, bar, contextlib.closing(results):  # closing: stop the pool at once on any error
-                for res in results:
+        state_file = part / "run.json"
+        old = None
+        if state_file.exists():
+            try:
+                old = json.loads(state_file.read_text())
+            except ValueError:
+                old = None
+        # all images done and the output being assembled: assemble.json (see _assemble)
+        manifest = _read_json(part / "assemble.json") if old is not None else None
+        segs = read_segments(part) if old is not None and manifest is None else []
+        if old is not None and resume:
+            diff = _key_difference(old["key"], key)
+            if diff:
+                raise SRCNNError(f"--resume: {part} was started with different options or images ({diff}); "
+                                 f"rerun its command ({old.get('command', '?')}) with --resume, or drop --resume "
+                                 f"and add --overwrite to start again")
+            if manifest is not None and manifest["shard_size"] != shard_size:
+                raise SRCNNError(f"--resume: {part} is already assembling the output with --shard-size "
+                                 f"{manifest['shard_size']}; rerun with that --shard-size")
+        elif old is not None and not overwrite and (manifest or segs or any(part.glob("*.tmp"))):
+            done = old["key"]["n_images"] if manifest else segs[-1]["stop"] if segs else 0
+            raise SRCNNError(f"{part}: an interrupted run of this output is there ({done} of {old['key']['n_images']} "
+                             f"images done): add --resume to continue it, or --overwrite to start again")
+        else:
+            segs, manifest = [], None
+        # start clean from the committed state: drop everything else (temporary files, stale spools)
+        keep = {s["path"].name for s in segs} | {"lock", "run.json"}
+        if manifest is not None:
+            keep |= {"assemble.json", *(name for name, _, _ in manifest["segments"])}
+            keep |= {p.name for p in part.glob("final-[0-9]*.h5")}
+        for p in part.iterdir():
+            if p.name not in keep:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        if not segs and manifest is None:
+            tmp = part / "run.json.tmp"
+            tmp.write_text(json.dumps({"key": key, "command": command}))
+            os.replace(tmp, state_file)
+        done = len(tasks) if manifest is not None else segs[-1]["stop"] if segs else 0
+        try:
+            summary = _prepare_in(part, segs, manifest, tasks, root, out, cfg, workers, overwrite, strict,
+                                  progress, command, shard_size, done, t0)
+        except SRCNNError:  # a deterministic failure (--strict, nothing usable): the partial state is of no use
+            shutil.rmtree(part, ignore_errors=True)
+            raise
+    finally:
+        lock.close()
+    shutil.rmtree(part, ignore_errors=True)
+    _fsync_dir(out.parent)
+    return summary
+
+
+def _prepare_in(part: Path, segs: list[dict], manifest: dict | None, tasks: list, root: Path, out: Path, cfg: PrepareConfig,
+                workers: int, overwrite: bool, strict: bool, progress: bool, command: str,
+                shard_size: int, done: int, t0: float) -> Summary:
+    n_val = sum(len(s["val"]) for s in segs)
+    seg, number, resumed = None, len(segs), done
+    bar = tqdm(total=len(tasks), initial=done, unit="img", desc="prepare", disable=not progress,
+               dynamic_ncols=True)
+    patches = sum(s["count"] for s in segs)
+    stop = Interrupt()
+    results = ordered_results(tasks[done:], cfg, workers, spool_parent=part, check=stop.check)
+    with stop, bar, contextlib.closing(results):  # closing: stop the pool at once on any error
+        try:
+            for res in results:
+                stop.check()
+                if res.skip and strict:
+                    raise SRCNNError(f"{res.skip} (--strict)")
+                if seg is None:
+                    seg = Segment(part, number, res.index, cfg)
+                n_val += seg.add(res, n_val)  # an exception inside leaves seg consistent (see Segment)
+                bar.update(1)
+                bar.set_postfix(patches=patches + seg.rows, refresh=False)
+                if seg.full():
+                    with stop.deferred():  # a signal now is raised after the commit
+                        segs.append(seg.commit())
+                        patches += seg.rows
+                        seg, number = None, number + 1
+                stop.check()
+            if seg is not None:
+                with stop.deferred():
+                    segs.append(seg.commit())
+                    seg = None
+                stop.check()
+            bar.close()
+            return _assemble(part, segs, manifest, tasks, root, out, cfg, overwrite, progress, command,
+                             shard_size, t0, stop, resumed)
+        except SRCNNError:
+            if seg is not None:
+                seg.discard()
+            raise
+        except BaseException as e:
+            # Ctrl-C, SIGTERM or a crash: keep every finished image for --resume
+            if seg is not None:
+                with stop.deferred():
+                    try:
+                        seg.commit()
+                        done = seg.stop
+                    except Exception:  # noqa: BLE001 (the original error is what matters)
+                        seg.discard()
+                        done = seg.start
+            elif segs:
+                done = segs[-1]["stop"]
+            if isinstance(e, KeyboardInterrupt):
+                raise Interrupted(str(e) or "SIGINT", part, done, len(tasks)) from None
+            raise
+
+
+def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, root: Path, out: Path,
+              cfg: PrepareConfig, overwrite: bool, progress: bool, command: str, shard_size: int, t0: float,
+              stop: Interrupt, resumed: int) -> Summary:
+    """Copy the committed segments into the final file(s), ``final-KKKKK.h5`` in the partial folder,
+    then rename them into place (SRCNNError when there is no training patch).
+
+    Resumable too: ``assemble.json`` (written first) records what the files will hold; each finished
+    final file is renamed from a temporary name, and with shards the segments it consumed are deleted
+    at once, so the disk holds about the output plus one shard, not the output twice."""
+    if manifest is None:
+        sources = [x for s in segs for x in s["sources"]]
+        skipped = [x for s in segs for x in s["skipped"]]
+        total = sum(s["count"] for s in segs)
+        if total == 0:
+            why = f"; {len(skipped)} of {len(tasks)} files skipped, first: {skipped[0]['reason']}" if skipped else ""
+            raise SRCNNError(f"no training patches from {root}{why}")
+        manifest = {"shard_size": shard_size, "total": total, "sources": sources, "skipped": skipped,
+                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                    "segments": [[s["path"].name, s["count"], s["val"]] for s in segs]}
+        _write_json(part / "assemble.json", manifest)
+    sources, skipped, total = manifest["sources"], manifest["skipped"], manifest["total"]
+    segments = [(part / name, count, val) for name, count, val in manifest["segments"]]
+    starts = np.cumsum([0] + [c for _, c, _ in segments]).tolist()
+    n_val = sum(len(v) for _, _, v in segments)
+    n_val_planned = sum(t[3] == "val" for t in tasks)
+    val_width = max(3, len(str(max(n_val_planned - 1, 0))))
+    n_shards = math.ceil(total / shard_size) if shard_size else 1
+    per = shard_size or total
+    finals = [shard_path(out, k) for k in range(n_shards)] if shard_size else [out]
+    done_files = [part / f"final-{k:05d}.h5" for k in range(n_shards)]
+    fp = fingerprint(cfg, sources)
+    attrs = {"format": FORMAT, "format_version": FORMAT_VERSION,
+             "scales": np.array(cfg.scales, np.int64), "patch_size": cfg.patch_size,
+             "label_size": cfg.label, "stride": cfg.stride, "channels": cfg.channels,
+             "blur_sigma": float(cfg.blur_sigma), "noise_sigma": float(cfg.noise_sigma),
+             "augment": bool(cfg.augment), "val_fraction": float(cfg.val_fraction), "seed": cfg.seed,
+             "created": manifest["created"], "command": command, "srcnn_version": __version__,
+             "sources": json.dumps(sources), "skipped": json.dumps(skipped), "fingerprint": fp,
+             # additions to SPEC's list: how the data was cut and degraded, for inspect/train
+             "degradation": DEGRADATION,
+             "augment_scales": np.array(AUGMENT_SCALES if cfg.augment else (1.0,), np.float64)}
+
+    def rows(a: int, b: int):
+        """(lr, hr, scale) blocks of at most WRITE_BLOCK samples covering global rows [a, b)."""
+        for (path, count, _), s0 in zip(segments, starts):
+            lo, hi = max(a, s0), min(b, s0 + count)
+            if lo >= hi:
+                continue
+            if not path.exists():  # only if final files were moved out by hand
+                raise SRCNNError(f"{path}: segment missing, the interrupted run cannot be finished; "
+                                 f"start again with --overwrite")
+            with h5py.File(path, "r") as f:
+                g = f["train"]
+                for i in range(lo - s0, hi - s0, WRITE_BLOCK):
+                    j = min(i + WRITE_BLOCK, hi - s0)
+                    yield g["lr"][i:j], g["hr"][i:j], g["scale"][i:j]
+
+    bar = tqdm(total=total, unit="patch", desc="assemble", disable=not progress, dynamic_ncols=True,
+               unit_scale=True)
+    with bar:
+        for k, final in enumerate(done_files):
+            a, b = k * per, min((k + 1) * per, total)
+            if final.exists():  # finished by the interrupted run
+                bar.update(b - a)
+                continue
+            tmp = final.with_name(final.name + ".tmp")
+            with h5py.File(tmp, "w", rdcc_nbytes=64 << 20) as f:
+                writer = PatchWriter(f.create_group("train"), cfg.n_channels, cfg.patch_size, cfg.label)
+                if k == 0 and n_val:
+                    val_group = f.create_group("val")
+                    for path, _, val in segments:
+                        if val:
+                            with h5py.File(path, "r") as sf:
+                                for name in val:
+                                    g = val_group.create_group(f"{int(name):0{val_width}d}")
+                                    g.attrs["name"] = sf["val"][name].attrs["name"]
+                                    for ds_name, ds in sf["val"][name].items():
+                                        g.create_dataset(ds_name, data=ds[()])
+                for block in rows(a, b):
                     stop.check()
-                    bar.update(1)
-                    if res.skip:
-                        if strict:
-                            raise SRCNNError(f"{res.skip} (--strict)")
-                        skipped.append({"path": res.rel, "reason": res.skip})
-                        continue
-                    sources.append({"path": res.rel, "sha256": res.sha256, "split": res.split,
-                                    "h": res.h, "w": res.w})
-                    if res.split == "val":
-                        g = val_group.create_group(f"{n_val:0{val_width}d}")
-                        g.attrs["name"] = res.rel
-                        for k, v in res.val.items():
-                            g.create_dataset(k, data=v)
-                        n_val += 1
-                    else:
-                        writer.append(res.lr, res.hr, res.scale)
-                        n_train += 1
-                    bar.set_postfix(patches=writer.count + writer.buffered, refresh=False)
-            writer.flush()
-            if writer.count == 0:
-                why = f"; {len(skipped)} of {len(paths)} files skipped, first: {skipped[0]['reason']}" if skipped else ""
-                raise SRCNNError(f"no training patches from {root}{why}")
-            f["train"].attrs["count"] = writer.count
-            fp = fingerprint(cfg, sources)
-            attrs = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                     "scales": np.array(cfg.scales, np.int64), "patch_size": cfg.patch_size,
-                     "label_size": cfg.label, "stride": cfg.stride, "channels": cfg.channels,
-                     "blur_sigma": float(cfg.blur_sigma), "noise_sigma": float(cfg.noise_sigma),
-                     "augment": bool(cfg.augment), "val_fraction": float(cfg.val_fraction), "seed": cfg.seed,
-                     "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                     "command": command, "srcnn_version": __version__,
-                     "sources": json.dumps(sources), "skipped": json.dumps(skipped), "fingerprint": fp,
-                     # additions to SPEC's list: how the data was cut and degraded, for inspect/train
-                     "degradation": DEGRADATION,
-                     "augment_scales": np.array(AUGMENT_SCALES if cfg.augment else (1.0,), np.float64)}
-            for k, v in attrs.items():
-                f.attrs[k] = v
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return Summary(out, len(paths), n_train, n_val, writer.count, skipped, time.perf_counter() - t0,
-                   out.stat().st_size, fp)
+                    writer.append(*block)
+                    bar.update(len(block[0]))
+                writer.flush()
+                f["train"].attrs["count"] = writer.count
+                for name, v in attrs.items():
+                    f.attrs[name] = v
+                if shard_size:
+                    f.attrs["shard_index"], f.attrs["shard_count"] = k, n_shards
+                    f.attrs["shard_offset"], f.attrs["total_count"] = a, total
+            with stop.deferred():
+                _fsync_file(tmp)
+                os.replace(tmp, final)
+                _fsync_dir(part)
+                if shard_size:  # segments wholly in shards 0..k are no longer needed
+                    for (path, count, _), s0 in zip(segments, starts):
+                        if s0 + count <= b:
+                            path.unlink(missing_ok=True)
+            stop.check()
+    with stop.deferred():  # all or (short of a SIGKILL) none
+        for tmp, final in zip(done_files, finals):
+            os.replace(tmp, final)
+    if shard_size and overwrite:  # shards of an earlier, longer run would pass for part of this one
+        for p in existing_shards(out):
+            if p not in finals:
+                p.unlink()
+    return Summary(finals[0], len(tasks), len(sources) - n_val, n_val, total, skipped,
+                   time.perf_counter() - t0, sum(p.stat().st_size for p in finals), fp, finals, resumed)
 
 
 def find_images(folder: Path | str) -> list[Path]:

@@ -390,8 +390,10 @@ def test_existing_out_refused_unless_overwrite(tmp_path, make_image, capsys):
 
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
-def test_interrupt_or_crash_mid_write_leaves_nothing(tmp_path, make_image, monkeypatch, capsys, workers, exc):
+def test_interrupt_or_crash_mid_write_keeps_progress_not_output(tmp_path, make_image, monkeypatch, capsys,
+                                                                 workers, exc):
     make_folder(tmp_path / "imgs", make_image, sizes=[(40, 40)] * 4)
+    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", tmp_path / "ref.h5") == 0
     out = tmp_path / "t.h5"
     out.write_bytes(b"old")  # with --overwrite, the old file survives a failed run
     seen = []
@@ -404,14 +406,24 @@ def test_interrupt_or_crash_mid_write_leaves_nothing(tmp_path, make_image, monke
             raise exc("boom")
 
     monkeypatch.setattr(prep.PatchWriter, "append", append)
+    args = ["--images", tmp_path / "imgs", "--out", out, "--overwrite", "--workers", workers]
     if exc is KeyboardInterrupt:
-        assert run(tmp_path, "--images", tmp_path / "imgs", "--out", out, "--overwrite", "--workers", workers) == 130
-        assert "interrupted: nothing written" in capsys.readouterr().err
+        assert run(tmp_path, *args) == 130
+        err = capsys.readouterr().err
+        assert "interrupted: nothing written" in err and "1 of 4 images done are kept in" in err
+        assert "--resume" in err
     else:
         with pytest.raises(RuntimeError):
-            run(tmp_path, "--images", tmp_path / "imgs", "--out", out, "--overwrite", "--workers", workers)
+            run(tmp_path, *args)
     assert out.read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "t.h5"]  # no temporary file left
+    part = tmp_path / ".t.h5.partial"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".t.h5.partial", "imgs", "ref.h5", "t.h5"]
+    assert sorted(p.name for p in part.iterdir()) == ["000000.h5", "lock", "run.json"]  # image 0, committed
+    monkeypatch.setattr(prep.PatchWriter, "append", real)
+    assert run(tmp_path, *args, "--resume") == 0
+    assert "continued after 1 images" in capsys.readouterr().out
+    assert same(read_h5(out), read_h5(tmp_path / "ref.h5"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "ref.h5", "t.h5"]  # no temporary file left
 
 
 def test_interrupt_lost_in_a_destructor_is_raised_again(capsys):
@@ -447,26 +459,36 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
-def test_signal_mid_write_leaves_no_output(tmp_path, make_image, sig):
+def test_signal_mid_write_leaves_no_output(tmp_path, make_image, sig, capsys):
     make_folder(tmp_path / "imgs", make_image, sizes=[(40, 40)] * 3)
     out = tmp_path / "t.h5"
     workers = "1" if sig == signal.SIGKILL else "2"  # SIGKILL: no orphaned pool workers left behind
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, "--images", str(tmp_path / "imgs"),
-                             "--out", str(out), "--workers", workers], cwd=REPO,
+    args = ["--images", str(tmp_path / "imgs"), "--out", str(out), "--workers", workers]
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, *args], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "WRITING"
-        assert list(tmp_path.glob(".t.h5.*.tmp"))  # mid-write: the temporary file exists ...
+        assert list(tmp_path.glob(".t.h5.partial/*.tmp"))  # mid-write: a temporary segment exists ...
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert not out.exists()  # ... and --out never does
+    part = tmp_path / ".t.h5.partial"
     if sig == signal.SIGKILL:
-        assert proc.returncode == -signal.SIGKILL  # no cleanup possible; a stale temp may remain
-    else:
-        assert proc.returncode == 130 and "interrupted: nothing written" in err
-        assert list(tmp_path.glob(".t.h5.*")) == [] and list(tmp_path.glob(".prepare-spool-*")) == []
+        assert proc.returncode == -signal.SIGKILL  # no cleanup possible: the last commit (none here) counts
+        assert not list(part.glob("0*.h5"))
+    else:  # the signal cut the first image's append: it is dropped, the (empty) record is committed
+        assert proc.returncode == 130 and "interrupted: nothing written" in err and "0 of 3 images done" in err
+        assert [p.name for p in part.glob("0*.h5")] == ["000000.h5"] and not list(part.glob("*.tmp"))
+        assert list(tmp_path.glob(".prepare-spool-*")) == [] and list(part.glob(".prepare-spool-*")) == []
+    # without --resume the partial run is refused (it is not silently thrown away) ...
+    assert main(args) == 2
+    assert "add --resume to continue it" in capsys.readouterr().err
+    # ... with it the run completes, identical to an uninterrupted one
+    assert main([*args, "--resume"]) == 0
+    assert main(["--images", str(tmp_path / "imgs"), "--out", str(tmp_path / "ref.h5")]) == 0
+    assert same(read_h5(out), read_h5(tmp_path / "ref.h5")) and not part.exists()
 
 
 # ----------------------------------------------------------------------------- CLI flags
@@ -477,7 +499,7 @@ def test_every_flag_is_in_help_and_used(tmp_path, make_image, capsys):
     text = capsys.readouterr().out
     flags = ["--images", "--set", "--data-root", "--out", "--scale", "--patch-size", "--stride", "--label-size",
              "--channels", "--blur-sigma", "--noise-sigma", "--augment", "--val-fraction", "--seed", "--workers",
-             "--overwrite", "--strict"]
+             "--overwrite", "--strict", "--shard-size", "--resume"]
     for flag in flags:
         assert flag in text, flag
     # --set NAME under --data-root (the named-set path), and the attributes each option sets

@@ -7,7 +7,7 @@ import sys
 
 from ..datasets import data_root, resolve_set
 from ..errors import SRCNNError
-from ..prepare import PrepareConfig, find_images, prepare
+from ..prepare import Interrupted, PrepareConfig, find_images, prepare
 
 
 def scale_list(text: str) -> tuple[int, ...]:
@@ -50,7 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for the split and the noise (default: 0)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes; the output is identical for any number (default: 1)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--shard-size", type=int, default=0, metavar="N",
+                   help="write shards OUT-00000.h5, OUT-00001.h5, ... of N training samples each, every one a "
+                        "complete file (/val in shard 0) (default: one file)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run of the same command (its progress is kept in .OUT.partial "
+                        "beside --out); the result is identical to an uninterrupted run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out (or its shards) if it exists, and discard an interrupted run's progress")
     p.add_argument("--strict", action="store_true",
                    help="fail on the first unusable image (unreadable, truncated, too small) instead of skipping it")
     return p
@@ -67,10 +74,16 @@ def main(argv: list[str] | None = None) -> int:
                             augment=args.augment, val_fraction=args.val_fraction, seed=args.seed).validate()
         paths = find_images(folder)
         summary = prepare(paths, folder, args.out, cfg, workers=args.workers, overwrite=args.overwrite,
-                          strict=args.strict, command=shlex.join(["prepare_data.py", *argv]))
+                          strict=args.strict, command=shlex.join(["prepare_data.py", *argv]),
+                          shard_size=args.shard_size, resume=args.resume)
     except SRCNNError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        again = shlex.join(["python", "prepare_data.py", *[a for a in argv if a != "--resume"], "--resume"])
+        print(f"interrupted: nothing written to {args.out}; {e.done} of {e.total} images done are kept in "
+              f"{e.partial}: continue with\n  {again}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
         return 130
