@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from srcnn.checkpoint import load_model
-from srcnn.datasets import data_root, resolve_set
-from srcnn.evaluation import evaluate_set
-from srcnn.inference import WEIGHTS_DIR
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from srcnn.checkpoint import load_model  # noqa: E402
+from srcnn.datasets import data_root, resolve_set  # noqa: E402
+from srcnn.evaluation import evaluate_set  # noqa: E402
+from srcnn.inference import WEIGHTS_DIR  # noqa: E402
 
 SETS, SCALES = ("Set5", "Set14"), (2, 3, 4)
 PUBLISHED = {  # SRCNN, TPAMI 2015, Tables 2 and 3 (PSNR)
