@@ -137,8 +137,8 @@ def load_val_set(name: str, root, scales, channels: int) -> list[dict]:
     from .color import rgb2y
     from .datasets import data_root, resolve_set
     from .images import list_images, read_image, to_rgb8
-    from .imresize import imresize, modcrop
-    from .protocol import bicubic_y, hr_y
+    from .imresize import modcrop
+    from .protocol import bicubic, bicubic_y, hr_y
     folder = resolve_set(name, data_root(root))
     items = []
     for path in list_images(folder):
@@ -150,7 +150,7 @@ def load_val_set(name: str, root, scales, channels: int) -> list[dict]:
             else:
                 hr = modcrop(img if img.ndim == 3 else np.stack([img] * 3, -1), s)
                 gt = rgb2y(hr).astype(np.float64) / 255.0
-                lr = imresize(imresize(hr.astype(np.float64) / 255.0, 1.0 / s), output_shape=hr.shape[:2])
+                lr = bicubic(hr.astype(np.float64) / 255.0, s)
             x = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1), dtype=np.float32))[None]
             items.append({"name": path.name, "scale": s, "lr": x, "gt_y": gt})
     if not items:

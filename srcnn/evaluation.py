@@ -19,11 +19,11 @@ import numpy as np
 
 from .color import rgb2y, rgb2ycbcr, ycbcr2rgb
 from .errors import SRCNNError
-from .imresize import imresize, modcrop
+from .imresize import modcrop
 from .images import list_images, read_image, to_rgb8, write_image
 from .inference import forward_array
 from .metrics import psnr, ssim
-from .protocol import bicubic_y, hr_y, quantize, score
+from .protocol import bicubic, bicubic_y, hr_y, quantize, score
 
 PROTOCOL_Y = {
     "name": "srcnn-y",
@@ -60,11 +60,6 @@ def slug(text: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # one image
 
-def _degrade(x: np.ndarray, scale: int) -> np.ndarray:
-    """float (H,W[,C]) -> bicubic down by 1/scale and up again, float64, unclipped."""
-    return imresize(imresize(x, 1.0 / scale), output_shape=x.shape[:2])
-
-
 def _rgb_psnr_ssim(sr: np.ndarray, gt: np.ndarray, scale: int) -> tuple[float, float]:
     """(PSNR, SSIM) of two float (H,W[,3]) images in [0,1], quantised, border shaved."""
     a, b = quantize(sr), quantize(gt)
@@ -100,7 +95,7 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
     gt_rgb = modcrop(hr, scale).astype(np.float64) / 255.0
     if min(gt_rgb.shape[:2]) < 2 * scale + 11:
         raise SRCNNError(f"image {hr.shape[1]}x{hr.shape[0]} is too small to score at x{scale}")
-    bic_rgb = _degrade(gt_rgb, scale) if (rgb or images or (model is not None and model.channels == 3)) else None
+    bic_rgb = bicubic(gt_rgb, scale) if (rgb or images or (model is not None and model.channels == 3)) else None
     res, sr_rgb = {"model": None}, None
     if rgb:
         res["bicubic"] = _rgb_psnr_ssim(bic_rgb, gt_rgb, scale)

@@ -23,12 +23,18 @@ def hr_y(img: np.ndarray, scale: int) -> np.ndarray:
     return rgb2y(modcrop(img, scale)).astype(np.float64) / 255.0
 
 
-def bicubic_y(y: np.ndarray, scale: int) -> np.ndarray:
-    """The network input and bicubic baseline: (H,W) float in [0,1] -> same shape, float64, unclipped."""
-    h, w = y.shape
+def bicubic(x: np.ndarray, scale: int) -> np.ndarray:
+    """The degradation: (H,W[,C]) float in [0,1] -> MATLAB-bicubic down by 1/scale and back up to
+    (H,W[,C]), float64, unclipped. H and W must be multiples of the scale (modcrop first)."""
+    h, w = x.shape[:2]
     if h % scale or w % scale:
         raise ValueError(f"size {h}x{w} is not a multiple of the scale {scale}; modcrop first")
-    return imresize(imresize(y, 1.0 / scale), output_shape=(h, w))
+    return imresize(imresize(x, 1.0 / scale), output_shape=(h, w))
+
+
+def bicubic_y(y: np.ndarray, scale: int) -> np.ndarray:
+    """The network input and bicubic baseline: (H,W) float in [0,1] -> same shape, float64, unclipped."""
+    return bicubic(y, scale)
 
 
 def quantize(y: np.ndarray) -> np.ndarray:
