@@ -1,4 +1,8 @@
-"""Network architectures. Every model maps (N,C,H,W) float32 in [0,1] to a tensor of the same layout.
+"""Network architectures. Every model maps (N,C,H,W) float32 in [0,1] to (N,C,H',W').
+
+The input contract is part of the model (``SRModel``): ``upscale == 1`` means the input is the
+bicubic-upscaled image and the output has (about) its size; ``upscale == s > 1`` means the input is the
+low-resolution image itself and the output is s times larger (post-upsampling).
 
 SRCNN (Dong et al., TPAMI 2015): patch extraction (f1 x f1, n1 maps) -> ReLU -> non-linear mapping
 (f2 x f2, n2 maps) -> ReLU -> reconstruction (f3 x f3). The input is the bicubic-upscaled image.
@@ -11,7 +15,36 @@ from torch import nn
 PADDINGS = ("none", "zeros", "replicate")
 
 
-class SRCNN(nn.Module):
+class SRModel(nn.Module):
+    """What every architecture exposes besides ``forward``.
+
+    channels: 1 (Y) or 3 (RGB). upscale: 1 (input = bicubic-upscaled image) or the scale (input = LR
+    image). shrink: receptive-field radius in input pixels (the margin tiled inference needs).
+    last_layer_lr_scale: learning-rate factor of the last layer (SRCNN's paper: 0.1).
+    """
+    channels: int = 1
+    upscale: int = 1
+    shrink: int = 0
+    last_layer_lr_scale: float = 1.0
+
+    @property
+    def input_kind(self) -> str:
+        """"upscaled" (bicubic-upscaled HR-size input) or "lr" (the low-resolution image)."""
+        return "upscaled" if self.upscale == 1 else "lr"
+
+    def out_size(self, n: int) -> int:
+        """Output side for an input side of n pixels."""
+        return n * self.upscale
+
+    def init_paper(self) -> None:
+        """The initialisation of the architecture's paper (PyTorch's default unless overridden)."""
+
+    def config(self) -> dict:
+        """JSON-able description: ``build_model(**model.config())`` rebuilds the architecture."""
+        return {"name": self.name, **self.kwargs}
+
+
+class SRCNN(SRModel):
     """SRCNN f1-f2-f3 with n1/n2 filters.
 
     padding: "none" (the paper's training: output shrinks by ``shrink`` pixels per side),
@@ -27,7 +60,9 @@ class SRCNN(nn.Module):
         for f in (f1, f2, f3):
             if f < 1 or f % 2 == 0:
                 raise ValueError(f"filter sizes must be odd and positive, got {f1}-{f2}-{f3}")
+        self.name = "srcnn"
         self.kwargs = dict(f1=f1, f2=f2, f3=f3, n1=n1, n2=n2, channels=channels, padding=padding)
+        self.last_layer_lr_scale = 0.1
         self.padding = padding
         self.channels = channels
         self.shrink = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2
@@ -54,9 +89,8 @@ class SRCNN(nn.Module):
             nn.init.normal_(m.weight, 0.0, std)
             nn.init.zeros_(m.bias)
 
-    def config(self) -> dict:
-        """JSON-able description: ``build_model(**model.config())`` rebuilds the architecture."""
-        return {"name": "srcnn", **self.kwargs}
+    def out_size(self, n: int) -> int:
+        return n - 2 * self.shrink if self.padding == "none" else n
 
     def __repr__(self) -> str:
         k = self.kwargs
