@@ -3,7 +3,9 @@
 ``open_patches(path)`` validates the file and returns a ``PatchFile`` (metadata only). Batches come from
 one of two loaders with the same interface, ``loader.epoch(epoch, skip=0)`` yielding ``(x, y)`` on the
 training device: x (B,C,P,P) float32 about [0,1] (network input; bicubic overshoot is kept) and
-y (B,C,L,L) float32 in [0,1] (label).
+y (B,C,L,L) float32 in [0,1] (label). For a file of input kind "lr" (``PatchFile.input``, for LR-input
+models) x is the low-resolution patch, (B,C,P/s,P/s) (``PatchFile.lr_size`` = P/s), and y the HR patch
+(B,C,P,P); files without the ``input`` attribute are "upscaled".
 
 - ``MemoryLoader``: the whole /train group loaded once as tensors (on the GPU when training there) and
   batched by random index tensors; no per-sample Python work.
@@ -15,7 +17,7 @@ The sample order depends only on (seed, epoch), so an epoch can be replayed exac
 
 Several files (a list, or a glob such as ``shards/train-*.h5`` from ``prepare_data.py --shard-size``)
 are read as one dataset: their /train arrays concatenated in the order given (globs sorted), /val from
-every file that has one. They must agree on channels, scales, patch and label size.
+every file that has one. They must agree on channels, scales, patch and label size and input kind.
 
 Distributed training (``rank``/``world`` of the loaders): the memory loader gives each rank a disjoint
 slice of every global batch of the epoch's permutation (rank r: samples [r*B, (r+1)*B) of each
@@ -42,10 +44,11 @@ from .prepare import FORMAT, FORMAT_VERSION  # the writer owns the format
 IN_MEMORY_MAX_BYTES = 2 * 2**30  # auto mode loads files whose /train arrays fit in this
 BLOCK_BYTES = 4 * 2**20          # streaming: bytes read per contiguous block (rounded to whole chunks)
 BUFFER_BYTES = 64 * 2**20        # streaming: shuffle buffer per worker
-DEGRADATION_ATTRS = ("scales", "patch_size", "label_size", "stride", "channels", "blur_sigma",
+DEGRADATION_ATTRS = ("input", "model", "scales", "patch_size", "label_size", "stride", "channels", "blur_sigma",
                      "noise_sigma", "augment", "val_fraction", "seed", "created", "command",
                      "srcnn_version", "shard_index", "shard_count")
-SHARED_ATTRS = ("channels", "scales", "patch_size", "label_size")  # files read together must agree
+SHARED_ATTRS = ("input", "channels", "scales", "patch_size", "label_size")  # files read together must agree
+INPUTS = ("upscaled", "lr")
 
 
 def prepare_hint(path) -> str:
@@ -65,7 +68,8 @@ def _plain(v):
 
 @dataclass
 class PatchFile:
-    """A validated training file. Shapes: lr (count,C,P,P) float16, hr (count,C,L,L) uint8."""
+    """A validated training file. Shapes: lr (count,C,R,R) float16 with R = lr_size (P for input
+    "upscaled", P/s for "lr"), hr (count,C,L,L) uint8 (L = P for "lr")."""
     path: Path
     count: int
     channels: int        # C: 1 for "y", 3 for "rgb"
@@ -81,8 +85,12 @@ class PatchFile:
     parts: list = field(default_factory=list)  # [(Path, count, fingerprint)] read in this order
     val_parts: list = field(default_factory=list)  # [(Path, /val group name)]
     notes: list = field(default_factory=list)  # things the trainer should tell the user
+    input: str = "upscaled"  # "upscaled": lr is the bicubic-upscaled image; "lr": the LR image itself
+    lr_size: int = 0     # R, side of /train/lr: patch_size (the default, 0) or patch_size / scale for "lr"
 
     def __post_init__(self):
+        if not self.lr_size:
+            self.lr_size = self.patch_size
         if not self.parts:
             self.parts = [(self.path, self.count, self.fingerprint)]
         if not self.val_parts:
@@ -155,6 +163,9 @@ def open_patches(spec) -> PatchFile:
     for pf in pfs[1:]:
         for k in SHARED_ATTRS:
             a, b = getattr(first, "mode" if k == "channels" else k), getattr(pf, "mode" if k == "channels" else k)
+            if a != b and k == "input":
+                raise SRCNNError(f"{pf.path}: prepared for input {b!r}, but {first.path} for {a!r} "
+                                 f"(prepare_data.py --model); files read together must share the input kind")
             if a != b:
                 raise SRCNNError(f"{pf.path}: {k} is {b}, but {first.path} has {a}; files read together "
                                  f"must share {', '.join(SHARED_ATTRS)}")
@@ -174,7 +185,8 @@ def open_patches(spec) -> PatchFile:
                      chunk_rows=first.chunk_rows, nbytes=sum(pf.nbytes for pf in pfs),
                      val_names=[n for pf in pfs for n in pf.val_names], attrs=attrs,
                      parts=[(pf.path, pf.count, pf.fingerprint) for pf in pfs],
-                     val_parts=[vp for pf in pfs for vp in pf.val_parts], notes=notes)
+                     val_parts=[vp for pf in pfs for vp in pf.val_parts], notes=notes,
+                     input=first.input, lr_size=first.lr_size)
 
 
 def _open_one(path) -> PatchFile:
@@ -205,16 +217,26 @@ def _open_one(path) -> PatchFile:
         p, lab = int(a["patch_size"]), int(a["label_size"])
         scales = a["scales"] if isinstance(a["scales"], list) else [a["scales"]]
         scales = [int(s) for s in scales]
+        kind = a.get("input", "upscaled")  # files made before the attribute existed: upscaled input
+        if kind not in INPUTS:
+            raise SRCNNError(f"{path}: input attribute is {kind!r}, expected 'upscaled' or 'lr'")
+        r = p
+        if kind == "lr":
+            if len(scales) != 1 or p % scales[0] or lab != p:
+                raise SRCNNError(f"{path}: input 'lr' needs one scale, a patch_size that is a multiple of it "
+                                 f"and label_size == patch_size; got scales {scales}, patch_size {p}, "
+                                 f"label_size {lab}")
+            r = p // scales[0]
         for name in ("train/lr", "train/hr", "train/scale"):
             if not isinstance(f.get(name), h5py.Dataset):
                 raise SRCNNError(f"{path}: missing dataset /{name}")
         lr, hr, sc = f["train/lr"], f["train/hr"], f["train/scale"]
         n = lr.shape[0] if lr.ndim else 0
-        want = {"lr": (n, c, p, p), "hr": (n, c, lab, lab), "scale": (n,)}
+        want = {"lr": (n, c, r, r), "hr": (n, c, lab, lab), "scale": (n,)}
         for ds, key in ((lr, "lr"), (hr, "hr"), (sc, "scale")):
             if ds.shape != want[key]:
                 raise SRCNNError(f"{path}: /train/{key} has shape {ds.shape}, expected {want[key]} "
-                                 f"(channels={mode}, patch_size={p}, label_size={lab})")
+                                 f"(input={kind}, channels={mode}, patch_size={p}, label_size={lab})")
         if n == 0:
             raise SRCNNError(f"{path}: /train holds no patches")
         if lr.dtype.kind != "f" or hr.dtype != np.uint8:
@@ -236,11 +258,16 @@ def _open_one(path) -> PatchFile:
                 if "hr" not in g or g["hr"].ndim != 3 or g["hr"].shape[2] != c or g["hr"].dtype != np.uint8:
                     raise SRCNNError(f"{path}: /val/{name}/hr must be (H,W,{c}) uint8")
                 for s in scales:
-                    if f"lr_x{s}" not in g or g[f"lr_x{s}"].shape != g["hr"].shape:
-                        raise SRCNNError(f"{path}: /val/{name}/lr_x{s} missing or not the shape of hr "
-                                         f"{g['hr'].shape}")
+                    h, w = g["hr"].shape[:2]
+                    shape = (h // s, w // s, c) if kind == "lr" else (h, w, c)
+                    if kind == "lr" and (h % s or w % s):
+                        raise SRCNNError(f"{path}: /val/{name}/hr is {h}x{w}, not a multiple of the scale {s}")
+                    if f"lr_x{s}" not in g or g[f"lr_x{s}"].shape != shape:
+                        raise SRCNNError(f"{path}: /val/{name}/lr_x{s} missing or not of shape {shape} "
+                                         f"(input={kind}, hr {g['hr'].shape})")
                 val_names.append(name)
         info = {k: a[k] for k in DEGRADATION_ATTRS if k in a}
+        info["input"] = kind
         try:
             info["n_sources"] = len(json.loads(a.get("sources", "[]")))
             info["n_skipped"] = len(json.loads(a.get("skipped", "[]")))
@@ -250,12 +277,14 @@ def _open_one(path) -> PatchFile:
         return PatchFile(path=path, count=n, channels=c, mode=mode, patch_size=p, label_size=lab,
                          scales=scales, fingerprint=str(a["fingerprint"]),
                          chunk_rows=(lr.chunks or (256,))[0],
-                         nbytes=lr.size * lr.dtype.itemsize + hr.size, val_names=val_names, attrs=info)
+                         nbytes=lr.size * lr.dtype.itemsize + hr.size, val_names=val_names, attrs=info,
+                         input=kind, lr_size=r)
 
 
 def load_val(pf: PatchFile) -> list[dict]:
-    """The /val images, one item per image and scale: {"name", "scale", "lr": (1,C,H,W) float32 tensor
-    in [0,1] (network input), "gt_y": (H,W) float64 in [0,1] (Y of the HR image, as srcnn.protocol.hr_y)}."""
+    """The /val images, one item per image and scale: {"name", "scale", "lr": (1,C,h,w) float32 tensor
+    about [0,1] (network input: h,w = H,W for input "upscaled", H/s,W/s, the LR image, for "lr"),
+    "gt_y": (H,W) float64 in [0,1] (Y of the HR image, as srcnn.protocol.hr_y)}."""
     from .color import rgb2y
     out = []
     for path in dict.fromkeys(p for p, _ in pf.val_parts):

@@ -1,10 +1,20 @@
-"""The training loop: SRCNN on "srcnn-patches" HDF5 data, with crash-safe, resumable checkpoints.
+"""The training loop: any srcnn.models architecture on "srcnn-patches" HDF5 data, with crash-safe,
+resumable checkpoints.
 
 ``Trainer(hp).run()`` trains a new model; ``Trainer(hp, resume=ckpt, resume_path=p).run()`` continues one.
 ``hp`` is a dict with every key of ``DEFAULTS`` (the train.py options). Per epoch: train on /train
 (sample order a pure function of (seed, epoch)), validate (full-image PSNR/SSIM on Y with the paper's
 protocol: srcnn.protocol.score), append to the history, write checkpoint.last, checkpoint.<epoch>
 every save_freq epochs, checkpoint.best on a new best validation PSNR, log.jsonl and plot.png.
+
+The model: ``hp["model"]`` (a srcnn.models registry name) built with ``hp["model_arg"]`` ("KEY=VALUE"
+strings), channels from the data and, for LR-input models, the data's single scale; SRCNN takes
+filters/n1/n2/padding instead (None for other models). The data's input kind (PatchFile.input:
+"upscaled" | "lr") must be the model's. A training step: x (B,C,R,R) float32 -> model -> (B,C,O,O),
+centre-aligned with the label y (B,C,L,L) float32 in [0,1] (O = model.out_size(R)); loss mse | l1 |
+charbonnier; optional VDSR gradient clipping (clip / lr per element) and weight decay; --amp autocasts to
+float16 with gradient scaling on CUDA, to bfloat16 on the CPU. The last layer learns at
+lr * model.last_layer_lr_scale (SRCNN 0.1, the paper).
 
 Exit codes of ``run``: 0 done; 130 / 143 stopped by SIGINT / SIGTERM after saving checkpoint.interrupted.
 A non-finite loss raises SRCNNError (no checkpoint is written from the diverged state).
@@ -39,19 +49,22 @@ from .checkpoint import FORMAT, FORMAT_VERSION, build_from_checkpoint, save_chec
 from .data import load_val, make_loader, open_patches
 from .distributed import SINGLE, Dist
 from .errors import SRCNNError
-from .models import build_model, count_parameters
+from .models import SRModel, build_model, count_parameters, model_names
+from .models import input_kind as model_input_kind
 from .metrics import psnr
 from .protocol import quantize, score
 
 DEFAULTS = dict(
     data="train.h5", out_dir="checkpoints", lr=1e-4, batch_size=128, num_epoch=100, save_freq=10,
     optimizer="adam", loss="mse", schedule="none", lr_step=30, lr_gamma=0.1, init="paper", seed=0,
-    filters="9-5-5", n1=64, n2=32, padding="none", amp=False, channels_last=False,
-    val_set=None, data_root=None, cuda=False, loader="auto", workers=2)
+    model="srcnn", model_arg=[], filters="9-5-5", n1=64, n2=32, padding="none", clip=0.0, weight_decay=0.0,
+    amp=False, channels_last=False, val_set=None, data_root=None, cuda=False, loader="auto", workers=2)
 RUN_OPTIONS = ("cuda", "loader", "workers")                 # per invocation, not taken from a checkpoint
-FIXED_OPTIONS = ("filters", "n1", "n2", "padding", "init")  # cannot change once a model exists
-LAST_LAYER_LR_SCALE = 0.1  # the paper: lr for the first two layers, lr/10 for the last
+SRCNN_OPTIONS = ("filters", "n1", "n2", "padding")          # --model srcnn only (None for other models)
+FIXED_OPTIONS = ("model", "model_arg", *SRCNN_OPTIONS, "init")  # cannot change once a model exists
+DATA_KWARGS = ("channels", "scale")                         # model kwargs that come from the data
 SGD_MOMENTUM = 0.9
+CHARBONNIER_EPS = 1e-3
 CHECK_EVERY = 10           # steps between non-finite-loss checks (each one syncs with the GPU)
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -65,6 +78,50 @@ def parse_filters(text: str) -> tuple[int, int, int]:
     if len(f) != 3 or any(v < 1 or v % 2 == 0 for v in f):
         raise ValueError(f"filters must look like 9-5-5 (three odd sizes), got {text!r}")
     return f
+
+
+def parse_model_args(items) -> dict:
+    """["depth=8", "act=prelu", "residual=true"] -> {"depth": 8, "act": "prelu", "residual": True}:
+    each value an int, else a float, else true/false (any case), else the string. ValueError for an item
+    without "KEY=", a key that is not an identifier, or a key given twice."""
+    out = {}
+    for item in items or ():
+        key, sep, text = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--model-arg wants KEY=VALUE (e.g. depth=8), got {item!r}")
+        if key in out:
+            raise ValueError(f"--model-arg {key} is given twice")
+        out[key] = _parse_value(text.strip())
+    return out
+
+
+def _parse_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    low = text.lower()
+    return True if low == "true" else False if low == "false" else text
+
+
+def charbonnier_loss(out: torch.Tensor, y: torch.Tensor, eps: float = CHARBONNIER_EPS) -> torch.Tensor:
+    """mean(sqrt((out - y)^2 + eps^2)): a differentiable L1 (Charbonnier penalty); scalar tensor."""
+    return torch.sqrt((out - y).square() + eps * eps).mean()
+
+
+LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "charbonnier": charbonnier_loss}
+
+
+def clip_gradients(opt: torch.optim.Optimizer, theta: float) -> None:
+    """VDSR's adjustable gradient clipping: every gradient element clamped to [-theta/lr, theta/lr] with
+    the current lr of its parameter group (so no single step moves a weight by more than about theta)."""
+    for g in opt.param_groups:
+        bound = theta / g["lr"] if g["lr"] > 0 else math.inf
+        for p in g["params"]:
+            if p.grad is not None:
+                p.grad.clamp_(-bound, bound)
 
 
 def lr_factor(epoch: int, hp: dict) -> float:
@@ -94,7 +151,10 @@ def train_command(hp: dict) -> str:
         flag = "--" + k.replace("_", "-")
         if k in ("loader", "workers") or v is None:
             continue
-        if isinstance(v, (list, tuple)):
+        if k == "model_arg":  # repeated flag: --model-arg depth=8 --model-arg act=prelu
+            for item in v:
+                args += [flag, str(item)]
+        elif isinstance(v, (list, tuple)):
             args += [flag, *map(str, v)]
         elif isinstance(v, bool):
             if v:
@@ -131,31 +191,65 @@ def _print(*args) -> None:
     print(*args, flush=True)
 
 
-def load_val_set(name: str, root, scales, channels: int) -> list[dict]:
+def load_val_set(name: str, root, scales, channels: int, input_kind: str = "upscaled") -> list[dict]:
     """Images of a named set (e.g. Set5) as validation items like srcnn.data.load_val's:
-    HR modcropped, LR = MATLAB bicubic down and up (the paper's protocol); for C=1 the Y channel."""
+    {"name", "scale", "lr": (1,C,h,w) float32, "gt_y": (H,W) float64 in [0,1]}, HR modcropped to the scale,
+    for C=1 the Y channel. input_kind "upscaled": lr = MATLAB bicubic down and up (the paper's protocol, h,w = H,W);
+    "lr": lr = the MATLAB bicubic downscale itself (float, unrounded; h,w = H/s,W/s)."""
     from .color import rgb2y
     from .datasets import data_root, resolve_set
     from .images import list_images, read_image, to_rgb8
-    from .imresize import modcrop
-    from .protocol import bicubic, bicubic_y, hr_y
+    from .imresize import imresize, modcrop
+    from .protocol import bicubic, hr_y
     folder = resolve_set(name, data_root(root))
+    degrade = bicubic if input_kind == "upscaled" else (lambda x, s: imresize(x, 1.0 / s))
     items = []
     for path in list_images(folder):
         img = to_rgb8(read_image(path))
         for s in scales:
             if channels == 1:
                 gt = hr_y(img, s)
-                lr = bicubic_y(gt, s)[:, :, None]
+                lr = degrade(gt, s)[:, :, None]
             else:
                 hr = modcrop(img if img.ndim == 3 else np.stack([img] * 3, -1), s)
                 gt = rgb2y(hr).astype(np.float64) / 255.0
-                lr = bicubic(hr.astype(np.float64) / 255.0, s)
+                lr = degrade(hr.astype(np.float64) / 255.0, s)
             x = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1), dtype=np.float32))[None]
             items.append({"name": path.name, "scale": s, "lr": x, "gt_y": gt})
     if not items:
         raise SRCNNError(f"{folder}: no images for --val-set {name}")
     return items
+
+
+def model_summary(model: SRModel) -> str:
+    """One line: SRCNN's own repr (``SRCNN(9-5-5, n1=64, ...)``), else ``fsrcnn(scale=3, d=56, ...)``."""
+    if type(model).__repr__ is not torch.nn.Module.__repr__:
+        return repr(model)
+    cfg = model.config()
+    name = cfg.pop("name")
+    return f"{name}({', '.join(f'{k}={v}' for k, v in cfg.items())})"
+
+
+def _prepare_for(pf, name: str) -> str:
+    """The data's prepare_data.py command with ``--model name`` instead of its own (a hint)."""
+    cmd = str(pf.attrs.get("command", "")) or f"prepare_data.py --scale {pf.scales[0]} --out {pf.path.name}"
+    try:
+        words = shlex.split(cmd)
+    except ValueError:
+        words = cmd.split()
+    words = [w for w in words if w != "python"]
+    out, skip = [], False
+    for w in words:
+        if skip:
+            skip = False
+        elif w == "--model":
+            skip = True
+        elif not w.startswith("--model="):
+            out.append(w)
+    i = next((j + 1 for j, w in enumerate(out) if w.endswith("prepare_data.py")), None)
+    if i is None:
+        out, i = ["prepare_data.py", *out], 1
+    return "python " + shlex.join(out[:i] + ["--model", name] + out[i:])
 
 
 def _quiet(*args) -> None:
@@ -168,11 +262,12 @@ class Trainer:
         self.hp, self.log = dict(hp), (log if dist.is_main else _quiet)
         self.out_dir = Path(hp["out_dir"])
         self.device = pick_device(hp["cuda"], dist)
-        if hp["amp"] and self.device.type != "cuda":
-            raise SRCNNError("--amp (mixed precision) needs --cuda; use --no-amp on the CPU")
         for k in ("lr", "batch_size", "num_epoch", "save_freq", "lr_step", "lr_gamma"):
             if not hp[k] > 0:
                 raise SRCNNError(f"--{k.replace('_', '-')} must be positive, got {hp[k]}")
+        for k in ("clip", "weight_decay"):
+            if not hp[k] >= 0:
+                raise SRCNNError(f"--{k.replace('_', '-')} must be >= 0, got {hp[k]}")
         self.pf = open_patches(hp["data"])
 
         # model
@@ -182,41 +277,49 @@ class Trainer:
                                  f"{resume['scale']}, but {self.pf.name} has channels {self.pf.mode!r} "
                                  f"scale {self.pf.scale}")
             self.model = build_from_checkpoint(resume, resume_path)
+            if self.model.name != hp["model"]:
+                raise SRCNNError(f"{resume_path}: holds a {self.model.name} model, not --model {hp['model']}")
         else:
-            f1, f2, f3 = parse_filters(hp["filters"])
             torch.manual_seed(hp["seed"])
-            self.model = build_model("srcnn", f1=f1, f2=f2, f3=f3, n1=hp["n1"], n2=hp["n2"],
-                                     channels=self.pf.channels, padding=hp["padding"])
+            self.model = self._new_model()
             if hp["init"] == "paper":
                 self.model.init_paper()
+        if hp["model"] != "srcnn":  # the SRCNN-only options do not apply: not recorded
+            self.hp.update({k: None for k in SRCNN_OPTIONS})
+        self.input_kind = self._check_input_kind()
         cfg = self.model.config()
-        out = self.pf.patch_size - 2 * self.model.shrink if cfg["padding"] == "none" else self.pf.patch_size
-        lab = self.pf.label_size
+        self.in_size = self.pf.lr_size if self.input_kind == "lr" else self.pf.patch_size
+        out, lab = self.model.out_size(self.in_size), self.pf.label_size
         if out < 1 or (lab - out) % 2:
-            raise SRCNNError(f"{self.pf.path}: patches of {self.pf.patch_size} px give {out} px outputs with "
-                             f"filters {cfg['f1']}-{cfg['f2']}-{cfg['f3']} padding {cfg['padding']}, which "
-                             f"cannot be centre-aligned with the {lab} px labels")
+            raise SRCNNError(f"{self.pf.path}: {self.in_size} px input patches give {out} px outputs with "
+                             f"{model_summary(self.model)}, which cannot be centre-aligned with the {lab} px labels")
         self.crop_label, self.crop_out = max(0, (lab - out) // 2), max(0, (out - lab) // 2)
         self.model.to(self.device)
         if hp["channels_last"]:
             self.model.to(memory_format=torch.channels_last)
         self.net = dist.wrap(self.model)  # what the training step calls (DDP when distributed)
-        eval_padding = "replicate" if cfg["padding"] == "none" else cfg["padding"]
-        self.eval_model = build_model(**{**cfg, "padding": eval_padding}).to(self.device).eval()
+        # validation runs on whole images: SRCNN trained without padding runs with replicate padding
+        # (as the authors run theirs); every other model as it is
+        eval_cfg = {**cfg, "padding": "replicate"} if cfg.get("padding") == "none" else cfg
+        self.eval_model = build_model(**eval_cfg).to(self.device).eval()
 
-        # optimiser: the last layer learns at lr/10
+        # optimiser: the last layer (last child module with parameters) learns at lr * last_layer_lr_scale
         layers = [m for m in self.model.children() if any(True for _ in m.parameters())]
         last = {id(p) for p in layers[-1].parameters()}
         groups = [{"params": [p for p in self.model.parameters() if id(p) not in last], "lr_scale": 1.0},
                   {"params": [p for p in self.model.parameters() if id(p) in last],
-                   "lr_scale": LAST_LAYER_LR_SCALE}]
+                   "lr_scale": float(getattr(self.model, "last_layer_lr_scale", 1.0))}]
+        groups = [g for g in groups if g["params"]]
+        wd = hp["weight_decay"]
         if hp["optimizer"] == "sgd":
-            self.opt = torch.optim.SGD(groups, lr=hp["lr"], momentum=SGD_MOMENTUM)
+            self.opt = torch.optim.SGD(groups, lr=hp["lr"], momentum=SGD_MOMENTUM, weight_decay=wd)
         else:
-            self.opt = torch.optim.Adam(groups, lr=hp["lr"])
-        self.loss_fn = F.l1_loss if hp["loss"] == "l1" else F.mse_loss
+            self.opt = torch.optim.Adam(groups, lr=hp["lr"], weight_decay=wd)
+        self.loss_fn = LOSSES[hp["loss"]]
+        # --amp: CUDA float16 autocast with gradient scaling; CPU bfloat16 autocast (no scaling needed)
+        self.amp_dtype = (torch.float16 if self.device.type == "cuda" else torch.bfloat16) if hp["amp"] else None
         self.scaler = None
-        if hp["amp"]:  # torch.amp.GradScaler appeared in torch 2.3; torch.cuda.amp's before
+        if hp["amp"] and self.device.type == "cuda":  # torch.amp.GradScaler appeared in torch 2.3
             self.scaler = torch.amp.GradScaler("cuda") if hasattr(torch.amp, "GradScaler") \
                 else torch.cuda.amp.GradScaler()
 
@@ -235,6 +338,8 @@ class Trainer:
             self.partial = resume.get("partial")
             if resume.get("optimizer") and resume.get("hparams", {}).get("optimizer") == hp["optimizer"]:
                 self.opt.load_state_dict(resume["optimizer"])
+                for g in self.opt.param_groups:  # the saved groups carry the old value: --weight-decay wins
+                    g["weight_decay"] = wd
             elif resume.get("optimizer"):
                 log(f"note: optimizer changed to {hp['optimizer']}; its state starts fresh")
             if self.scaler is not None and resume.get("scaler"):
@@ -248,7 +353,8 @@ class Trainer:
         if not dist.is_main:  # only rank 0 validates
             self.val, self.val_source = [], None
         elif hp["val_set"]:
-            self.val = load_val_set(hp["val_set"], hp["data_root"], self.pf.scales, self.pf.channels)
+            self.val = load_val_set(hp["val_set"], hp["data_root"], self.pf.scales, self.pf.channels,
+                                    self.input_kind)
             self.val_source = f"--val-set {hp['val_set']}"
         else:
             self.val = load_val(self.pf)
@@ -258,6 +364,62 @@ class Trainer:
         self.stop_signal, self.local_signal, self.pid = None, None, os.getpid()
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+
+    # ------------------------------------------------------------------ model
+    def _new_model(self) -> SRModel:
+        """build_model(--model, channels and (LR-input models) scale from the data, SRCNN's --filters
+        --n1 --n2 --padding, --model-arg ...), before initialisation."""
+        hp, pf, name = self.hp, self.pf, self.hp["model"]
+        if name not in model_names():
+            raise SRCNNError(f"unknown --model {name!r}; known: {', '.join(model_names())}")
+        try:
+            args = parse_model_args(hp["model_arg"])
+        except ValueError as e:
+            raise SRCNNError(str(e)) from None
+        for k in DATA_KWARGS:
+            if k in args:
+                raise SRCNNError(f"--model-arg {k}: set by the training data ({pf.name}: channels {pf.mode!r}, "
+                                 f"scale {pf.scale}); leave it out")
+        if name == "srcnn":
+            flags = {"f1": "--filters", "f2": "--filters", "f3": "--filters", "n1": "--n1", "n2": "--n2",
+                     "padding": "--padding"}
+            for k in args:
+                if k in flags:
+                    raise SRCNNError(f"--model-arg {k}: use {flags[k]} for --model srcnn")
+            f1, f2, f3 = parse_filters(hp["filters"])
+            kwargs = dict(f1=f1, f2=f2, f3=f3, n1=hp["n1"], n2=hp["n2"], padding=hp["padding"])
+        else:
+            given = [k for k in SRCNN_OPTIONS if hp[k] is not None and hp[k] != DEFAULTS[k]]
+            if given:
+                raise SRCNNError(f"--{given[0]} is an option of --model srcnn; {name} takes its settings as "
+                                 f"--model-arg KEY=VALUE")
+            kwargs = {}
+        kwargs.update(args, channels=pf.channels)
+        try:
+            lr_input = model_input_kind(name, **args) == "lr"
+        except ValueError as e:
+            raise SRCNNError(str(e)) from None
+        if lr_input:  # the model upsamples by the data's (single) scale
+            if len(pf.scales) > 1:
+                raise SRCNNError(f"{pf.name}: has scales {pf.scales}, but {name} takes the LR image of one "
+                                 f"scale; prepare one file per scale (prepare_data.py --model {name} --scale S)")
+            kwargs["scale"] = pf.scales[0]
+        try:
+            return build_model(name, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise SRCNNError(f"--model {name}: {e} (check --model-arg)") from None
+
+    def _check_input_kind(self) -> str:
+        """The data's input kind ("upscaled" | "lr"; files without the attribute are "upscaled"); an
+        SRCNNError with the prepare_data.py command to run when the model takes the other kind."""
+        pf, m = self.pf, self.model
+        data_kind = getattr(pf, "input", "upscaled")
+        if data_kind == m.input_kind:
+            return data_kind
+        what = {"upscaled": "bicubic-upscaled input", "lr": "LR input"}
+        takes = {"upscaled": "the bicubic-upscaled image", "lr": "the LR image"}
+        raise SRCNNError(f"{pf.name} was prepared for {what[data_kind]}; {m.name} takes {takes[m.input_kind]}: "
+                         f"run {_prepare_for(pf, m.name)}")
 
     # ------------------------------------------------------------------ checkpoint content
     def state(self) -> dict:
@@ -329,7 +491,8 @@ class Trainer:
         loss over all n_global samples, as one process with the whole global batch would."""
         if self.hp["channels_last"]:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.scaler is not None):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
+                            enabled=self.amp_dtype is not None):
             out = self.net(x)
         if self.crop_out:
             c = self.crop_out
@@ -347,10 +510,15 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(objective).backward()
+            if self.hp["clip"]:
+                self.scaler.unscale_(self.opt)  # clip the true gradients
+                clip_gradients(self.opt, self.hp["clip"])
             self.scaler.step(self.opt)
             self.scaler.update()
         else:
             objective.backward()
+            if self.hp["clip"]:
+                clip_gradients(self.opt, self.hp["clip"])
             self.opt.step()
         return loss.detach()
 
@@ -419,7 +587,7 @@ class Trainer:
         return {"loss": total / done, "lr": lr, "time": t_before + dt, "samples_per_s": new / max(dt, 1e-9)}
 
     def _empty_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        c, p, lab = self.pf.channels, self.pf.patch_size, self.pf.label_size
+        c, p, lab = self.pf.channels, self.in_size, self.pf.label_size
         return (torch.zeros(0, c, p, p, device=self.device), torch.zeros(0, c, lab, lab, device=self.device))
 
     @torch.no_grad()
@@ -534,8 +702,9 @@ class Trainer:
     def run(self, fresh: bool = True) -> int:
         self.prepare_out_dir(fresh)
         self.dist.barrier()
-        self.log(f"model   {self.model!r}, {count_parameters(self.model):,} parameters, on {self.device}"
-                 + (", AMP" if self.scaler else "") + (", channels-last" if self.hp["channels_last"] else ""))
+        amp = f", AMP ({str(self.amp_dtype).removeprefix('torch.')})" if self.amp_dtype else ""
+        self.log(f"model   {model_summary(self.model)}, {count_parameters(self.model):,} parameters, on {self.device}"
+                 + amp + (", channels-last" if self.hp["channels_last"] else ""))
         if self.dist.enabled:
             self.log(f"ranks   {self.dist.world_size} processes ({self.dist.nnodes} node(s), {self.dist.backend}), "
                      f"DistributedDataParallel; batch {self.hp['batch_size']} per process = global batch "

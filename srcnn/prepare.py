@@ -4,6 +4,9 @@ The paper's recipe (its generate_train.m), generalised:
   HR  = modcrop(image, s); Y of MATLAB rgb2ycbcr as uint8 (or the RGB channels)
   LR  = imresize(imresize(blur(HR / 255), 1/s) + noise, HR size)      all float64, unrounded
   33x33 sub-images of LR at stride 14 (rows outer, columns inner); the label is the centre LxL of HR.
+For LR-input models (input "lr": FSRCNN, ESPCN, ...) the LR image is not upscaled back: the network
+input of the HR sub-image at (y, x) of side P is lr[y/s:(y+P)/s, x/s:(x+P)/s], the label the whole
+HR sub-image (P, the stride and the image size are multiples of s, so the two are aligned).
 
 Work is done per image (one task per image, in any number of worker processes). Results are written
 in image order and every image draws its noise from its own generator seeded by (seed, image index),
@@ -53,6 +56,9 @@ CHUNK = 256  # samples per HDF5 chunk (axis 0)
 WRITE_BLOCK = 4096  # samples buffered before a write
 DEGRADATION = ("hr = modcrop(img, s); lr = imresize(imresize(blur(hr/255, blur_sigma), 1/s) "
                "+ N(0, noise_sigma/255), size(hr)); MATLAB bicubic, float64, unclipped")
+DEGRADATION_LR = ("hr = modcrop(img, s); lr = imresize(blur(hr/255, blur_sigma), 1/s) + N(0, noise_sigma/255) "
+                  "(not upscaled); MATLAB bicubic, float64, unclipped")
+INPUTS = ("upscaled", "lr")  # network input: bicubic-upscaled LR image (SRCNN, VDSR) or the LR image
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class PrepareConfig:
     augment: bool = False  # 8 flips/rotations x FSRCNN's 5 copies: 40 versions, ~25x the patches
     val_fraction: float = 0.0  # fraction of the images held out whole in /val
     seed: int = 0
+    input: str = "upscaled"  # "upscaled": lr = the LR image bicubic-upscaled to HR size; "lr": the LR image
 
     def __post_init__(self):
         object.__setattr__(self, "scales", tuple(self.scales))  # a list from library callers
@@ -79,6 +86,11 @@ class PrepareConfig:
     @property
     def n_channels(self) -> int:
         return 1 if self.channels == "y" else 3
+
+    @property
+    def lr_size(self) -> int:
+        """Side of a network-input patch: patch_size, or patch_size / scale for input "lr"."""
+        return self.patch_size // self.scales[0] if self.input == "lr" else self.patch_size
 
     def validate(self) -> "PrepareConfig":
         """Raise SRCNNError for an impossible combination; returns self."""
@@ -99,13 +111,29 @@ class PrepareConfig:
             raise SRCNNError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if self.seed < 0:
             raise SRCNNError(f"--seed must be >= 0, got {self.seed}")
+        if self.input not in INPUTS:
+            raise SRCNNError(f"input must be 'upscaled' or 'lr', got {self.input!r}")
+        if self.input == "lr":
+            if len(self.scales) != 1:
+                raise SRCNNError(f"--scale {','.join(map(str, self.scales))}: an LR-input model has one scale; "
+                                 f"prepare one file per scale")
+            s = self.scales[0]
+            if self.patch_size % s or self.stride % s:
+                raise SRCNNError(f"--patch-size {self.patch_size} and --stride {self.stride} must be multiples "
+                                 f"of the scale {s} for an LR-input model (LR patches of patch_size/scale)")
+            if self.label != self.patch_size:
+                raise SRCNNError(f"--label-size {self.label}: an LR-input model is trained on the whole HR "
+                                 f"patch; leave --label-size out (it is the patch size, {self.patch_size})")
         return self
 
     def params(self) -> dict:
-        """The parameters as stored in the root attributes (JSON-able)."""
+        """The parameters as stored in the root attributes (JSON-able). ``input`` is listed only when it
+        is "lr", so files of bicubic-upscaled input keep the fingerprints they had before it existed."""
         d = asdict(self)
         d["scales"] = [int(s) for s in self.scales]
         d["label_size"] = self.label
+        if self.input == "upscaled":
+            del d["input"]
         return d
 
 
@@ -126,14 +154,13 @@ def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return out.reshape(img.shape)
 
 
-def degrade(hr: np.ndarray, scale: int, blur_sigma: float = 0.0, noise_sigma: float = 0.0,
-            rng: np.random.Generator | None = None) -> np.ndarray:
-    """The network input for one HR image: (H,W,C) float in [0,1], H and W multiples of ``scale``
-    -> (H,W,C) float64, about [0,1] (bicubic overshoot and noise are not clipped, as in the paper).
+def degrade_lr(hr: np.ndarray, scale: int, blur_sigma: float = 0.0, noise_sigma: float = 0.0,
+               rng: np.random.Generator | None = None) -> np.ndarray:
+    """The low-resolution image of one HR image: (H,W,C) float in [0,1], H and W multiples of ``scale``
+    -> (H/s,W/s,C) float64, about [0,1] (bicubic overshoot and noise are not clipped).
 
     blur (optional) -> MATLAB-bicubic down by 1/scale -> + N(0, noise_sigma/255) (optional, on the
-    small LR image, i.e. the noise a real low-resolution input carries) -> bicubic up to H x W.
-    With no blur and no noise this is exactly ``protocol.bicubic_y`` channel by channel.
+    small image, i.e. the noise a real low-resolution input carries). The input of LR-input models.
     """
     h, w = hr.shape[:2]
     if h % scale or w % scale:
@@ -141,7 +168,18 @@ def degrade(hr: np.ndarray, scale: int, blur_sigma: float = 0.0, noise_sigma: fl
     lr = imresize(gaussian_blur(hr, blur_sigma), 1.0 / scale)
     if noise_sigma > 0:
         lr = lr + rng.normal(0.0, noise_sigma / 255.0, size=lr.shape)
-    return imresize(lr, output_shape=(h, w))
+    return lr
+
+
+def degrade(hr: np.ndarray, scale: int, blur_sigma: float = 0.0, noise_sigma: float = 0.0,
+            rng: np.random.Generator | None = None) -> np.ndarray:
+    """The network input of bicubic-upscaled-input models for one HR image: (H,W,C) float in [0,1],
+    H and W multiples of ``scale`` -> (H,W,C) float64, about [0,1] (bicubic overshoot and noise are
+    not clipped, as in the paper): ``degrade_lr`` then MATLAB-bicubic up to H x W.
+    With no blur and no noise this is exactly ``protocol.bicubic_y`` channel by channel.
+    """
+    lr = degrade_lr(hr, scale, blur_sigma, noise_sigma, rng)
+    return imresize(lr, output_shape=hr.shape[:2])
 
 
 def patch_grid(h: int, w: int, patch_size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,23 +195,27 @@ def patch_count(h: int, w: int, patch_size: int, stride: int) -> int:
 
 
 def extract_patches(lr: np.ndarray, hr: np.ndarray, patch_size: int, label_size: int,
-                    stride: int) -> tuple[np.ndarray, np.ndarray]:
+                    stride: int, factor: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Sub-images of one image pair.
 
-    lr: (H,W,C) float, hr: (H,W,C) uint8 -> (N,C,P,P) float16 and (N,C,L,L) uint8, the label being
-    the centre LxL of the HR sub-image at the same position (the paper's ``padding``).
+    lr: (H/f,W/f,C) float, hr: (H,W,C) uint8 -> (N,C,P/f,P/f) float16 and (N,C,L,L) uint8: HR
+    sub-images of side P at stride ``stride`` (the grid of ``patch_grid(H, W, P, stride)``), the label
+    being the centre LxL of each (the paper's ``padding``) and the input the region of ``lr`` under
+    it. f = 1: ``lr`` is HR-sized (bicubic-upscaled input); f = s (input "lr"): ``lr`` is the LR image
+    and P, stride, H and W are multiples of s, so the input of the HR patch at (y, x) is
+    lr[y/s:(y+P)/s, x/s:(x+P)/s].
     """
-    ys, xs = patch_grid(lr.shape[0], lr.shape[1], patch_size, stride)
-    c = lr.shape[2]
+    ys, xs = patch_grid(hr.shape[0], hr.shape[1], patch_size, stride)
+    c, r = hr.shape[2], patch_size // factor
     if len(ys) == 0 or len(xs) == 0:
-        return (np.empty((0, c, patch_size, patch_size), np.float16),
+        return (np.empty((0, c, r, r), np.float16),
                 np.empty((0, c, label_size, label_size), np.uint8))
     pad = (patch_size - label_size) // 2
     # float16 once per image (patches overlap; same values as per patch), C order so that the
     # patches come out C-contiguous (imresize returns other memory layouts)
     lr = np.ascontiguousarray(lr, dtype=np.float16)
-    win = np.lib.stride_tricks.sliding_window_view(lr, (patch_size, patch_size), axis=(0, 1))
-    lr_p = win[ys[:, None], xs[None, :]].reshape(-1, c, patch_size, patch_size)
+    win = np.lib.stride_tricks.sliding_window_view(lr, (r, r), axis=(0, 1))
+    lr_p = win[ys[:, None] // factor, xs[None, :] // factor].reshape(-1, c, r, r)
     win = np.lib.stride_tricks.sliding_window_view(np.ascontiguousarray(hr), (label_size, label_size), axis=(0, 1))
     hr_p = win[ys[:, None] + pad, xs[None, :] + pad].reshape(-1, c, label_size, label_size)
     return np.ascontiguousarray(lr_p), np.ascontiguousarray(hr_p)
@@ -224,10 +266,10 @@ class ImageResult:
     h: int = 0
     w: int = 0
     skip: str = ""  # reason; empty when the image was used
-    lr: np.ndarray | None = None  # (N,C,P,P) float16
+    lr: np.ndarray | None = None  # (N,C,R,R) float16, R = cfg.lr_size
     hr: np.ndarray | None = None  # (N,C,L,L) uint8
     scale: np.ndarray | None = None  # (N,) uint8
-    val: dict = field(default_factory=dict)  # {"hr": (H,W,C) uint8, "lr_x<s>": (H,W,C) float16}
+    val: dict = field(default_factory=dict)  # {"hr": (H,W,C) uint8, "lr_x<s>": (H,W,C) float16 (H/s,W/s,C for "lr")}
     spooled: tuple | None = None  # (file, lr shape, hr shape) while the arrays travel via a file
 
 
@@ -259,11 +301,13 @@ def process_image(index: int, path: str, rel: str, split: str, cfg: PrepareConfi
         return res
     rng = np.random.default_rng([cfg.seed, index])  # per image: independent of workers and order
     kw = dict(blur_sigma=cfg.blur_sigma, noise_sigma=cfg.noise_sigma, rng=rng)
+    small = cfg.input == "lr"
+    degrade_fn = degrade_lr if small else degrade
     if split == "val":
         hr = modcrop(to_channels(img, cfg.channels), lcm(cfg.scales))
         res.val["hr"] = np.ascontiguousarray(hr)
         for s in cfg.scales:
-            res.val[f"lr_x{s}"] = np.ascontiguousarray(degrade(hr / 255.0, s, **kw), dtype=np.float16)
+            res.val[f"lr_x{s}"] = np.ascontiguousarray(degrade_fn(hr / 255.0, s, **kw), dtype=np.float16)
         return res
     lrs, hrs, scales = [], [], []
     for _, im in versions(img, cfg.augment):
@@ -272,12 +316,12 @@ def process_image(index: int, path: str, rel: str, split: str, cfg: PrepareConfi
             hr = modcrop(chans, s)
             if min(hr.shape[:2]) < cfg.patch_size:
                 continue  # a downscaled copy too small for a patch: nothing to cut
-            lr = degrade(hr / 255.0, s, **kw)
+            lr = degrade_fn(hr / 255.0, s, **kw)
             # Degradation commutes with flips/rotations (the bicubic grid is symmetric for
-            # multiples of s), so the 8 orientations reuse one degraded image.
+            # multiples of s; tested), so the 8 orientations reuse one degraded image.
             pairs = zip(dihedral(lr), dihedral(hr)) if cfg.augment else [(lr, hr)]
             for lr_t, hr_t in pairs:
-                a, b = extract_patches(lr_t, hr_t, cfg.patch_size, cfg.label, cfg.stride)
+                a, b = extract_patches(lr_t, hr_t, cfg.patch_size, cfg.label, cfg.stride, s if small else 1)
                 lrs.append(a)
                 hrs.append(b)
                 scales.append(np.full(len(a), s, np.uint8))
@@ -439,11 +483,12 @@ def fingerprint(cfg: PrepareConfig, sources: list[dict]) -> str:
 
 
 class PatchWriter:
-    """Appends patch blocks to /train/{lr,hr,scale} (resizable, chunked along axis 0), buffering
-    up to WRITE_BLOCK samples."""
+    """Appends patch blocks to /train/{lr,hr,scale}: lr (N,C,R,R) float16, hr (N,C,L,L) uint8, scale (N,)
+    uint8 (resizable, chunked along axis 0), buffering up to WRITE_BLOCK samples. R: the input side
+    (p, or p/s for input "lr")."""
 
-    def __init__(self, group: h5py.Group, c: int, p: int, l: int):
-        self.lr = group.create_dataset("lr", (0, c, p, p), np.float16, maxshape=(None, c, p, p), chunks=(CHUNK, c, p, p))
+    def __init__(self, group: h5py.Group, c: int, r: int, l: int):
+        self.lr = group.create_dataset("lr", (0, c, r, r), np.float16, maxshape=(None, c, r, r), chunks=(CHUNK, c, r, r))
         self.hr = group.create_dataset("hr", (0, c, l, l), np.uint8, maxshape=(None, c, l, l), chunks=(CHUNK, c, l, l))
         self.scale = group.create_dataset("scale", (0,), np.uint8, maxshape=(None,), chunks=(CHUNK * 16,))
         self.count = 0
@@ -533,7 +578,7 @@ class Segment:
         self.path = folder / f"{number:06d}.h5"
         self.tmp = folder / f"{number:06d}.h5.tmp"
         self.f = h5py.File(self.tmp, "w")
-        self.writer = PatchWriter(self.f.create_group("train"), cfg.n_channels, cfg.patch_size, cfg.label)
+        self.writer = PatchWriter(self.f.create_group("train"), cfg.n_channels, cfg.lr_size, cfg.label)
         self.val = self.f.create_group("val")
         self.start = self.stop = start
         self.rows = 0  # samples of the images fully recorded
@@ -626,6 +671,8 @@ def _key_difference(old: dict, new: dict) -> str:
     diffs = []
     for k in sorted(set(old.get("params", {})) | set(new["params"])):
         a, b = old.get("params", {}).get(k), new["params"].get(k)
+        if k == "input":  # listed only when "lr"
+            a, b = a or "upscaled", b or "upscaled"
         if a != b:
             diffs.append(f"{k} {a} -> {b}")
     if old.get("strict") != new["strict"]:
@@ -692,7 +739,7 @@ class Interrupted(KeyboardInterrupt):
 
 def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, workers: int = 1,
             overwrite: bool = False, strict: bool = False, progress: bool = True,
-            command: str = "", shard_size: int = 0, resume: bool = False) -> Summary:
+            command: str = "", shard_size: int = 0, resume: bool = False, model: str | None = None) -> Summary:
     """Write the patches of ``paths`` (images under ``root``; their paths are stored relative to it)
     to ``out``, or with ``shard_size`` > 0 to shards ``OUT-00000.h5``, ... of at most that many
     samples each (every shard a complete file with the same root attributes plus shard_index,
@@ -708,6 +755,9 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
     existing partial folder is refused, or discarded with ``overwrite``. Unusable images are skipped
     (listed in the summary and the ``skipped`` attribute) unless ``strict``; a user-facing problem
     raises SRCNNError (and removes the partial folder).
+
+    ``model``: the model the data is prepared for, stored in the root attribute ``model`` (informative,
+    like ``command``; ``cfg.input`` is what decides the content). None: no such attribute.
 
     workers > 1 starts a process pool (forkserver, else spawn): a script calling this must guard its
     entry point with ``if __name__ == "__main__":``, as usual for multiprocessing."""
@@ -783,7 +833,7 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
         done = len(tasks) if manifest is not None else segs[-1]["stop"] if segs else 0
         try:
             summary = _prepare_in(part, segs, manifest, tasks, root, out, cfg, workers, overwrite, strict,
-                                  progress, command, shard_size, done, t0)
+                                  progress, command, shard_size, done, t0, model)
         except SRCNNError:  # a deterministic failure (--strict, nothing usable): the partial state is of no use
             shutil.rmtree(part, ignore_errors=True)
             raise
@@ -796,7 +846,7 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
 
 def _prepare_in(part: Path, segs: list[dict], manifest: dict | None, tasks: list, root: Path, out: Path, cfg: PrepareConfig,
                 workers: int, overwrite: bool, strict: bool, progress: bool, command: str,
-                shard_size: int, done: int, t0: float) -> Summary:
+                shard_size: int, done: int, t0: float, model: str | None = None) -> Summary:
     n_val = sum(len(s["val"]) for s in segs)
     seg, number, resumed = None, len(segs), done
     bar = tqdm(total=len(tasks), initial=done, unit="img", desc="prepare", disable=not progress,
@@ -828,7 +878,7 @@ def _prepare_in(part: Path, segs: list[dict], manifest: dict | None, tasks: list
                 stop.check()
             bar.close()
             return _assemble(part, segs, manifest, tasks, root, out, cfg, overwrite, progress, command,
-                             shard_size, t0, stop, resumed)
+                             shard_size, t0, stop, resumed, model)
         except SRCNNError:
             if seg is not None:
                 seg.discard()
@@ -852,7 +902,7 @@ def _prepare_in(part: Path, segs: list[dict], manifest: dict | None, tasks: list
 
 def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, root: Path, out: Path,
               cfg: PrepareConfig, overwrite: bool, progress: bool, command: str, shard_size: int, t0: float,
-              stop: Interrupt, resumed: int) -> Summary:
+              stop: Interrupt, resumed: int, model: str | None = None) -> Summary:
     """Copy the committed segments into the final file(s), ``final-KKKKK.h5`` in the partial folder,
     then rename them into place (SRCNNError when there is no training patch).
 
@@ -889,8 +939,10 @@ def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, 
              "created": manifest["created"], "command": command, "srcnn_version": __version__,
              "sources": json.dumps(sources), "skipped": json.dumps(skipped), "fingerprint": fp,
              # additions to SPEC's list: how the data was cut and degraded, for inspect/train
-             "degradation": DEGRADATION,
+             "input": cfg.input, "degradation": DEGRADATION_LR if cfg.input == "lr" else DEGRADATION,
              "augment_scales": np.array(AUGMENT_SCALES if cfg.augment else (1.0,), np.float64)}
+    if model is not None:
+        attrs["model"] = model
 
     def rows(a: int, b: int):
         """(lr, hr, scale) blocks of at most WRITE_BLOCK samples covering global rows [a, b)."""
@@ -917,7 +969,7 @@ def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, 
                 continue
             tmp = final.with_name(final.name + ".tmp")
             with h5py.File(tmp, "w", rdcc_nbytes=64 << 20) as f:
-                writer = PatchWriter(f.create_group("train"), cfg.n_channels, cfg.patch_size, cfg.label)
+                writer = PatchWriter(f.create_group("train"), cfg.n_channels, cfg.lr_size, cfg.label)
                 if k == 0 and n_val:
                     val_group = f.create_group("val")
                     for path, _, val in segments:

@@ -1,7 +1,9 @@
 """Tiny synthetic "srcnn-patches" HDF5 files in the SPEC format, for tests of anything that reads them.
 
 ``write_patches(path)`` writes a valid version-1 file in milliseconds; keyword arguments change the
-geometry, and ``attrs``/``mutate`` let a test break one thing at a time.
+geometry, and ``attrs`` lets a test break one thing at a time. ``input="lr"`` writes a file for LR-input
+models (/train/lr (N,C,P/s,P/s), /val/<i>/lr_x<s> (H/s,W/s,C)); the default (input=None) writes no
+``input`` attribute, like files made before it existed (read as "upscaled").
 """
 from __future__ import annotations
 
@@ -32,16 +34,41 @@ def _images(n: int, c: int, h: int, w: int, rng: np.random.Generator) -> np.ndar
     return out
 
 
-def write_patches(path, n: int = 64, channels: int = 1, patch: int = 17, label: int | None = None,
+def _down(x: np.ndarray, s: int) -> np.ndarray:
+    """Box-average downscale by ``s`` over the last two axes (sides multiples of s), float64 in [0,1]."""
+    h, w = x.shape[-2:]
+    return x.astype(np.float64).reshape(*x.shape[:-2], h // s, s, w // s, s).mean(axis=(-3, -1)) / 255.0
+
+
+def write_patches(path, n: int = 64, channels: int = 1, patch: int | None = None, label: int | None = None,
                   scales=(3,), val_images: int = 2, val_size: int = 24, chunk: int = 16,
-                  seed: int = 0, attrs: dict | None = None) -> Path:
+                  seed: int = 0, attrs: dict | None = None, input: str | None = None,
+                  model: str | None = None) -> Path:
     """Write a valid format-1 file: /train with ``n`` patches (C=channels, P=patch, L=label or P),
-    /val with ``val_images`` images of val_size x val_size (none when 0). Returns the path."""
+    /val with ``val_images`` images of val_size x val_size (none when 0). Returns the path.
+
+    input: None (no ``input`` attribute: an old file, read as "upscaled"), "upscaled", or "lr" (one
+    scale s; P (default 6*s) and val_size multiples of s; /train/lr is (N,C,P/s,P/s), the box-averaged
+    HR patch, /val/<i>/lr_x<s> (val_size/s, val_size/s, C)). ``model`` sets the ``model`` attribute
+    (default "fsrcnn" for "lr", "srcnn" for "upscaled", none for None)."""
     path = Path(path)
     rng = np.random.default_rng(seed)
+    lr_input = input == "lr"
+    if lr_input:
+        if len(scales) != 1:
+            raise ValueError("input='lr' takes one scale")
+        s0 = int(scales[0])
+        patch = 6 * s0 if patch is None else patch
+        if patch % s0 or val_size % s0 or (label is not None and label != patch):
+            raise ValueError("input='lr': patch and val_size must be multiples of the scale, label == patch")
+    patch = 17 if patch is None else patch
     label = patch if label is None else label
+    lr_side = patch // scales[0] if lr_input else patch
     hr_full = _images(n, channels, patch, patch, rng)
-    lr = np.clip(_blur(hr_full) / 255.0, 0, 1).astype(np.float16)
+    if lr_input:
+        lr = np.clip(_down(hr_full, s0), 0, 1).astype(np.float16)
+    else:
+        lr = np.clip(_blur(hr_full) / 255.0, 0, 1).astype(np.float16)
     off = (patch - label) // 2
     hr = hr_full[:, :, off:off + label, off:off + label]
     scale = np.array([scales[i % len(scales)] for i in range(n)], np.uint8)
@@ -53,13 +80,19 @@ def write_patches(path, n: int = 64, channels: int = 1, patch: int = 17, label: 
             "augment": False, "val_fraction": 0.2 if val_images else 0.0, "seed": seed,
             "created": "2024-01-01T00:00:00", "command": f"prepare_data.py --scale {scales[0]} --out {path.name}",
             "srcnn_version": "0.1.0", "sources": json.dumps(sources), "skipped": "[]",
-            "fingerprint": hashlib.sha256(f"{n}-{channels}-{patch}-{label}-{scales}-{seed}".encode()).hexdigest()}
+            "fingerprint": hashlib.sha256(f"{n}-{channels}-{patch}-{label}-{scales}-{seed}{'-' + input if input else ''}"
+                                          .encode()).hexdigest()}
+    if input is not None:
+        root["input"] = input
+        root["model"] = model or ("fsrcnn" if lr_input else "srcnn")
+    elif model is not None:
+        root["model"] = model
     root.update(attrs or {})
     with h5py.File(path, "w") as f:
         for k, v in root.items():
             f.attrs[k] = v
         g = f.create_group("train")
-        g.create_dataset("lr", data=lr, chunks=(min(chunk, n), channels, patch, patch))
+        g.create_dataset("lr", data=lr, chunks=(min(chunk, n), channels, lr_side, lr_side))
         g.create_dataset("hr", data=hr, chunks=(min(chunk, n), channels, label, label))
         g.create_dataset("scale", data=scale)
         g.attrs["count"] = n
@@ -72,6 +105,6 @@ def write_patches(path, n: int = 64, channels: int = 1, patch: int = 17, label: 
                 gi.create_dataset("hr", data=hr_i)
                 gi.attrs["name"] = f"val{i}.png"
                 for s in scales:
-                    gi.create_dataset(f"lr_x{s}", data=np.clip(_blur(imgs[i]) / 255.0, 0, 1)
-                                      .transpose(1, 2, 0).astype(np.float16))
+                    small = _down(imgs[i], s) if lr_input else _blur(imgs[i]) / 255.0
+                    gi.create_dataset(f"lr_x{s}", data=np.clip(small, 0, 1).transpose(1, 2, 0).astype(np.float16))
     return path

@@ -253,3 +253,63 @@ def test_several_files_errors(tmp_path):
         open_patches([str(a), str(tmp_path / "missing.h5")])
     write_patches(tmp_path / "d.h5", n=16, patch=9, attrs={"shard_index": 0, "shard_count": 3})
     assert "shards [0, 2] of a set of 3" in open_patches([str(tmp_path / "d.h5"), str(tmp_path / "c.h5")]).notes[0]
+
+
+# ----------------------------------------------------------------------------- input kind "lr" (LR-input models)
+
+def test_lr_input_file(tmp_path):
+    """A file for LR-input models: x is the small (B,C,P/s,P/s) patch, y the (B,C,P,P) HR patch, /val the LR image."""
+    p = write_patches(tmp_path / "t.h5", n=40, channels=3, scales=(2,), patch=12, chunk=8, val_size=20,
+                      input="lr", model="espcn")
+    pf = open_patches(p)
+    assert (pf.input, pf.lr_size, pf.patch_size, pf.label_size, pf.scale) == ("lr", 6, 12, 12, 2)
+    assert pf.attrs["input"] == "lr" and pf.attrs["model"] == "espcn" and pf.provenance()["attrs"]["input"] == "lr"
+    for mode in ("memory", "stream"):
+        x, y = next(iter(make_loader(pf, mode, 16, 0, workers=0).epoch(0)))
+        assert x.shape == (16, 3, 6, 6) and y.shape == (16, 3, 12, 12), mode
+    x, y = list(MemoryLoader(pf, 8, 1, rank=2, world=3).epoch(0))[-1]  # an empty share keeps the shapes
+    assert x.shape == (0, 3, 6, 6) and y.shape == (0, 3, 12, 12)
+    items = load_val(pf)
+    assert len(items) == 2 and items[0]["lr"].shape == (1, 3, 10, 10) and items[0]["gt_y"].shape == (20, 20)
+    old = open_patches(write_patches(tmp_path / "old.h5", n=20, patch=9))  # no input attribute: upscaled
+    assert (old.input, old.lr_size, old.attrs["input"]) == ("upscaled", 9, "upscaled") and "model" not in old.attrs
+    up = open_patches(write_patches(tmp_path / "up.h5", n=20, patch=9, input="upscaled"))
+    assert (up.input, up.lr_size, up.attrs["model"]) == ("upscaled", 9, "srcnn")
+
+
+BAD_LR = [
+    ("upscaled_lr", _replace("train/lr", np.zeros((20, 1, 18, 18), np.float16)), r"/train/lr has shape \(20, 1, 18, 18\), "
+                                                                                 r"expected \(20, 1, 6, 6\) \(input=lr"),
+    ("hr_label", _replace("train/hr", np.zeros((20, 1, 6, 6), np.uint8)), r"/train/hr has shape"),
+    ("val_size", _replace("val/000/lr_x3", np.zeros((24, 24, 1), np.float16)), r"/val/000/lr_x3 missing or not of "
+                                                                              r"shape \(8, 8, 1\)"),
+    ("val_modcrop", _replace("val/000/hr", np.zeros((25, 24, 1), np.uint8)), "not a multiple of the scale 3"),
+    ("two_scales", _set_attr("scales", np.array([2, 3])), "input 'lr' needs one scale"),
+    ("patch_not_multiple", _set_attr("patch_size", 17), "a multiple of it"),
+    ("label", _set_attr("label_size", 12), "label_size == patch_size"),
+    ("kind", _set_attr("input", "tiny"), "input attribute is 'tiny'"),
+]
+
+
+@pytest.mark.parametrize("name,mutate,msg", BAD_LR, ids=[b[0] for b in BAD_LR])
+def test_bad_lr_files(tmp_path, name, mutate, msg):
+    p = write_patches(tmp_path / "t.h5", n=20, patch=18, input="lr")
+    open_patches(p)  # valid before
+    with h5py.File(p, "r+") as f:
+        mutate(f)
+    with pytest.raises(SRCNNError, match=msg) as e:
+        open_patches(p)
+    assert str(p) in str(e.value)
+
+
+def test_mixed_input_kinds_are_refused(tmp_path):
+    a = write_patches(tmp_path / "a.h5", n=16, patch=18, input="lr")
+    b = write_patches(tmp_path / "b.h5", n=16, patch=18)  # an old file: upscaled
+    c = write_patches(tmp_path / "c.h5", n=16, patch=12, scales=(2,), val_size=20, input="lr")
+    with pytest.raises(SRCNNError, match=r"b.h5: prepared for input 'upscaled', but .*a.h5 for 'lr'"):
+        open_patches([str(a), str(b)])
+    with pytest.raises(SRCNNError, match=r"c.h5: scales is \[2\], but .*a.h5 has \[3\]"):
+        open_patches([str(a), str(c)])
+    d = write_patches(tmp_path / "d.h5", n=16, patch=18, input="lr", seed=1)
+    pf = open_patches([str(a), str(d)])
+    assert (pf.input, pf.lr_size, pf.count) == ("lr", 6, 32)

@@ -11,7 +11,8 @@ import torch
 
 from h5fixtures import write_patches
 from srcnn.checkpoint import load_checkpoint
-from srcnn.engine import DEFAULTS, Trainer, lr_factor, parse_filters, train_command
+from srcnn.engine import (DEFAULTS, Trainer, charbonnier_loss, clip_gradients, lr_factor, parse_filters,
+                          parse_model_args, train_command)
 from srcnn.errors import SRCNNError
 
 
@@ -60,6 +61,36 @@ def test_helpers():
     cmd = train_command(dict(DEFAULTS, amp=True, val_set="Set5"))
     assert cmd.startswith("python train.py train --data train.h5") and "--amp" in cmd
     assert "--val-set Set5" in cmd and "--channels-last" not in cmd and "--workers" not in cmd
+    assert "--model srcnn --filters 9-5-5" in cmd and "--model-arg" not in cmd
+    cmd = train_command(dict(DEFAULTS, model="vdsr", model_arg=["depth=8", "act=p q"], filters=None, n1=None,
+                             n2=None, padding=None, clip=0.4, weight_decay=1e-4))
+    assert "--model vdsr --model-arg depth=8 --model-arg 'act=p q' --clip 0.4 --weight-decay 0.0001" in cmd
+    assert "--filters" not in cmd and "--n1" not in cmd and "--padding" not in cmd
+
+
+def test_parse_model_args():
+    assert parse_model_args(["depth=8", "lr=1e-3", "act=PReLU", "residual=True", "bn=false", "x= 2 ", "e="]) == \
+        {"depth": 8, "lr": 1e-3, "act": "PReLU", "residual": True, "bn": False, "x": 2, "e": ""}
+    assert parse_model_args(None) == {} and parse_model_args([]) == {}
+    for bad, msg in ((["depth"], "KEY=VALUE"), (["=3"], "KEY=VALUE"), (["a b=1"], "KEY=VALUE"),
+                     (["d=1", "d=2"], "given twice")):
+        with pytest.raises(ValueError, match=msg):
+            parse_model_args(bad)
+
+
+def test_charbonnier_and_clip_units():
+    z = torch.zeros(2, 1, 3, 3)
+    assert math.isclose(float(charbonnier_loss(z, z)), 1e-3, rel_tol=1e-6)
+    d = torch.full_like(z, 0.5)
+    assert math.isclose(float(charbonnier_loss(d, z)), math.sqrt(0.25 + 1e-6), rel_tol=1e-6)
+    # each gradient element clamped to [-theta/lr, theta/lr] with its group's current lr
+    a, b = torch.nn.Parameter(torch.zeros(4)), torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.SGD([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.01}], lr=0.1)
+    a.grad = torch.tensor([-100.0, -1.0, 3.0, 100.0])
+    b.grad = torch.tensor([-100.0, 20.0, 50.0])
+    clip_gradients(opt, 0.4)
+    assert torch.allclose(a.grad, torch.tensor([-4.0, -1.0, 3.0, 4.0]))
+    assert torch.allclose(b.grad, torch.tensor([-40.0, 20.0, 40.0]))
 
 
 def test_train_writes_everything(tmp_path, data):
@@ -284,8 +315,19 @@ def test_devices(tmp_path, data):
     if not torch.cuda.is_available():
         with pytest.raises(SRCNNError, match="--cuda was given but no CUDA GPU"):
             trainer(make_hp(tmp_path, cuda=True))
-    with pytest.raises(SRCNNError, match="--amp .* needs --cuda"):
-        trainer(make_hp(tmp_path, amp=True))
+
+
+
+def test_amp_on_cpu_is_bfloat16(tmp_path, data):
+    tr = trainer(make_hp(tmp_path, amp=True, num_epoch=1))
+    assert tr.amp_dtype == torch.bfloat16 and tr.scaler is None
+    seen = []
+    tr.model.conv1.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    lines = []
+    tr.log = lambda *a: lines.append(" ".join(map(str, a)))
+    assert tr.run() == 0
+    assert seen == [torch.bfloat16] * 5  # the 5 training steps (validation runs eval_model in float32)
+    assert any("AMP (bfloat16)" in s for s in lines) and math.isfinite(tr.history[0]["loss"])
 
 
 def test_out_dir_reuse_and_stale_tmp(tmp_path, data):
@@ -329,3 +371,133 @@ def test_amp_code_path_runs(tmp_path, data):
     assert tr.run() == 0
     ck = load_checkpoint(tmp_path / "ck/checkpoint.last")
     assert isinstance(ck["scaler"], dict) and math.isfinite(ck["history"][0]["loss"])
+
+
+# ---------------------------------------------------------------------------------------------- other models
+NOT_SRCNN = dict(filters=None, n1=None, n2=None, padding=None)
+FAMILIES = [  # name, tiny --model-arg, input kind of the data
+    ("fsrcnn", ["d=8", "s=4", "m=1"], "lr"),
+    ("espcn", ["n1=8", "n2=4"], "lr"),
+    ("vdsr", ["depth=3", "features=8"], "upscaled"),
+    ("srcnn-resblocks", ["depth=4", "f1=3", "f2=3", "f3=3", "n1=8", "n2=8"], "upscaled"),
+    ("srcnn-subpixel", ["f1=3", "f2=1", "f3=3", "n1=8", "n2=4"], "lr"),
+]
+
+
+def lr_data(tmp_path, name="lr.h5", **kw):
+    """32 LR patches of 6 px (HR 12 px) at x2; one 20x20 validation image."""
+    return write_patches(tmp_path / name, n=32, scales=(2,), chunk=8, val_images=1, val_size=20, input="lr", **kw)
+
+
+def model_hp(tmp_path, data, name, args, **kw):
+    return make_hp(tmp_path, data=str(data), model=name, model_arg=list(args), **{"num_epoch": 2, **NOT_SRCNN, **kw})
+
+
+@pytest.mark.parametrize("name,args,kind", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_model_families_train(tmp_path, name, args, kind):
+    from srcnn.checkpoint import build_from_checkpoint
+    data = lr_data(tmp_path) if kind == "lr" else write_patches(
+        tmp_path / "up.h5", n=32, patch=11, chunk=8, val_images=1, val_size=20, input="upscaled")
+    tr = trainer(model_hp(tmp_path, data, name, args))
+    assert tr.model.name == name and tr.input_kind == kind and tr.model.input_kind == kind
+    assert tr.model.upscale == (2 if kind == "lr" else 1) and (tr.crop_label, tr.crop_out) == (0, 0)
+    assert tr.run() == 0
+    h = tr.history
+    assert h[1]["loss"] < h[0]["loss"] and all(e["val_psnr"] > 0 for e in h)
+    ck = load_checkpoint(tmp_path / "ck/checkpoint.last")
+    assert ck["model"]["name"] == name and ck["model"]["channels"] == 1
+    assert ck["model"].get("scale") == (2 if kind == "lr" else None)
+    assert ck["hparams"]["model_arg"] == args and ck["hparams"]["filters"] is None
+    assert f"--model {name} --model-arg {args[0]}" in ck["recipe"]["train"] and "--filters" not in ck["recipe"]["train"]
+    m = build_from_checkpoint(ck, "ck")
+    assert_same(m.state_dict(), ck["state_dict"])
+
+
+def test_lr_model_resume_bit_identical(tmp_path):
+    data = lr_data(tmp_path)
+    args = ["d=8", "s=4", "m=1"]
+    full = model_hp(tmp_path, data, "fsrcnn", args, num_epoch=2, out_dir=str(tmp_path / "a"), loss="charbonnier",
+                    weight_decay=1e-3, clip=0.01, loader="stream", workers=0)
+    assert trainer(full).run() == 0
+    assert trainer(dict(full, num_epoch=1, out_dir=str(tmp_path / "b"))).run() == 0
+    tr = trainer(dict(full, out_dir=str(tmp_path / "b")), tmp_path / "b/checkpoint.1")
+    assert tr.model.name == "fsrcnn" and tr.run(fresh=False) == 0
+    a, b = load_checkpoint(tmp_path / "a/checkpoint.last"), load_checkpoint(tmp_path / "b/checkpoint.last")
+    assert_same(a["state_dict"], b["state_dict"])
+    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    with pytest.raises(SRCNNError, match="holds a fsrcnn model, not --model espcn"):
+        trainer(dict(full, model="espcn"), tmp_path / "b/checkpoint.1")
+
+
+def test_input_kind_mismatch(tmp_path):
+    up = write_patches(tmp_path / "train.h5", n=16, patch=12, val_images=0)  # an old file: no input attribute
+    with pytest.raises(SRCNNError, match=r"train.h5 was prepared for bicubic-upscaled input; fsrcnn takes the LR "
+                                         r"image: run python prepare_data.py --model fsrcnn --scale 3 --out train.h5"):
+        trainer(model_hp(tmp_path, up, "fsrcnn", []))
+    lr = lr_data(tmp_path, attrs={"command": "prepare_data.py --model fsrcnn --scale 2 --out lr.h5"})
+    with pytest.raises(SRCNNError, match=r"lr.h5 was prepared for LR input; vdsr takes the bicubic-upscaled image: "
+                                         r"run python prepare_data.py --model vdsr --scale 2 --out lr.h5"):
+        trainer(model_hp(tmp_path, lr, "vdsr", []))
+    with pytest.raises(SRCNNError, match="lr.h5 was prepared for LR input; srcnn takes"):
+        trainer(make_hp(tmp_path, data=str(lr)))
+    # a variant made LR-input by its arguments follows them
+    tr = trainer(model_hp(tmp_path, lr, "srcnn-res", ["upsample=subpixel", "f1=3", "f2=1", "f3=3", "n1=4", "n2=4"]))
+    assert tr.model.upscale == 2
+    multi = write_patches(tmp_path / "multi.h5", n=16, patch=12, scales=(2, 3), val_images=0)
+    with pytest.raises(SRCNNError, match=r"has scales \[2, 3\], but espcn takes the LR image of one scale"):
+        trainer(model_hp(tmp_path, multi, "espcn", []))
+
+
+def test_model_options_errors(tmp_path, data):
+    with pytest.raises(SRCNNError, match="--filters is an option of --model srcnn; vdsr takes its settings as "
+                                         "--model-arg"):
+        trainer(make_hp(tmp_path, model="vdsr"))  # make_hp's filters 3-1-3
+    for args, msg in ((["depth=0"], "--model vdsr: .*depth"), (["nope=1"], "--model vdsr: .*nope.*check --model-arg"),
+                      (["channels=3"], "--model-arg channels: set by the training data"),
+                      (["depth=2", "depth=3"], "given twice"), (["depth"], "KEY=VALUE")):
+        with pytest.raises(SRCNNError, match=msg):
+            trainer(make_hp(tmp_path, model="vdsr", model_arg=args, **NOT_SRCNN))
+    with pytest.raises(SRCNNError, match="--model-arg n1: use --n1 for --model srcnn"):
+        trainer(make_hp(tmp_path, model_arg=["n1=3"]))
+    with pytest.raises(SRCNNError, match="unknown --model 'nope'"):
+        trainer(make_hp(tmp_path, model="nope"))
+    with pytest.raises(SRCNNError, match="--clip must be >= 0"):
+        trainer(make_hp(tmp_path, clip=-1.0))
+
+
+def test_clip_and_weight_decay_in_the_step(tmp_path, data):
+    """--clip bounds every element of the first SGD step by theta (the lr cancels); --weight-decay reaches
+    the optimizer, also when changed on resume."""
+    def first_step_change(**kw):
+        tr = trainer(make_hp(tmp_path, optimizer="sgd", lr=10.0, init="default", **kw))
+        before = [p.detach().clone() for p in tr.model.parameters()]
+        x, y = next(iter(tr.loader.epoch(0)))
+        tr._train_step(x, y)
+        return max(float((p.detach() - b).abs().max()) for p, b in zip(tr.model.parameters(), before))
+    assert first_step_change(clip=1e-4) <= 1.001e-4  # (float32 rounding of the weights)
+    assert first_step_change() > 1e-3
+    tr = trainer(make_hp(tmp_path, weight_decay=1e-4, num_epoch=1))
+    assert [g["weight_decay"] for g in tr.opt.param_groups] == [1e-4, 1e-4]
+    tr.run()
+    tr = trainer(make_hp(tmp_path, weight_decay=0.5, num_epoch=2), tmp_path / "ck/checkpoint.1")
+    assert [g["weight_decay"] for g in tr.opt.param_groups] == [0.5, 0.5]
+    tr = trainer(make_hp(tmp_path, loss="charbonnier"))
+    assert tr.loss_fn is charbonnier_loss
+
+
+def test_val_set_for_lr_models(tmp_path, make_image):
+    from srcnn.images import write_image
+    from srcnn.imresize import imresize
+    from srcnn.protocol import hr_y
+    folder = tmp_path / "MySet"
+    folder.mkdir()
+    img = make_image(21, 26, 3, 1)
+    write_image(folder / "a.png", img)
+    data = lr_data(tmp_path)
+    tr = trainer(model_hp(tmp_path, data, "espcn", ["n1=8", "n2=4"], val_set="MySet", data_root=str(tmp_path),
+                          num_epoch=1))
+    (item,) = tr.val
+    assert item["lr"].shape == (1, 1, 10, 13) and item["gt_y"].shape == (20, 26)
+    want = imresize(hr_y(img, 2), 0.5)
+    assert np.allclose(item["lr"][0, 0].numpy(), want, atol=1e-6)
+    assert tr.run() == 0 and tr.history[0]["val_psnr"] > 0

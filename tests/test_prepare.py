@@ -121,6 +121,10 @@ def test_degradation_commutes_with_flips_and_rotations(make_image):
     lr = prep.degrade(hr, 3, blur_sigma=1.0)
     for t_hr, t_lr in zip(prep.dihedral(hr), prep.dihedral(lr)):
         np.testing.assert_allclose(prep.degrade(np.ascontiguousarray(t_hr), 3, blur_sigma=1.0), t_lr, atol=1e-12)
+    small = prep.degrade_lr(hr, 3, blur_sigma=1.0)  # the LR image itself (LR-input models) too
+    assert small.shape == (12, 15, 3)
+    for t_hr, t_lr in zip(prep.dihedral(hr), prep.dihedral(small)):
+        np.testing.assert_allclose(prep.degrade_lr(np.ascontiguousarray(t_hr), 3, blur_sigma=1.0), t_lr, atol=1e-12)
 
 
 def test_blur_and_noise(make_image):
@@ -497,7 +501,7 @@ def test_every_flag_is_in_help_and_used(tmp_path, make_image, capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    flags = ["--images", "--set", "--data-root", "--out", "--scale", "--patch-size", "--stride", "--label-size",
+    flags = ["--images", "--set", "--data-root", "--out", "--model", "--scale", "--patch-size", "--stride", "--label-size",
              "--channels", "--blur-sigma", "--noise-sigma", "--augment", "--val-fraction", "--seed", "--workers",
              "--overwrite", "--strict", "--shard-size", "--resume"]
     for flag in flags:
@@ -555,3 +559,137 @@ def test_output_passes_the_training_reader(tmp_path, make_image):
     with h5py.File(out) as f:
         assert pf.count == f["train"].attrs["count"] and pf.fingerprint == f.attrs["fingerprint"]
     assert pf.scales == [2, 3] and pf.label_size == 21 and len(pf.val_names) == 1
+
+
+# ----------------------------------------------------------------------------- --model: LR-input data
+
+def test_lr_input_patches_are_the_downscaled_region(tmp_path, make_image):
+    # fsrcnn x3 defaults: 33x33 HR patches at stride 15, their LR region 11x11; val holds the small LR image
+    paths = make_folder(tmp_path / "imgs", make_image, sizes=((60, 70), (48, 52), (75, 64), (50, 49)))
+    out = tmp_path / "f.h5"
+    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", out, "--model", "fsrcnn", "--val-fraction", 0.25) == 0
+    with h5py.File(out) as f:
+        a = f.attrs
+        assert (a["input"], a["model"], a["patch_size"], a["stride"], a["label_size"]) == ("lr", "fsrcnn", 33, 15, 33)
+        assert "not upscaled" in a["degradation"]
+        lr, hr = f["train/lr"][()], f["train/hr"][()]
+        assert lr.dtype == np.float16 and f["train/lr"].chunks[1:] == (1, 11, 11)
+        assert lr.shape[1:] == (1, 11, 11) and hr.shape[1:] == (1, 33, 33) and len(lr) == len(hr)
+        sources = json.loads(a["sources"])
+        (val_name,) = [s["path"] for s in sources if s["split"] == "val"]
+        g = f["val/000"]
+        assert g.attrs["name"] == val_name
+        y = hr_y(read_image(tmp_path / "imgs" / val_name), 3)
+        assert g["hr"].shape == (*y.shape, 1) and g["lr_x3"].shape == (y.shape[0] // 3, y.shape[1] // 3, 1)
+        np.testing.assert_array_equal(g["lr_x3"][()][:, :, 0], imresize(y, 1 / 3).astype(np.float16))
+        val_shape = g["lr_x3"].shape
+    k = 0
+    for p in paths:  # every LR patch is the region of the MATLAB-bicubic downscale of the whole image
+        if p.name == val_name:
+            continue
+        y = hr_y(read_image(p), 3)
+        small = imresize(y, 1 / 3)
+        for yy in range(0, y.shape[0] - 33 + 1, 15):
+            for xx in range(0, y.shape[1] - 33 + 1, 15):
+                np.testing.assert_array_equal(lr[k, 0], small[yy // 3:yy // 3 + 11, xx // 3:xx // 3 + 11].astype(np.float16))
+                np.testing.assert_array_equal(hr[k, 0] / 255.0, y[yy:yy + 33, xx:xx + 33])
+                k += 1
+    assert k == len(lr)
+    from srcnn.data import load_val, open_patches  # and the training reader takes it
+    pf = open_patches(out)
+    assert (pf.input, pf.lr_size, pf.patch_size, pf.count) == ("lr", 11, 33, k)
+    assert load_val(pf)[0]["lr"].shape == (1, 1, *val_shape[:2])
+
+
+def test_lr_input_override_rgb_and_augment(tmp_path, make_image):
+    make_folder(tmp_path / "imgs", make_image, sizes=((30, 41),))
+    out = tmp_path / "e.h5"
+    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", out, "--model", "espcn", "--scale", 2,
+               "--patch-size", 12, "--stride", 6, "--channels", "rgb", "--augment") == 0
+    img = read_image(tmp_path / "imgs/img0.png")
+    hr_rgb = modcrop(img, 2)
+    n0 = prep.patch_count(*hr_rgb.shape[:2], 12, 6)
+    with h5py.File(out) as f:
+        assert (f.attrs["patch_size"], f.attrs["stride"], f.attrs["model"]) == (12, 6, "espcn")
+        lr, hr = f["train/lr"][()], f["train/hr"][()]
+    assert lr.shape[1:] == (3, 6, 6) and hr.shape[1:] == (3, 12, 12)
+    small = imresize(hr_rgb / 255.0, 0.5)
+    np.testing.assert_array_equal(lr[1], small[:6, 3:9].transpose(2, 0, 1).astype(np.float16))  # HR (0, 6)
+    # the rotated copy (third orientation): LR and HR rotated together, = the degradation of the rotated image
+    rot = np.ascontiguousarray(np.rot90(hr_rgb))
+    np.testing.assert_array_equal(hr[2 * n0], rot[:12, :12].transpose(2, 0, 1))
+    np.testing.assert_allclose(lr[2 * n0].astype(np.float64), imresize(rot / 255.0, 0.5)[:6, :6].transpose(2, 0, 1),
+                               atol=1e-3)
+
+
+def test_model_defaults_and_lr_input_errors(tmp_path, make_image, capsys):
+    make_folder(tmp_path / "imgs", make_image, sizes=((50, 50),))
+    base = ["--images", tmp_path / "imgs", "--out", tmp_path / "x.h5"]
+    for extra, needle in ((["--model", "fsrcnn", "--scale", "2,3"], "one scale; prepare one file per scale"),
+                          (["--model", "espcn", "--patch-size", 32], "multiples of the scale 3"),
+                          (["--model", "espcn", "--stride", 14], "multiples of the scale 3"),
+                          (["--model", "fsrcnn", "--label-size", 21], "whole HR patch"),
+                          (["--model", "fsrcnn", "--scale", 0], "--scale must be integers")):
+        assert run(tmp_path, *base, *extra) == 2, extra
+        err = capsys.readouterr().err
+        assert error_line(err) and needle in err, (extra, err)
+    assert not (tmp_path / "x.h5").exists()
+    with pytest.raises(SystemExit):  # an unknown model: argparse lists the choices
+        main(["--images", str(tmp_path / "imgs"), "--out", str(tmp_path / "x.h5"), "--model", "nope"])
+    assert "invalid choice" in capsys.readouterr().err
+    # vdsr: upscaled input, 41/21, several scales allowed; explicit --stride wins over the model's
+    assert run(tmp_path, *base, "--model", "vdsr", "--scale", "2,3", "--stride", 9) == 0
+    with h5py.File(tmp_path / "x.h5") as f:
+        assert (f.attrs["input"], f.attrs["model"], f.attrs["patch_size"], f.attrs["stride"]) == ("upscaled", "vdsr", 41, 9)
+        assert f["train/lr"].shape[1:] == (1, 41, 41)
+    with pytest.raises(SRCNNError, match="one scale"):
+        prep.PrepareConfig(scales=(2, 3), patch_size=12, stride=6, input="lr").validate()
+    with pytest.raises(SRCNNError, match="input must be"):
+        prep.PrepareConfig(input="small").validate()
+
+
+def test_fingerprint_depends_on_the_input_kind():
+    up = prep.PrepareConfig(scales=(3,), patch_size=33, stride=15)
+    lr = prep.PrepareConfig(scales=(3,), patch_size=33, stride=15, input="lr")
+    src = [{"path": "a.png", "sha256": "0" * 64, "split": "train", "h": 40, "w": 40}]
+    assert prep.fingerprint(up, src) != prep.fingerprint(lr, src)
+    assert "input" not in up.params() and lr.params()["input"] == "lr"  # upscaled: fingerprints as before
+    assert prep.run_key(up, [], False) != prep.run_key(lr, [], False)  # --resume refuses a switch of kind
+
+
+def test_lr_input_resume_and_shards_are_identical(tmp_path, make_image, monkeypatch, capsys):
+    make_folder(tmp_path / "imgs", make_image, sizes=[(40, 44), (42, 40), (46, 41), (40, 40)])
+    args = ["--images", tmp_path / "imgs", "--model", "fsrcnn", "--scale", 2, "--patch-size", 16, "--stride", 8,
+            "--noise-sigma", 3, "--val-fraction", 0.25, "--shard-size", 40]
+    (tmp_path / "ref").mkdir()
+    assert run(tmp_path, *args, "--out", tmp_path / "ref/t.h5") == 0
+    monkeypatch.setattr(prep, "SEGMENT_SAMPLES", 1)  # a commit per image
+    real, seen = prep.PatchWriter.append, []
+
+    def append(self, *a):
+        real(self, *a)
+        seen.append(1)
+        if len(seen) == 2:
+            raise KeyboardInterrupt("SIGINT")
+
+    monkeypatch.setattr(prep.PatchWriter, "append", append)
+    assert run(tmp_path, *args, "--out", tmp_path / "t.h5") == 130
+    assert "--resume" in capsys.readouterr().err and not list(tmp_path.glob("t-*.h5"))
+    monkeypatch.setattr(prep.PatchWriter, "append", real)
+    assert run(tmp_path, *args, "--out", tmp_path / "t.h5", "--resume") == 0
+    assert "continued after" in capsys.readouterr().out
+    refs, got = sorted((tmp_path / "ref").glob("t-*.h5")), sorted(tmp_path.glob("t-*.h5"))
+    assert [p.name for p in refs] == [p.name for p in got] and len(got) > 1
+    for a, b in zip(refs, got):
+        assert same(read_h5(a), read_h5(b))
+    d = read_h5(got[0])
+    assert d["train/lr"].shape[1:] == (1, 8, 8) and d["val/000/lr_x2"].shape[2] == 1 and d["@input"] == "lr"
+    # switching the input kind on --resume is refused
+    monkeypatch.setattr(prep.PatchWriter, "append", append)
+    seen.clear()
+    assert run(tmp_path, *args, "--out", tmp_path / "u.h5") == 130
+    monkeypatch.setattr(prep.PatchWriter, "append", real)
+    other = [a for a in args if a != "fsrcnn"]
+    other[other.index("--model") + 1:other.index("--model") + 1] = ["srcnn"]
+    assert run(tmp_path, *other, "--out", tmp_path / "u.h5", "--resume") == 2
+    assert "started with different options or images (input lr -> upscaled" in capsys.readouterr().err

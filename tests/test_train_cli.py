@@ -91,7 +91,8 @@ def test_every_option(workdir, capsys, make_image):
     argv = ["train", "--data", "d.h5", "--out-dir", "out", "--no-amp", "--channels-last", "--lr", "0.01",
             "--batch-size", "8", "--num-epoch", "2", "--save-freq", "1", "--optimizer", "sgd", "--loss", "l1",
             "--schedule", "step", "--lr-step", "1", "--lr-gamma", "0.5", "--init", "default", "--seed", "3",
-            "--filters", "3-1-3", "--n1", "8", "--n2", "4", "--padding", "zeros", "--val-set", "V",
+            "--model", "srcnn", "--filters", "3-1-3", "--n1", "8", "--n2", "4", "--padding", "zeros", "--clip", "0.5",
+            "--weight-decay", "1e-5", "--val-set", "V",
             "--data-root", str(workdir), "--loader", "stream", "--workers", "1"]
     code, out, err = run(capsys, *argv)
     assert code == 0, err
@@ -101,16 +102,17 @@ def test_every_option(workdir, capsys, make_image):
                            "padding": "zeros"}
     want = dict(data="d.h5", out_dir="out", amp=False, channels_last=True, lr=0.01, batch_size=8, num_epoch=2,
                 save_freq=1, optimizer="sgd", loss="l1", schedule="step", lr_step=1, lr_gamma=0.5,
-                init="default", seed=3, filters="3-1-3", n1=8, n2=4, padding="zeros", val_set="V",
-                data_root=str(workdir), loader="stream", workers=1, cuda=False)
+                init="default", seed=3, model="srcnn", model_arg=[], filters="3-1-3", n1=8, n2=4, padding="zeros",
+                clip=0.5, weight_decay=1e-5, val_set="V", data_root=str(workdir), loader="stream", workers=1,
+                cuda=False)
     assert ck["hparams"] == want
     assert [h["lr"] for h in ck["history"]] == [0.01, 0.005]
     assert ck["history"][1]["val_psnr"] > 0 and (workdir / "out" / "checkpoint.best").is_file()
     # the --no- forms and --amp on the CPU
     code, out, err = run(capsys, "resume", "out/checkpoint.1", "--no-channels-last", "--loader", "memory")
     assert code == 0 and "overridden: channels_last True -> False" in out and "in memory" in out
-    code, out, err = run(capsys, "train", "--data", "d.h5", "--amp", *TINY)
-    assert code == 2 and "--amp (mixed precision) needs --cuda" in err
+    code, out, err = run(capsys, "train", "--data", "d.h5", "--amp", "--num-epoch", "1", "--out-dir", "amp", *TINY)
+    assert code == 0 and "on cpu, AMP (bfloat16)" in out  # without --cuda: bfloat16 autocast
 
 
 def test_all_options_are_tested():
@@ -139,6 +141,11 @@ def test_help(capsys):
     (["--filters", "9-4-5"], "three odd sizes"),
     (["--workers", "-1"], "must be >= 0"),
     (["--optimizer", "rmsprop"], "invalid choice"),
+    (["--clip", "-0.1"], "must be >= 0"),
+    (["--weight-decay", "-1"], "must be >= 0"),
+    (["--model", "srgan"], "invalid choice"),
+    (["--model-arg", "depth"], "--model-arg wants KEY=VALUE (e.g. depth=8), got 'depth'"),
+    (["--loss", "huber"], "invalid choice"),
 ])
 def test_bad_values(capsys, argv, msg):
     with pytest.raises(SystemExit) as e:
@@ -343,3 +350,50 @@ def test_data_several_files(workdir, capsys):
     assert code == 0 and "data fingerprint" in out  # other data on purpose: recorded
     code, out, err = run(capsys, "--data", "nope-*.h5", *TINY)
     assert code == 2 and "nope-*.h5: no file matches this pattern" in err
+
+
+def test_other_models(workdir, capsys):
+    """--model / --model-arg with an LR-input model: train, the recipe, inspect, resume rules, export."""
+    write_patches(workdir / "lr.h5", n=16, scales=(2,), chunk=8, val_images=1, val_size=16, input="lr")
+    fs = ["--data", "lr.h5", "--model", "fsrcnn", "--model-arg", "d=8", "--model-arg", "s=4", "--model-arg", "m=1",
+          "--batch-size", "8", "--save-freq", "1", "--lr", "0.001"]
+    code, out, err = run(capsys, *fs, "--num-epoch", "1", "--out-dir", "f")
+    assert code == 0, err
+    assert "model   fsrcnn(scale=2, d=8, s=4, m=1, channels=1), 1," in out
+    ck = load_checkpoint(workdir / "f/checkpoint.1")
+    assert ck["model"] == {"name": "fsrcnn", "scale": 2, "d": 8, "s": 4, "m": 1, "channels": 1}
+    assert ck["hparams"]["model_arg"] == ["d=8", "s=4", "m=1"] and ck["hparams"]["n1"] is None
+    assert "--model fsrcnn --model-arg d=8 --model-arg s=4 --model-arg m=1 --clip 0.0" in ck["recipe"]["train"]
+
+    code, out, err = run(capsys, "inspect", "f/checkpoint.1")
+    assert code == 0, err
+    for needle in ("architecture  fsrcnn(scale=2, d=8, s=4, m=1, channels=1)", "deconv.weight 8x1x9x9",
+                   "input         the LR image (upscale x2 inside the network)", "MACs/pixel    ",
+                   "  model         fsrcnn", "  model_arg     d=8 s=4 m=1", "  filters       -", "  clip          0"):
+        assert needle in out, needle
+    macs = int(re.search(r"MACs/pixel +([\d,]+)", out).group(1).replace(",", ""))
+    assert 100 < macs < 2000
+
+    # the model is fixed on resume; SRCNN's flags belong to srcnn
+    for argv, msg in ((["--model", "espcn"], "--model cannot change on resume (checkpoint: fsrcnn, given: espcn)"),
+                      (["--model-arg", "d=16"], "--model-arg cannot change on resume (checkpoint: d=8 s=4 m=1, "
+                                                "given: d=16)"),
+                      (["--n1", "8"], "--n1: option(s) of --model srcnn; fsrcnn takes its settings as --model-arg")):
+        code, out, err = run(capsys, "resume", "f/checkpoint.1", *argv)
+        assert code == 2 and msg in err, err
+    code, out, err = run(capsys, "resume", "f/checkpoint.1", "--num-epoch", "2", "--weight-decay", "0.001",
+                         "--loss", "charbonnier")
+    assert code == 0, err
+    assert "overridden: num_epoch 1 -> 2, weight_decay 0.0 -> 0.001, loss mse -> charbonnier" in out
+    assert load_checkpoint(workdir / "f/checkpoint.2")["optimizer"]["param_groups"][0]["weight_decay"] == 0.001
+    code, out, err = run(capsys, "export", "f/checkpoint.2", "f.pt")
+    assert code == 0 and "'name': 'fsrcnn'" in out
+
+    # SRCNN options with another model, even at their default values; data of the wrong input kind
+    code, out, err = run(capsys, "--model", "vdsr", "--filters", "9-5-5", "--padding", "none")
+    assert code == 2 and err.startswith("error: --filters --padding: option(s) of --model srcnn; vdsr takes")
+    code, out, err = run(capsys, "--data", "lr.h5", "--model", "vdsr")
+    assert code == 2 and "lr.h5 was prepared for LR input; vdsr takes the bicubic-upscaled image: run " \
+        "python prepare_data.py --model vdsr --scale 2 --out lr.h5" in err
+    code, out, err = run(capsys, "--model", "vdsr", "--model-arg", "depth=1")
+    assert code == 2 and err.startswith("error: --model vdsr: ") and "depth" in err

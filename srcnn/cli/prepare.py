@@ -1,12 +1,18 @@
-"""prepare_data.py: cut a folder of HR images into an HDF5 file of (degraded, clean) training patches."""
+"""prepare_data.py: cut a folder of HR images into an HDF5 file of (degraded, clean) training patches.
+
+``--model NAME`` picks what the network input is (the bicubic-upscaled LR image, or the LR image for
+LR-input models such as fsrcnn/espcn) and the default patch size and stride, from
+``srcnn.models.data_defaults``."""
 from __future__ import annotations
 
 import argparse
 import shlex
+import textwrap
 import sys
 
 from ..datasets import data_root, resolve_set
 from ..errors import SRCNNError
+from ..models import data_defaults, model_names
 from ..prepare import Interrupted, PrepareConfig, find_images, prepare
 
 
@@ -18,11 +24,26 @@ def scale_list(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    names = model_names()
+    lr_models = [n for n in names if data_defaults(n, 3)["input"] == "lr"]
+    about = ("--model decides the network input: the LR image itself for " + ", ".join(lr_models) +
+             " (one scale per file, --patch-size and --stride multiples of it, the label is the whole HR patch), "
+             "the bicubic-upscaled image for the others. Default --patch-size/--stride: 33/14 (srcnn and its "
+             "upscaled variants), 41/21 (vdsr), s*round(33/s) / s*max(1, round(14/s)) for LR-input models at "
+             "scale s (x2 32/14, x3 33/15, x4 32/16).")
     p = argparse.ArgumentParser(
         prog="prepare_data.py",
-        description="Cut HR images into SRCNN training patches (the paper's degradation: modcrop, "
-                    "MATLAB-bicubic down by the scale and back up) and write them to an HDF5 file.",
-        epilog="example: python prepare_data.py --scale 3 --out train.h5   (T91, 33x33 patches, stride 14, Y)")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill("Cut HR images into training patches (the paper's degradation: modcrop, "
+                                  "MATLAB-bicubic down by the scale, and back up for models that take the "
+                                  "upscaled image) and write them to an HDF5 file.", 100),
+        epilog="examples:\n"
+               "  python prepare_data.py --scale 3 --out train.h5\n"
+               "      T91, 33x33 patches at stride 14, Y (SRCNN)\n"
+               "  python prepare_data.py --model fsrcnn --scale 2 --out fsrcnn_x2.h5\n"
+               "      LR input: 16x16 LR patches of 32x32 HR patches at HR stride 14\n"
+               "  python prepare_data.py --model vdsr --scale 2,3,4 --out vdsr.h5\n"
+               "      41x41 at stride 21, three scales in one file\n\n" + textwrap.fill(about, 100))
     src = p.add_mutually_exclusive_group()
     src.add_argument("--images", metavar="DIR", help="folder of HR images (recursive; png jpg bmp tif webp)")
     src.add_argument("--set", metavar="NAME", default="T91",
@@ -30,10 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", metavar="DIR",
                    help="datasets root for --set (default: $SRCNN_DATA, else ./datasets)")
     p.add_argument("--out", required=True, metavar="FILE.h5", help="output HDF5 file")
+    p.add_argument("--model", choices=names, default="srcnn", metavar="NAME",
+                   help="the model the data is for: sets the input kind (upscaled or LR image) and the default "
+                        "--patch-size/--stride; one of " + ", ".join(names) + " (default: srcnn)")
     p.add_argument("--scale", type=scale_list, default=(3,), metavar="S[,S...]",
-                   help="upscaling factor(s); several (e.g. 2,3,4) make a multi-scale set (default: 3)")
-    p.add_argument("--patch-size", type=int, default=33, metavar="P", help="input sub-image size (default: 33)")
-    p.add_argument("--stride", type=int, default=14, help="step between sub-images (default: 14)")
+                   help="upscaling factor(s); several (e.g. 2,3,4) make a multi-scale set (not for LR-input "
+                        "models) (default: 3)")
+    p.add_argument("--patch-size", type=int, default=None, metavar="P",
+                   help="HR sub-image side; the network input is PxP, or P/s x P/s for LR-input models "
+                        "(default: from --model and the first scale: 33 for srcnn)")
+    p.add_argument("--stride", type=int, default=None,
+                   help="step between sub-images in HR pixels (default: from --model and the first scale: 14 for srcnn)")
     p.add_argument("--label-size", type=int, default=None, metavar="L",
                    help="centre LxL of the HR sub-image kept as label: 21 for a 9-1-5 net without "
                         "padding (default: the patch size)")
@@ -63,19 +91,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def config(args: argparse.Namespace) -> PrepareConfig:
+    """The validated PrepareConfig of the parsed options: input kind, patch size and stride default to
+    ``data_defaults(--model, first scale)``; explicit --patch-size/--stride win."""
+    PrepareConfig(scales=args.scale).validate()  # a bad --scale first, before it picks defaults
+    d = data_defaults(args.model, args.scale[0])
+    patch = d["patch_size"] if args.patch_size is None else args.patch_size
+    stride = d["stride"] if args.stride is None else args.stride
+    try:
+        return PrepareConfig(scales=args.scale, patch_size=patch, stride=stride, label_size=args.label_size,
+                             channels=args.channels, blur_sigma=args.blur_sigma, noise_sigma=args.noise_sigma,
+                             augment=args.augment, val_fraction=args.val_fraction, seed=args.seed,
+                             input=d["input"]).validate()
+    except SRCNNError as e:
+        if d["input"] == "lr":
+            raise SRCNNError(f"--model {args.model} takes the LR image: {e}") from None
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         folder = args.images if args.images else resolve_set(args.set, data_root(args.data_root))
-        cfg = PrepareConfig(scales=args.scale, patch_size=args.patch_size, stride=args.stride,
-                            label_size=args.label_size, channels=args.channels,
-                            blur_sigma=args.blur_sigma, noise_sigma=args.noise_sigma,
-                            augment=args.augment, val_fraction=args.val_fraction, seed=args.seed).validate()
+        cfg = config(args)
         paths = find_images(folder)
         summary = prepare(paths, folder, args.out, cfg, workers=args.workers, overwrite=args.overwrite,
                           strict=args.strict, command=shlex.join(["prepare_data.py", *argv]),
-                          shard_size=args.shard_size, resume=args.resume)
+                          shard_size=args.shard_size, resume=args.resume, model=args.model)
     except SRCNNError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,9 @@
-"""train.py: train SRCNN from a prepare_data.py HDF5 file, resume a run, or inspect a checkpoint.
+"""train.py: train a model (SRCNN by default; --model picks FSRCNN, ESPCN, VDSR or an SRCNN variant) from a
+prepare_data.py HDF5 file, resume a run, or inspect a checkpoint.
 
     python train.py --data train.h5 --cuda                      # "train" is the default sub-command
+    python train.py --model fsrcnn --data fsrcnn_x3.h5 --lr 1e-3   # data from prepare_data.py --model fsrcnn
+    python train.py --model srcnn-deep8 --model-arg depth=6 --model-arg act=prelu
     python train.py train --lr=0.001 --batch-size=128 --num-epoch=20 --save-freq=2
     python train.py resume checkpoints/checkpoint.10 --batch-size=16 --num-epoch=200
     python train.py inspect checkpoints/checkpoint.best
@@ -18,9 +21,10 @@ from pathlib import Path
 from ..checkpoint import TRAINING_STATE, build_from_checkpoint, load_checkpoint, load_model, save_checkpoint
 from .. import distributed
 from ..data import expand_data, open_patches, same_data
-from ..engine import DEFAULTS, FIXED_OPTIONS, RUN_OPTIONS, Trainer, parse_filters
+from ..engine import (DEFAULTS, FIXED_OPTIONS, RUN_OPTIONS, SRCNN_OPTIONS, Trainer, model_summary,
+                      parse_filters, parse_model_args)
 from ..errors import SRCNNError
-from ..models import count_parameters
+from ..models import count_parameters, macs_per_pixel, model_names
 
 
 def _positive(kind):
@@ -40,6 +44,21 @@ def _nonnegative_int(text):
     return v
 
 
+def _nonnegative_float(text):
+    v = float(text)
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def _model_arg(text):
+    try:
+        parse_model_args([text])
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def _filters(text):
     try:
         parse_filters(text)
@@ -57,29 +76,41 @@ OPTIONS = [
      "folder for checkpoint.<epoch>, checkpoint.best, checkpoint.last, log.jsonl, plot.png"),
     (["--cuda"], "cuda", dict(action="store_true"), "train on the CUDA GPU (an error if there is none)"),
     (["--amp"], "amp", dict(action=argparse.BooleanOptionalAction),
-     "CUDA mixed precision (float16 autocast + gradient scaling)"),
+     "mixed precision: on CUDA float16 autocast + gradient scaling, on the CPU bfloat16 autocast"),
     (["--channels-last"], "channels_last", dict(action=argparse.BooleanOptionalAction),
      "channels-last memory format (faster convolutions on some GPUs)"),
-    (["--lr"], "lr", dict(type=_positive(float)), "learning rate of the first two layers (the last: lr/10)"),
+    (["--lr"], "lr", dict(type=_positive(float)),
+     "learning rate (SRCNN's last layer: lr/10, as the paper; other models: lr everywhere)"),
     (["--batch-size"], "batch_size", dict(type=_positive(int)),
      "patches per step and process (under torchrun the global batch is this x the number of processes)"),
     (["--num-epoch"], "num_epoch", dict(type=_positive(int)), "total epochs (one epoch = every patch once)"),
     (["--save-freq"], "save_freq", dict(type=_positive(int)), "write checkpoint.<epoch> every N epochs"),
     (["--optimizer"], "optimizer", dict(choices=["adam", "sgd"]), "Adam, or the paper's SGD (momentum 0.9)"),
-    (["--loss"], "loss", dict(choices=["mse", "l1"]), "per-pixel loss (mean over pixels and batch)"),
+    (["--loss"], "loss", dict(choices=["mse", "l1", "charbonnier"]),
+     "per-pixel loss, mean over pixels and batch (charbonnier: sqrt(d^2 + 1e-6), a smooth L1)"),
+    (["--clip"], "clip", dict(type=_nonnegative_float, metavar="THETA"),
+     "VDSR's adjustable gradient clipping: each gradient element clipped to [-THETA/lr, THETA/lr] with "
+     "the current lr; 0 = off"),
+    (["--weight-decay"], "weight_decay", dict(type=_nonnegative_float, metavar="W"),
+     "L2 weight decay of the optimizer (VDSR: 1e-4)"),
     (["--schedule"], "schedule", dict(choices=["none", "step", "cosine"]), "learning-rate schedule"),
     (["--lr-step"], "lr_step", dict(type=_positive(int), metavar="EPOCHS"),
      "step schedule: multiply the lr by --lr-gamma every this many epochs"),
     (["--lr-gamma"], "lr_gamma", dict(type=_positive(float)), "step schedule factor"),
     (["--init"], "init", dict(choices=["paper", "default"]),
-     "weights ~ N(0, 0.001) and zero biases as the paper, or PyTorch's default"),
+     "the model's paper initialisation (SRCNN: weights ~ N(0, 0.001), zero biases), or PyTorch's default"),
     (["--seed"], "seed", dict(type=int), "seed of the initialisation and of the sample order"),
+    (["--model"], "model", dict(choices=model_names(), metavar="NAME"),
+     f"architecture: {', '.join(model_names())}; the data must be prepared for it (prepare_data.py --model)"),
+    (["--model-arg"], "model_arg", dict(action="append", type=_model_arg, metavar="KEY=VALUE"),
+     "a constructor argument of --model, repeatable (e.g. --model-arg depth=8 --model-arg act=prelu); "
+     "values are read as int, float, true/false, else text; channels and scale come from the data"),
     (["--filters"], "filters", dict(type=_filters, metavar="F1-F2-F3"),
-     "filter sizes, e.g. 9-5-5, 9-1-5, 9-3-5, 11-1-7"),
-    (["--n1"], "n1", dict(type=_positive(int)), "feature maps of layer 1"),
-    (["--n2"], "n2", dict(type=_positive(int)), "feature maps of layer 2"),
+     "--model srcnn: filter sizes, e.g. 9-5-5, 9-1-5, 9-3-5, 11-1-7"),
+    (["--n1"], "n1", dict(type=_positive(int)), "--model srcnn: feature maps of layer 1"),
+    (["--n2"], "n2", dict(type=_positive(int)), "--model srcnn: feature maps of layer 2"),
     (["--padding"], "padding", dict(choices=["none", "zeros", "replicate"]),
-     "training padding: none = the paper (output smaller, labels centre-cropped)"),
+     "--model srcnn: training padding: none = the paper (output smaller, labels centre-cropped)"),
     (["--val-set"], "val_set", dict(metavar="NAME"),
      "validate on this image set from the datasets root instead of the HDF5 /val images"),
     (["--data-root"], "data_root", dict(metavar="DIR"), "datasets root for --val-set (default $SRCNN_DATA or ./datasets)"),
@@ -97,6 +128,11 @@ def add_options(p: argparse.ArgumentParser, resume: bool) -> None:
             kw["default"] = argparse.SUPPRESS
             if dest not in RUN_OPTIONS:
                 text += " (default: the checkpoint's)"
+        elif dest in SRCNN_OPTIONS:  # None: "not given", so that cmd_train can tell (srcnn only)
+            kw["default"] = None
+            text += f" (default: {DEFAULTS[dest]})"
+        elif dest == "model_arg":
+            kw["default"] = []
         else:
             kw["default"] = DEFAULTS[dest]
             if kw.get("action") != "store_true" and DEFAULTS[dest] is not None:
@@ -106,13 +142,14 @@ def add_options(p: argparse.ArgumentParser, resume: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
-        prog="train.py", description="Train SRCNN on a prepare_data.py HDF5 file (CPU or CUDA).",
+        prog="train.py", description="Train SRCNN (or FSRCNN, ESPCN, VDSR, an SRCNN variant: --model) on a "
+                                     "prepare_data.py HDF5 file (CPU or CUDA).",
         epilog="'train' is the default: 'python train.py --data train.h5' = 'python train.py train --data "
                "train.h5'. See 'python train.py train --help' for the training options.")
     sub = top.add_subparsers(dest="command", required=True, metavar="{train,resume,inspect,export}")
     p = sub.add_parser("train", help="train a new model (the default)",
-                       description="Train a new SRCNN. Checkpoints go to --out-dir; Ctrl-C saves a "
-                                   "resumable checkpoint.")
+                       description="Train a new model (--model, default srcnn). Checkpoints go to --out-dir; "
+                                   "Ctrl-C saves a resumable checkpoint.")
     add_options(p, resume=False)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("resume", help="continue a run from a checkpoint, optionally changing options",
@@ -160,9 +197,22 @@ def _is_main() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) <= 1 or os.environ.get("RANK", "0") == "0"
 
 
+def _srcnn_only(model: str, given) -> None:
+    """SRCNNError when an SRCNN option (--filters --n1 --n2 --padding) is given with another model."""
+    flags = [f"--{k}" for k in SRCNN_OPTIONS if k in given]
+    if model != "srcnn" and flags:
+        raise SRCNNError(f"{' '.join(flags)}: option(s) of --model srcnn; {model} takes its settings as "
+                         f"--model-arg KEY=VALUE (e.g. --model-arg depth=8)")
+
+
 def cmd_train(ns) -> int:
     hp = {k: getattr(ns, k) for k in DEFAULTS}
     hp["data"] = _data_value(hp["data"])
+    hp["model_arg"] = list(hp["model_arg"])
+    _srcnn_only(hp["model"], [k for k in SRCNN_OPTIONS if hp[k] is not None])
+    for k in SRCNN_OPTIONS:  # srcnn: the defaults; other models: None (not recorded)
+        if hp[k] is None and hp["model"] == "srcnn":
+            hp[k] = DEFAULTS[k]
     return _run(hp, fresh=True)
 
 
@@ -178,6 +228,7 @@ def cmd_resume(ns) -> int:
     hp = dict(old)
     hp.update({k: given.get(k, DEFAULTS[k]) for k in RUN_OPTIONS})
     hp["data"], hp["out_dir"] = ckpt["data"]["path"], str(path.parent)
+    _srcnn_only(hp["model"], given)
     changes = []
     for k, v in given.items():
         if k in RUN_OPTIONS:
@@ -188,8 +239,8 @@ def cmd_resume(ns) -> int:
         if same:
             continue
         if k in FIXED_OPTIONS:
-            raise SRCNNError(f"{path}: --{k.replace('_', '-')} cannot change on resume (checkpoint: {before}, "
-                             f"given: {v}); start a new run with 'python train.py train' instead")
+            raise SRCNNError(f"{path}: --{k.replace('_', '-')} cannot change on resume (checkpoint: "
+                             f"{_fmt(before)}, given: {_fmt(v)}); start a new run with 'python train.py train' instead")
         hp[k] = v
         changes.append(f"{k} {before} -> {v}")
     if "data" not in given and not all(p.is_file() for p in expand_data(hp["data"])):
@@ -216,7 +267,24 @@ def cmd_resume(ns) -> int:
 
 
 def _fmt(v) -> str:
+    if v is None or v == []:
+        return "-"
+    if isinstance(v, list):
+        return " ".join(map(str, v))
     return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _describe(model, scale, state_dict=None) -> None:
+    """The architecture lines of inspect: summary, layer shapes, input kind, parameters, multiply-adds per
+    output pixel."""
+    s = scale[0] if isinstance(scale, (list, tuple)) else scale
+    print(f"architecture  {model_summary(model)}")
+    for name, t in (state_dict or {}).items():
+        print(f"  {name:<14}{'x'.join(map(str, t.shape))}")
+    print("input         " + (f"the LR image (upscale x{model.upscale} inside the network)"
+                              if model.input_kind == "lr" else "the bicubic-upscaled image"))
+    print(f"parameters    {count_parameters(model):,}")
+    print(f"MACs/pixel    {macs_per_pixel(model, s):,.0f} multiply-adds per output pixel")
 
 
 def cmd_inspect(ns) -> int:
@@ -224,18 +292,14 @@ def cmd_inspect(ns) -> int:
     if path.suffix.lower() == ".mat":
         model, meta = load_model(path)
         print(f"file          {path}  (the authors' MATLAB weights)")
-        print(f"architecture  {model!r}")
-        print(f"parameters    {count_parameters(model):,}")
+        _describe(model, meta.get("scale"))
         print(f"scale         {meta.get('scale')}\nchannels      {meta.get('channels')}")
         return 0
     ck = load_checkpoint(path)
     model = build_from_checkpoint(ck, path)
     cfg = ck["model"]
     print(f"file          {path}  ({ck['format']} v{ck['format_version']}, srcnn {ck.get('srcnn_version', '?')})")
-    print(f"architecture  {model!r}")
-    for name, t in ck["state_dict"].items():
-        print(f"  {name:<14}{'x'.join(map(str, t.shape))}")
-    print(f"parameters    {count_parameters(model):,}")
+    _describe(model, ck["scale"], ck["state_dict"])
     print(f"scale         {ck['scale']}")
     print(f"channels      {ck['channels']} ({cfg.get('channels')})")
     part = ck.get("partial")
