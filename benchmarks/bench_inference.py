@@ -1,14 +1,15 @@
-"""Inference speed and memory of super_resolve (x3, SRCNN 9-5-5), not a unit test.
+"""Inference speed and memory of super_resolve (x3, SRCNN 9-5-5 or --model NAME), not a unit test.
 
     python benchmarks/bench_inference.py                    # CPU (and CUDA when available)
     python benchmarks/bench_inference.py --size 1200x900 --repeat 3 --big 4000x3000
+    python benchmarks/bench_inference.py --model fsrcnn     # any registered architecture
 
 Throughput is megapixels of *output* per second for an RGB image, best of --repeat runs:
   opencv bicubic    cv2.resize INTER_CUBIC (not MATLAB-compatible; the speed floor)
   matlab bicubic    srcnn.imresize of the RGB image (what the pipeline upscales with)
-  network only      the 9-5-5 forward pass on a (1,1,H,W) tensor, whole image at once
-  srcnn, one pass   super_resolve(tile=0): bicubic + YCbCr + network on the whole image + RGB
-  srcnn, tiled      super_resolve(tile=None): the same, in automatic tiles (the CLI default)
+  network only      the forward pass on a (1,1,H,W) tensor (LR-input models: (1,1,H/3,W/3)), at once
+  <model>, one pass super_resolve(tile=0): bicubic + YCbCr + network on the whole image + RGB
+  <model>, tiled    super_resolve(tile=None): the same, in automatic tiles (the CLI default)
 Memory: peak RSS of a fresh process that super-resolves and writes (PNG) a --big output, tiled, and
 the same at a quarter of the size (bytes per output pixel and the fixed part follow), and of one
 untiled pass at the throughput size for contrast.
@@ -34,9 +35,15 @@ import torch  # noqa: E402
 
 from srcnn.imresize import imresize  # noqa: E402
 from srcnn.inference import AUTO_TILE, super_resolve  # noqa: E402
-from srcnn.models import SRCNN  # noqa: E402
+from srcnn.models import build_model, input_kind, model_names  # noqa: E402
 
 SCALE = 3
+
+
+def network(name: str) -> torch.nn.Module:
+    """The architecture ``name`` for x3 with random weights (speed does not depend on them)."""
+    torch.manual_seed(0)
+    return build_model(name, **({"scale": SCALE} if input_kind(name) == "lr" else {})).eval()
 
 
 def size(text: str) -> tuple[int, int]:
@@ -63,13 +70,13 @@ def best_time(fn, repeat: int, sync=lambda: None) -> float:
     return min(times)
 
 
-def throughput(device: str, w: int, h: int, repeat: int) -> list[tuple[str, float, float]]:
-    torch.manual_seed(0)
-    model = SRCNN().to(device).eval()
+def throughput(name: str, device: str, w: int, h: int, repeat: int) -> list[tuple[str, float, float]]:
+    model = network(name).to(device)
     lr = lr_image(w, h)
     mp = w * h / 1e6
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    x = torch.rand(1, 1, h, w, device=device)
+    u = model.upscale
+    x = torch.rand(1, 1, h // u, w // u, device=device)
 
     def net():
         with torch.inference_mode():
@@ -83,8 +90,9 @@ def throughput(device: str, w: int, h: int, repeat: int) -> list[tuple[str, floa
     super_resolve(lr[:32, :32], model, SCALE)   # warm-up (cuDNN autotune, allocator)
     net()
     rows.append(("network only, one pass", best_time(net, repeat, sync)))
-    rows.append(("srcnn, one pass (tile=0)", best_time(lambda: super_resolve(lr, model, SCALE, tile=0), repeat, sync)))
-    rows.append((f"srcnn, tiled (auto, {AUTO_TILE[device]} px)",
+    rows.append((f"{name}, one pass (tile=0)",
+                 best_time(lambda: super_resolve(lr, model, SCALE, tile=0), repeat, sync)))
+    rows.append((f"{name}, tiled (auto, {AUTO_TILE[device]} px)",
                  best_time(lambda: super_resolve(lr, model, SCALE), repeat, sync)))
     return [(name, t, mp / t) for name, t in rows]
 
@@ -97,10 +105,10 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: ru_maxrss (KiB on Linux/BSD)
 
 
-def child_memory(w: int, h: int, tile: int | None) -> None:
+def child_memory(name: str, w: int, h: int, tile: int | None) -> None:
     """Run in a fresh process: print peak RSS (MiB), seconds, and the RSS before the call (MiB)."""
     from srcnn.images import write_image
-    model = SRCNN().eval()
+    model = network(name)
     lr = lr_image(w, h)
     with torch.inference_mode():
         model(torch.rand(1, 1, 40, 40))   # load the kernels before the baseline
@@ -113,8 +121,9 @@ def child_memory(w: int, h: int, tile: int | None) -> None:
     print(f"{peak:.1f} {time.perf_counter() - t0:.2f} {base:.1f}")
 
 
-def memory(w: int, h: int, tile: int | None) -> tuple[float, float, float]:
-    cmd = [sys.executable, __file__, "--child", f"{w}x{h}", "--tile", str(-1 if tile is None else tile)]
+def memory(name: str, w: int, h: int, tile: int | None) -> tuple[float, float, float]:
+    cmd = [sys.executable, __file__, "--model", name, "--child", f"{w}x{h}",
+           "--tile", str(-1 if tile is None else tile)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
     return float(out[0]), float(out[1]), float(out[2])
 
@@ -124,13 +133,15 @@ def main() -> None:
     p.add_argument("--size", type=size, default=(1200, 900), help="output WxH for throughput (default 1200x900)")
     p.add_argument("--repeat", type=int, default=3, help="runs per measurement, best kept (default 3)")
     p.add_argument("--big", type=size, default=(4002, 3000), help="output WxH for the memory test (default 4002x3000)")
+    p.add_argument("--model", default="srcnn", choices=model_names(), metavar="NAME",
+                   help="architecture to time, random weights (default srcnn = 9-5-5)")
     p.add_argument("--child", type=size, help=argparse.SUPPRESS)
     p.add_argument("--tile", type=int, default=-1, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        return child_memory(*args.child, None if args.tile < 0 else args.tile)
+        return child_memory(args.model, *args.child, None if args.tile < 0 else args.tile)
 
-    print(f"# bench_inference: x{SCALE}, SRCNN 9-5-5, RGB input; torch {torch.__version__}, "
+    print(f"# bench_inference: x{SCALE}, {args.model}, RGB input; torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores visible")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -139,7 +150,7 @@ def main() -> None:
         name = torch.cuda.get_device_name() if dev == "cuda" else "CPU"
         print(f"\n## throughput, {dev} ({name}), output {w}x{h} ({w * h / 1e6:.2f} MP), best of {args.repeat}")
         print("| method | seconds | output MP/s |\n|---|---:|---:|")
-        for label, t, mps in throughput(dev, w, h, args.repeat):
+        for label, t, mps in throughput(args.model, dev, w, h, args.repeat):
             print(f"| {label} | {t:.4f} | {mps:.2f} |", flush=True)
 
     bw, bh = args.big
@@ -148,7 +159,7 @@ def main() -> None:
     half = (bw // 2 - (bw // 2) % SCALE, bh // 2 - (bh // 2) % SCALE)
     results = []
     for (cw, ch), tile in ((half, None), ((bw, bh), None), ((w, h), 0)):
-        peak, secs, base = memory(cw, ch, tile)
+        peak, secs, base = memory(args.model, cw, ch, tile)
         results.append((cw * ch, peak, base))
         label = f"auto ({AUTO_TILE['cpu']} px)" if tile is None else "none (one pass)"
         print(f"| {cw}x{ch} ({cw * ch / 1e6:.1f} MP) | {label} | {peak:.0f} | {base:.0f} | {secs:.1f} |", flush=True)

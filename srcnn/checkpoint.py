@@ -93,7 +93,8 @@ def load_checkpoint(path) -> dict:
 
 
 def build_from_checkpoint(ckpt: dict, path, padding: str | None = None) -> torch.nn.Module:
-    """The checkpoint's architecture (with ``padding`` replaced when given) holding its weights."""
+    """The checkpoint's architecture (any registered model; SRCNN with ``padding`` replaced when given)
+    holding its weights."""
     cfg = dict(ckpt["model"])
     if padding is not None:
         cfg["padding"] = padding
@@ -112,11 +113,13 @@ def build_from_checkpoint(ckpt: dict, path, padding: str | None = None) -> torch
 def load_model(path, device="cpu"):
     """A model ready for full-image inference, and its metadata: ``(model in eval mode on device, meta)``.
 
-    ``model(x)``: x (N,C,H,W) float32 in [0,1] (bicubic-upscaled) -> (N,C,H,W) (same size: a model
-    trained without padding runs with replicate padding, as the authors run theirs).
+    Any registered architecture (srcnn.models). ``model(x)``: x (N,C,h,w) float32 in [0,1] -> (N,C,u*h,u*w)
+    with u = model.upscale: 1 for a model taking the bicubic-upscaled image (an SRCNN trained without
+    padding runs with replicate padding, as the authors run theirs, so its output keeps the input's
+    size), the scale for an LR-input model (FSRCNN, ESPCN, ...).
     ``meta``: the checkpoint without its training state (model, scale, channels, epoch, hparams, data,
-    history, best, ...) plus "path" and "train_padding". Accepts the authors' MATLAB .mat weights too
-    (via srcnn.official.load_official).
+    history, best, ...) plus "path" and "train_padding" (SRCNN's padding in training; None for models
+    without that option). Accepts the authors' MATLAB .mat weights too (via srcnn.official.load_official).
     """
     path = Path(path)
     if path.suffix.lower() == ".mat":
@@ -124,8 +127,10 @@ def load_model(path, device="cpu"):
         model, meta = load_official(path)
         return model.to(device).eval(), meta
     ckpt = load_checkpoint(path)
-    train_padding = ckpt["model"].get("padding", "replicate")
-    model = build_from_checkpoint(ckpt, path, "replicate" if train_padding == "none" else None)
+    cfg = ckpt["model"] if isinstance(ckpt["model"], dict) else {}
+    srcnn = cfg.get("name", "srcnn") == "srcnn"
+    train_padding = cfg.get("padding", "replicate") if srcnn else cfg.get("padding")
+    model = build_from_checkpoint(ckpt, path, "replicate" if srcnn and train_padding == "none" else None)
     meta = {k: v for k, v in ckpt.items() if k not in TRAINING_STATE}
     meta["path"], meta["train_padding"] = str(path), train_padding
     return model.to(device).eval(), meta

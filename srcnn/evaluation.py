@@ -2,8 +2,11 @@
 
 Y protocol (the paper's, the default; srcnn.protocol): modcrop the HR image to a multiple of the scale;
 Y of MATLAB rgb2ycbcr as uint8, /255 (a greyscale image is its own Y); MATLAB bicubic down by 1/scale
-and back up, in float; the network refines that; outputs quantised like MATLAB uint8(y*255); PSNR and
-SSIM on Y in [0,255] with ``scale`` pixels shaved from every border.
+(float, unrounded: the LR image) and back up, in float (the bicubic baseline); the network refines the
+bicubic image (upscale-1 models: SRCNN, VDSR, ...) or takes the LR image itself (LR-input models: FSRCNN,
+ESPCN, ...); outputs quantised like MATLAB uint8(y*255); PSNR and SSIM on Y in [0,255] with ``scale``
+pixels shaved from every border. With self-ensemble the network's output is the mean over the 8
+flips/rotations of its input (scored as a separate method, "<method>+se").
 
 RGB variant (``rgb=True``, *not* the paper's protocol, labelled "rgb" everywhere): the same on the
 three RGB channels (bicubic per channel; a Y model refines Y and takes Cb/Cr from bicubic); PSNR from
@@ -19,11 +22,11 @@ import numpy as np
 
 from .color import rgb2y, rgb2ycbcr, ycbcr2rgb
 from .errors import SRCNNError
-from .imresize import modcrop
+from .imresize import imresize, modcrop
 from .images import list_images, read_image, to_rgb8, write_image
-from .inference import forward_array
+from .inference import check_upscale, forward_array
 from .metrics import psnr, ssim
-from .protocol import bicubic, bicubic_y, hr_y, quantize, score
+from .protocol import bicubic_y, hr_y, quantize, score
 
 PROTOCOL_Y = {
     "name": "srcnn-y",
@@ -31,6 +34,8 @@ PROTOCOL_Y = {
     "modcrop": "HR cropped at the bottom/right to a multiple of the scale",
     "channel": "Y of MATLAB rgb2ycbcr as uint8, /255; a greyscale image is its own Y",
     "degradation": "MATLAB imresize bicubic by 1/scale, then by scale, in float (unrounded)",
+    "network_input": "the bicubic-upscaled image; for an LR-input model (FSRCNN, ESPCN, ...) the "
+                     "downscaled image itself (float, unrounded)",
     "quantisation": "outputs as MATLAB uint8(y*255)",
     "shave": "scale pixels from every border",
     "metrics": "PSNR (peak 255) and SSIM (Wang et al. 2004, 11x11 Gaussian, sigma 1.5) on Y in [0,255]",
@@ -42,6 +47,7 @@ PROTOCOL_RGB = {
     "channel": "RGB /255 (a greyscale image stays one channel); a Y model refines Y of MATLAB rgb2ycbcr "
                "and takes Cb/Cr from bicubic",
     "degradation": "MATLAB imresize bicubic by 1/scale, then by scale, per channel, in float",
+    "network_input": PROTOCOL_Y["network_input"],
     "quantisation": "outputs as MATLAB uint8(x*255) per channel",
     "shave": "scale pixels from every border",
     "metrics": "PSNR (peak 255) from the MSE over all channels; SSIM = mean of per-channel SSIM",
@@ -71,55 +77,69 @@ def _rgb_psnr_ssim(sr: np.ndarray, gt: np.ndarray, scale: int) -> tuple[float, f
     return p, float(np.mean([ssim(a[:, :, c], b[:, :, c], shave=s) for c in range(a.shape[2])]))
 
 
-def _net_rgb(model, x: np.ndarray, tile) -> np.ndarray:
-    """A model on a float image (H,W) grey or (H,W,3) RGB in [0,1] -> same layout, float64 [0,1]."""
+def _net_rgb(model, bic: np.ndarray, lr: np.ndarray | None, tile, ensemble: bool) -> np.ndarray:
+    """A model on a float image (H,W) grey or (H,W,3) RGB in [0,1] -> same layout, float64 [0,1].
+
+    bic: the bicubic-upscaled image; lr: the low-resolution one (the input of an LR-input model). A Y
+    model refines Y and keeps the Cb/Cr of bic.
+    """
+    src = lr if model.upscale > 1 else bic
     if model.channels == 1:
-        if x.ndim == 2:
-            return forward_array(model, x, tile).astype(np.float64)
-        ycc = rgb2ycbcr(x)
-        ycc[:, :, 0] = forward_array(model, ycc[:, :, 0], tile)
+        if src.ndim == 2:
+            return forward_array(model, src, tile, ensemble).astype(np.float64)
+        ycc = rgb2ycbcr(bic)
+        ycc[:, :, 0] = forward_array(model, rgb2ycbcr(src)[:, :, 0] if src is lr else ycc[:, :, 0], tile, ensemble)
         return ycbcr2rgb(ycc)
-    if x.ndim == 2:
-        return forward_array(model, np.repeat(x[:, :, None], 3, axis=2), tile).mean(axis=2).astype(np.float64)
-    return np.clip(forward_array(model, x, tile).astype(np.float64), 0.0, 1.0)
+    if src.ndim == 2:
+        return forward_array(model, np.repeat(src[:, :, None], 3, axis=2), tile,
+                             ensemble).mean(axis=2).astype(np.float64)
+    return np.clip(forward_array(model, src, tile, ensemble).astype(np.float64), 0.0, 1.0)
 
 
 def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, tile=None,
-                   images: bool = False) -> dict:
+                   images: bool = False, self_ensemble: bool = False) -> dict:
     """Score bicubic (and ``model`` if given) on one HR image.
 
-    hr: (H,W) or (H,W,3) uint8. Returns {"bicubic": (psnr, ssim), "model": (psnr, ssim) or None} and,
-    with images=True, "views": {"bicubic", "model", "gt"}: viewable (H',W'[,3]) uint8 images (for the
-    Y protocol the model's view is its scored Y with bicubic Cb/Cr).
+    hr: (H,W) or (H,W,3) uint8. Returns {"bicubic": (psnr, ssim), "model": (psnr, ssim) or None} plus,
+    with self_ensemble, "ensemble": (psnr, ssim) of the model's 8-transform self-ensemble; with
+    images=True, "views": {"bicubic", "model"[, "ensemble"], "gt"}: viewable (H',W'[,3]) uint8 images
+    (for the Y protocol the model's view is its scored Y with bicubic Cb/Cr). The model takes the
+    bicubic-upscaled image, or the LR image itself when model.upscale > 1.
     """
     gt_rgb = modcrop(hr, scale).astype(np.float64) / 255.0
     if min(gt_rgb.shape[:2]) < 2 * scale + 11:
         raise SRCNNError(f"image {hr.shape[1]}x{hr.shape[0]} is too small to score at x{scale}")
-    bic_rgb = bicubic(gt_rgb, scale) if (rgb or images or (model is not None and model.channels == 3)) else None
-    res, sr_rgb = {"model": None}, None
+    runs = [] if model is None else [("model", False)] + ([("ensemble", True)] if self_ensemble else [])
+    if model is not None:
+        check_upscale(model, scale)
+    lr_input = model is not None and model.upscale > 1
+    lr_rgb = bic_rgb = None
+    if rgb or images or (model is not None and model.channels == 3):   # the protocol's bicubic, in RGB
+        lr_rgb = imresize(gt_rgb, 1.0 / scale)
+        bic_rgb = imresize(lr_rgb, output_shape=gt_rgb.shape[:2])
+    res, views = {"model": None}, {}
     if rgb:
         res["bicubic"] = _rgb_psnr_ssim(bic_rgb, gt_rgb, scale)
-        if model is not None:
-            sr_rgb = _net_rgb(model, bic_rgb, tile)
-            res["model"] = _rgb_psnr_ssim(sr_rgb, gt_rgb, scale)
+        for key, ens in runs:
+            views[key] = _net_rgb(model, bic_rgb, lr_rgb, tile, ens)
+            res[key] = _rgb_psnr_ssim(views[key], gt_rgb, scale)
     else:
         gt = hr_y(hr, scale)
         bic = bicubic_y(gt, scale)
         res["bicubic"] = score(bic, gt, scale)
-        if model is not None:
+        lr = imresize(gt, 1.0 / scale) if lr_input else None   # the first half of bicubic_y
+        for key, ens in runs:
             if model.channels == 1:
-                sr = forward_array(model, bic, tile).astype(np.float64)
+                sr = forward_array(model, lr if lr_input else bic, tile, ens).astype(np.float64)
                 if images:
-                    sr_rgb = sr if sr.ndim == bic_rgb.ndim else ycbcr2rgb(
+                    views[key] = sr if sr.ndim == bic_rgb.ndim else ycbcr2rgb(
                         np.concatenate([sr[:, :, None], rgb2ycbcr(bic_rgb)[:, :, 1:]], axis=2))
             else:  # an RGB model, scored on the Y of its output
-                sr_rgb = _net_rgb(model, bic_rgb, tile)
-                sr = rgb2y(sr_rgb)
-            res["model"] = score(sr, gt, scale)
+                views[key] = _net_rgb(model, bic_rgb, lr_rgb, tile, ens)
+                sr = rgb2y(views[key])
+            res[key] = score(sr, gt, scale)
     if images:
-        views = {"bicubic": bic_rgb, "gt": gt_rgb}
-        if sr_rgb is not None:
-            views["model"] = sr_rgb
+        views = {"bicubic": bic_rgb, **views, "gt": gt_rgb}
         res["views"] = {k: quantize(v).astype(np.uint8) for k, v in views.items()}
     return res
 
@@ -163,8 +183,9 @@ def best_crop(bic: np.ndarray, sr: np.ndarray, gt: np.ndarray, size: int) -> tup
 
 
 def compare_picture(views: dict, labels: dict, crop: int = 128, zoom: int = 2) -> np.ndarray:
-    """Crops of bicubic | model | ground truth where the model helps most, side by side (uint8 RGB)."""
-    order = [k for k in ("bicubic", "model", "gt") if k in views]
+    """Crops of bicubic | model [| model+se] | ground truth where the model helps most, side by side
+    (uint8 RGB)."""
+    order = [k for k in ("bicubic", "model", "ensemble", "gt") if k in views]
     if "model" in views:
         top, left, side = best_crop(views["bicubic"], views["model"], views["gt"], crop)
     else:
@@ -183,14 +204,15 @@ def _mean_row(base: dict, items: list[dict]) -> dict:
 
 def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None, method: str = "model",
                  checkpoint: str | None = None, sha256: str | None = None, rgb: bool = False, tile=None,
-                 save_dir=None, compare_dir=None, progress=None) -> list[dict]:
+                 self_ensemble: bool = False, save_dir=None, compare_dir=None, progress=None) -> list[dict]:
     """Evaluate bicubic and ``model`` (None: bicubic only) on every image in ``set_dir``.
 
-    Returns the JSON rows: [bicubic row, model row]; each {"set", "scale", "method", "checkpoint",
-    "sha256", "protocol", "psnr", "ssim", "count", "images": [{"name", "psnr", "ssim"}]} (means over
-    the images). save_dir: writes <save_dir>/<set>/x<scale>/<name>_bicubic.png and <name>_<method>.png;
-    compare_dir: writes <compare_dir>/<set>/x<scale>/<name>_compare.png (crops bicubic | model | GT).
-    progress(name, result) is called after each image.
+    Returns the JSON rows: [bicubic row, model row(, self-ensemble row "<method>+se")]; each {"set",
+    "scale", "method", "checkpoint", "sha256", "protocol", "psnr", "ssim", "count", "images": [{"name",
+    "psnr", "ssim"}]} (means over the images). save_dir: writes <save_dir>/<set>/x<scale>/<name>_bicubic.png
+    and <name>_<method>.png (and <name>_<method>-se.png); compare_dir: writes
+    <compare_dir>/<set>/x<scale>/<name>_compare.png (crops bicubic | model [| model+se] | GT).
+    progress(name, result) is called after each image (result: see evaluate_image).
     """
     set_dir = Path(set_dir)
     set_name = set_name or set_dir.name
@@ -203,33 +225,35 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
             d.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise SRCNNError(f"{d}: cannot create the output folder ({e.strerror or e})") from None
-    tag = slug(method)
+    methods = {"bicubic": "bicubic", "model": method, "ensemble": method + "+se"}
     prot = protocol(rgb)["name"]
-    bic_items, sr_items = [], []
+    items = {"bicubic": [], "model": [], "ensemble": []}
     for f in files:
         hr = to_rgb8(read_image(f))
         try:
-            r = evaluate_image(hr, scale, model, rgb=rgb, tile=tile, images=bool(outs))
+            r = evaluate_image(hr, scale, model, rgb=rgb, tile=tile, images=bool(outs),
+                               self_ensemble=self_ensemble)
         except SRCNNError as e:
             raise SRCNNError(f"{f}: {e}") from None
-        bic_items.append({"name": f.stem, "psnr": r["bicubic"][0], "ssim": r["bicubic"][1]})
-        if r["model"] is not None:
-            sr_items.append({"name": f.stem, "psnr": r["model"][0], "ssim": r["model"][1]})
+        for key in items:
+            if r.get(key) is not None:
+                items[key].append({"name": f.stem, "psnr": r[key][0], "ssim": r[key][1]})
         if save_dir is not None:
             d = Path(save_dir) / set_name / f"x{scale}"
-            write_image(d / f"{f.stem}_bicubic.png", r["views"]["bicubic"])
-            if "model" in r["views"]:
-                write_image(d / f"{f.stem}_{tag}.png", r["views"]["model"])
+            for key, view in r["views"].items():
+                if key != "gt":
+                    write_image(d / f"{f.stem}_{slug(methods[key])}.png", view)
         if compare_dir is not None:
-            labels = {"bicubic": f"bicubic {r['bicubic'][0]:.2f} dB", "gt": "ground truth"}
-            if r["model"] is not None:
-                labels["model"] = f"{method} {r['model'][0]:.2f} dB"
+            labels = {k: f"{methods[k]} {r[k][0]:.2f} dB" for k in methods if r.get(k) is not None}
+            labels["gt"] = "ground truth"
             pic = compare_picture(r["views"], labels)
             write_image(Path(compare_dir) / set_name / f"x{scale}" / f"{f.stem}_compare.png", pic)
         if progress is not None:
             progress(f.stem, r)
     base = {"set": set_name, "set_path": str(set_dir), "scale": scale, "protocol": prot}
-    rows = [_mean_row({**base, "method": "bicubic", "checkpoint": None, "sha256": None}, bic_items)]
-    if model is not None:
-        rows.append(_mean_row({**base, "method": method, "checkpoint": checkpoint, "sha256": sha256}, sr_items))
+    rows = [_mean_row({**base, "method": "bicubic", "checkpoint": None, "sha256": None}, items["bicubic"])]
+    for key in ("model", "ensemble"):
+        if items[key]:
+            rows.append(_mean_row({**base, "method": methods[key], "checkpoint": checkpoint, "sha256": sha256},
+                                  items[key]))
     return rows

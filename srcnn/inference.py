@@ -1,21 +1,29 @@
-"""Super-resolve an image array: MATLAB-bicubic upscale, then the network, tile by tile.
+"""Super-resolve an image array: the network on the right input, tile by tile.
 
-The paper's recipe: the low-resolution image is upscaled by the scale with MATLAB's bicubic imresize;
-a 1-channel (Y) model refines the Y channel of MATLAB's rgb2ycbcr while Cb and Cr stay bicubic; a
-3-channel model refines RGB. Greyscale stays greyscale (the grey level is the Y the network sees, as
-in the authors' code), an alpha channel is bicubic-upscaled and kept, 16-bit in gives 16-bit out.
+Two kinds of model (``model.upscale``, srcnn.models.SRModel):
+- upscale 1 (SRCNN, VDSR, ...): the low-resolution image is first upscaled by the scale with MATLAB's
+  bicubic imresize and the network refines it;
+- upscale s > 1 (FSRCNN, ESPCN, ...): the network takes the low-resolution image itself and returns an
+  image s times larger.
+A 1-channel (Y) model works on the Y channel of MATLAB's rgb2ycbcr while Cb and Cr are bicubic-upscaled;
+a 3-channel model works on RGB. Greyscale stays greyscale (the grey level is the Y the network sees, as
+in the SRCNN authors' code), an alpha channel is bicubic-upscaled and kept, 16-bit in gives 16-bit out.
 
-Memory is bounded by tiling the *output*: each tile of ``tile`` x ``tile`` output pixels is computed
-from the bicubic upscale of that tile plus a margin of ``model.shrink`` pixels (the network's
-receptive-field radius), cut out of the full upscaled image (computed strip by strip with exactly the
-arithmetic of :func:`srcnn.imresize.imresize`) and the margin is thrown away. Where a tile touches the
-image border, the border is the network's own padding border, as in a full-image pass. So the tiled
-result equals the untiled one exactly (bit for bit on the CPU; on CUDA cuDNN may pick a different
-algorithm for a different tile shape, a last-bit difference).
+Memory is bounded by tiling: the network's input grid (the bicubic upscale, or the LR image) is cut into
+tiles, each computed with a margin of ``model.shrink`` input pixels (the receptive-field radius) that is
+thrown away afterwards; a tile of t input pixels gives ``upscale * t`` output pixels. The bicubic
+upscale is computed region by region with exactly the arithmetic of :func:`srcnn.imresize.imresize`.
+Where a tile touches the image border, the border is the network's own padding border, as in a
+full-image pass. So the tiled result equals the untiled one exactly: bit for bit on the CPU, where
+run_model keeps PyTorch on the same kernels for every tile size (see there); on CUDA cuDNN may pick a
+different algorithm for a different tile shape, a last-bit difference. The same holds with
+self-ensemble (the 8 flips/rotations of each tile's input, each output mapped back, averaged).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,6 +36,7 @@ from .imresize import contributions
 AUTO_TILE = {"cpu": 512, "cuda": 1024}
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MIN_SIDE = 2  # smaller inputs (1-pixel images) are refused
+DEFAULT_SCALE = 3  # the bundled weights' scale when none is asked for
 
 
 # ----------------------------------------------------------------------------------------------
@@ -46,28 +55,68 @@ def resolve_device(name: str | None = "auto") -> torch.device:
         raise SRCNNError(f"--device {name}: unknown device (use cpu or cuda)") from None
 
 
-def bundled_checkpoint(scale: int) -> Path:
-    """srcnn/weights/srcnn_x<scale>.pt; SRCNNError saying how to get it when it is not there."""
-    path = WEIGHTS_DIR / f"srcnn_x{scale}.pt"
-    if not path.is_file():
+class Bundled(NamedTuple):
+    """One file in srcnn/weights: model name, the scales it serves, its path."""
+    name: str
+    scales: tuple[int, ...]
+    path: Path
+
+
+_BUNDLED_RE = re.compile(r"(?P<name>[a-z0-9][a-z0-9-]*)_x(?P<scales>\d+(?:-\d+)*)\.pt")
+
+
+def bundled_models() -> list[Bundled]:
+    """Every bundled weight file, from the file names in WEIGHTS_DIR: ``<name>_x<s>.pt`` (one scale) or
+    ``<name>_x2-3-4.pt`` (a multi-scale model). Sorted by name, then by first scale."""
+    if not WEIGHTS_DIR.is_dir():
+        return []
+    found = []
+    for f in WEIGHTS_DIR.iterdir():
+        m = _BUNDLED_RE.fullmatch(f.name)
+        if m and f.is_file():
+            found.append(Bundled(m["name"], tuple(int(x) for x in m["scales"].split("-")), f))
+    return sorted(found, key=lambda b: (b.name, b.scales))
+
+
+def bundled_names() -> list[str]:
+    """The model names that have bundled weights (each once, sorted)."""
+    return sorted({b.name for b in bundled_models()})
+
+
+def bundled_checkpoint(scale: int, model: str = "srcnn") -> Path:
+    """The bundled weights of ``model`` for ``scale``: srcnn/weights/<model>_x<scale>.pt, else a
+    multi-scale <model>_x<s1>-<s2>-....pt that covers the scale. SRCNNError saying how to get them
+    when there is none."""
+    files = [b for b in bundled_models() if b.name == model and scale in b.scales]
+    if files:
+        return min(files, key=lambda b: len(b.scales)).path  # a single-scale file wins
+    path = WEIGHTS_DIR / f"{model}_x{scale}.pt"
+    if model == "srcnn":
         raise SRCNNError(
             f"no bundled weights for x{scale} ({path} is missing): train them with prepare_data.py and "
             f"train.py (README, 'Training') and copy the best checkpoint there, or pass --checkpoint FILE "
             f"(a checkpoint.N from train.py or the authors' x{scale}.mat)")
-    return path
+    have = [f"x{'-'.join(map(str, b.scales))}" for b in bundled_models() if b.name == model]
+    where = f"bundled {model} weights: {', '.join(have)}" if have else f"{path} is missing"
+    raise SRCNNError(
+        f"no bundled {model} weights for x{scale} ({where}): train them with prepare_data.py --model "
+        f"{model} and train.py --model {model} (README, 'Training') and export the best checkpoint to "
+        f"{path.name} there, or pass --checkpoint FILE")
 
 
-def load_for_scale(checkpoint, scale: int | None, device) -> tuple[torch.nn.Module, dict, int]:
-    """(model in eval mode on device, meta, scale) for a checkpoint (or the bundled one for ``scale``).
+def load_for_scale(checkpoint, scale: int | None, device, model: str | None = None
+                   ) -> tuple[torch.nn.Module, dict, int]:
+    """(model in eval mode on device, meta, scale) for a checkpoint, or for the bundled weights of the
+    model named ``model`` (default "srcnn") when checkpoint is None.
 
-    scale None = the checkpoint's own scale (its first one for a multi-scale model; 3 for the bundled
-    default). A checkpoint trained for other scales is an SRCNNError.
+    scale None = the checkpoint's own scale (its first one for a multi-scale model; 3 for bundled
+    weights). A checkpoint trained for other scales is an SRCNNError.
     """
     from .checkpoint import check_compatible, load_model
     if checkpoint is None:
-        scale = 3 if scale is None else scale
-        checkpoint = bundled_checkpoint(scale)
-    model, meta = load_model(checkpoint, device=device)
+        scale = DEFAULT_SCALE if scale is None else scale
+        checkpoint = bundled_checkpoint(scale, model or "srcnn")
+    net, meta = load_model(checkpoint, device=device)
     if scale is None:
         s = meta.get("scale")
         if s is None:
@@ -75,19 +124,30 @@ def load_for_scale(checkpoint, scale: int | None, device) -> tuple[torch.nn.Modu
         scale = int(s[0] if isinstance(s, (list, tuple)) else s)
     elif meta.get("scale") is not None:
         check_compatible(meta, scale=scale)
-    model.requires_grad_(False)
-    return model, meta, int(scale)
+    check_upscale(net, int(scale), where=f"{checkpoint}: ")
+    net.requires_grad_(False)
+    return net, meta, int(scale)
+
+
+def check_upscale(model, scale: int, where: str = "") -> None:
+    """SRCNNError when an LR-input model (upscale s > 1) is asked for another scale."""
+    up = int(getattr(model, "upscale", 1))
+    if up not in (1, scale):
+        raise SRCNNError(f"{where}the model upscales by {up} (it takes the low-resolution image), "
+                         f"so it cannot super-resolve x{scale}")
 
 
 def model_name(meta: dict) -> str:
-    """A short label such as "SRCNN 9-5-5" (or the .mat loader's "SRCNN 9-5-5 (authors)")."""
-    if meta.get("name"):
-        return str(meta["name"])
-    cfg = meta.get("model", {})
-    if cfg.get("name", "srcnn") == "srcnn" and "f1" in cfg:
-        label = f"SRCNN {cfg['f1']}-{cfg['f2']}-{cfg['f3']}"
-        return label + (" RGB" if cfg.get("channels", 1) == 3 else "")
-    return str(cfg.get("name", "model"))
+    """A short label starting with the model family: "srcnn-9-5-5" (f1-f2-f3), "fsrcnn", "espcn",
+    "vdsr", "srcnn-res", ...; "-rgb" for a 3-channel model; " (authors)" for the SRCNN authors' .mat."""
+    cfg = meta.get("model") or {}
+    name = cfg.get("name", "srcnn")
+    label = f"srcnn-{cfg['f1']}-{cfg['f2']}-{cfg['f3']}" if name == "srcnn" and "f1" in cfg else str(name)
+    if cfg.get("channels", 1) == 3:
+        label += "-rgb"
+    if meta.get("format") == "matlab-srcnn":
+        label += " (authors)"
+    return label
 
 
 # ----------------------------------------------------------------------------------------------
@@ -120,17 +180,78 @@ def tile_size(tile: int | None, device) -> int:
     return tile
 
 
-def tiled_forward(model, region, hw: tuple[int, int], tile: int | None = None):
-    """Run ``model`` over an image it sees only through ``region``, one tile at a time.
+# PyTorch runs a float32 CPU convolution with oneDNN or with its own kernels depending on the input's
+# size (oneDNN for batch > 1 or more than 20480 input elements, unless 1x1 single-threaded; kernels over
+# 3x3 always), and the two differ in the last bits; oneDNN's transposed convolution moreover differs with
+# the image shape. So that a tile gives the same bits as the whole image, an input of at most
+# ONEDNN_MIN_ELEMENTS pixels runs as a batch of two (every convolution on oneDNN, as for a large image)
+# and transposed convolutions run on PyTorch's own kernel.
+ONEDNN_MIN_ELEMENTS = 20480
 
-    region(r0, r1, c0, c1) -> (r1-r0, c1-c0, P) float array, P >= model.channels: the network input in
-    its first model.channels planes (any further planes are passed through). hw = full (H, W).
-    Yields ((r0, r1, c0, c1), net (h, w, C) float32 numpy, planes (h, w, P) float) per output tile.
+
+def _onednn(enabled: bool):
+    def hook(*_):
+        torch.backends.mkldnn.enabled = enabled
+    return hook
+
+
+def _forward(model, x: torch.Tensor) -> torch.Tensor:
+    """model(x), computed with the same kernels whatever the size of x (on the CPU, see above)."""
+    if x.device.type != "cpu":
+        return model(x)
+    if x.shape[0] == 1 and x.shape[-2] * x.shape[-1] <= ONEDNN_MIN_ELEMENTS:
+        return _forward(model, torch.cat([x, x]))[:1]
+    handles = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            handles += [m.register_forward_pre_hook(_onednn(False)), m.register_forward_hook(_onednn(True))]
+    enabled = torch.backends.mkldnn.enabled
+    try:
+        return model(x)
+    finally:
+        torch.backends.mkldnn.enabled = enabled
+        for h in handles:
+            h.remove()
+
+
+def run_model(model, x: torch.Tensor, ensemble: bool = False) -> torch.Tensor:
+    """The network on a batch, with the same result for any image size (a tile = the same region of the
+    whole image's result); with ``ensemble`` the mean of the 8 flips/rotations of x, each output
+    mapped back (summed in a fixed order, then / 8).
+
+    x: (N,C,h,w) float32 -> (N,C,u*h,u*w) float32, u = model.upscale.
+    """
+    if not ensemble:
+        return _forward(model, x)
+    total = None
+    for k in range(4):
+        for flip in (False, True):
+            t = torch.rot90(x, k, (2, 3))
+            t = t.flip(3) if flip else t
+            y = _forward(model, t.contiguous())
+            y = y.flip(3) if flip else y
+            y = torch.rot90(y, -k, (2, 3))
+            total = y if total is None else total + y
+    return total / 8
+
+
+def tiled_forward(model, region, hw: tuple[int, int], tile: int | None = None, ensemble: bool = False):
+    """Run ``model`` over an input image it sees only through ``region``, one tile at a time.
+
+    hw = (H, W) of the network's input grid (the bicubic-upscaled image for upscale 1, the LR image
+    for an LR-input model). region(r0, r1, c0, c1) -> (r1-r0, c1-c0, P) float array of that grid,
+    P >= model.channels: the network input in its first model.channels planes (any further planes are
+    passed through). tile = output tile side (None: automatic, 0: one pass); input tiles are
+    tile // upscale. ensemble: self-ensemble (see run_model).
+    Yields ((R0, R1, C0, C1) output box = upscale x the input box, net (R1-R0, C1-C0, C) float32 numpy,
+    planes (r1-r0, c1-c0, P) float: the region of the tile's core, on the input grid).
     """
     H, W = hw
+    u = int(getattr(model, "upscale", 1))
     m = _margin(model)
     device = _device_of(model)
-    t = tile_size(tile, device) or max(H, W)
+    t = tile_size(tile, device)
+    t = max(1, t // u) if t else max(H, W)
     c = model.channels
     with torch.inference_mode():
         for r0, r1 in _spans(H, t):
@@ -138,22 +259,29 @@ def tiled_forward(model, region, hw: tuple[int, int], tile: int | None = None):
                 a0, a1, b0, b1 = max(r0 - m, 0), min(r1 + m, H), max(c0 - m, 0), min(c1 + m, W)
                 planes = region(a0, a1, b0, b1)
                 x = np.ascontiguousarray(planes[:, :, :c].transpose(2, 0, 1), dtype=np.float32)
-                y = model(torch.from_numpy(x)[None].to(device))[0]
-                y = y[:, r0 - a0:r1 - a0, c0 - b0:c1 - b0].permute(1, 2, 0).cpu().numpy()
-                yield (r0, r1, c0, c1), y, planes[r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+                y = run_model(model, torch.from_numpy(x)[None].to(device), ensemble)[0]
+                if tuple(y.shape[1:]) != (u * (a1 - a0), u * (b1 - b0)):
+                    raise SRCNNError(f"{type(model).__name__} turned a {a1 - a0}x{b1 - b0} input into "
+                                     f"{y.shape[1]}x{y.shape[2]}, not {u} times larger")
+                y = y[:, u * (r0 - a0):u * (r1 - a0), u * (c0 - b0):u * (c1 - b0)]
+                yield ((u * r0, u * r1, u * c0, u * c1), y.permute(1, 2, 0).cpu().numpy(),
+                       planes[r0 - a0:r1 - a0, c0 - b0:c1 - b0])
 
 
-def forward_array(model, x: np.ndarray, tile: int | None = None) -> np.ndarray:
-    """The network on a whole (already bicubic-upscaled) image, tiled to bound memory.
+def forward_array(model, x: np.ndarray, tile: int | None = None, ensemble: bool = False) -> np.ndarray:
+    """The network on a whole input image, tiled to bound memory.
 
-    x: (H,W) (1-channel model) or (H,W,C) float in [0,1] -> the same shape, float32, not clipped.
+    x: the network input, (H,W) (1-channel model) or (H,W,C) float in [0,1]: the bicubic-upscaled
+    image for upscale 1, the low-resolution image for an LR-input model. Returns (u*H, u*W[,C])
+    float32, not clipped (u = model.upscale). ensemble: self-ensemble (see run_model).
     """
     x3 = x[:, :, None] if x.ndim == 2 else x
     if x3.shape[2] != model.channels:
         raise SRCNNError(f"the model takes {model.channels} channel(s), the image has {x3.shape[2]}")
-    out = np.empty(x3.shape, np.float32)
+    u = int(getattr(model, "upscale", 1))
+    out = np.empty((u * x3.shape[0], u * x3.shape[1], x3.shape[2]), np.float32)
     region = lambda r0, r1, c0, c1: x3[r0:r1, c0:c1]  # noqa: E731
-    for (r0, r1, c0, c1), y, _ in tiled_forward(model, region, x3.shape[:2], tile):
+    for (r0, r1, c0, c1), y, _ in tiled_forward(model, region, x3.shape[:2], tile, ensemble):
         out[r0:r1, c0:c1] = y
     return out[:, :, 0] if x.ndim == 2 else out
 
@@ -207,40 +335,54 @@ def check_image(img: np.ndarray) -> None:
         raise SRCNNError(f"image is only {w}x{h} pixels; need at least {MIN_SIDE}x{MIN_SIDE}")
 
 
-def super_resolve(img: np.ndarray, model, scale: int, tile: int | None = None) -> np.ndarray:
-    """Upscale a low-resolution image by ``scale`` with bicubic + the network.
+def super_resolve(img: np.ndarray, model, scale: int, tile: int | None = None,
+                  ensemble: bool = False) -> np.ndarray:
+    """Upscale a low-resolution image by ``scale`` with the network (after a MATLAB-bicubic upscale
+    for an upscale-1 model; on the image itself for an LR-input model).
 
     img: (H,W) grey, (H,W,1), (H,W,3) RGB or (H,W,4) RGBA; uint8 or uint16.
     Returns (H*scale, W*scale[, C]) with img's layout and dtype. The model (on its device, eval mode)
-    has 1 channel (Y) or 3 (RGB); tile = output tile side (None: automatic, 0: one pass).
+    has 1 channel (Y) or 3 (RGB); tile = output tile side (None: automatic, 0: one pass);
+    ensemble: self-ensemble (the 8 flips/rotations averaged).
     """
     img = np.asarray(img)
     check_image(img)
     if img.ndim == 3 and img.shape[2] == 1:
-        return super_resolve(img[:, :, 0], model, scale, tile)[:, :, None]
+        return super_resolve(img[:, :, 0], model, scale, tile, ensemble)[:, :, None]
+    check_upscale(model, scale)
     dtype, top = img.dtype, np.iinfo(img.dtype).max
     f = img.astype(np.float64) / top
     gray = f.ndim == 2
     color, alpha = (f[:, :, None], None) if gray else (f[:, :, :3], f[:, :, 3:])
-    if model.channels == 1:
-        planes = color if gray else rgb2ycbcr(color)          # the network refines plane 0 (Y)
-    elif model.channels == 3:
+    c = model.channels
+    if c == 1:
+        planes = color if gray else rgb2ycbcr(color)          # the network works on plane 0 (Y)
+    elif c == 3:
         planes = np.repeat(color, 3, axis=2) if gray else color
     else:
-        raise SRCNNError(f"models with {model.channels} channels are not supported (1 = Y or 3 = RGB)")
+        raise SRCNNError(f"models with {c} channels are not supported (1 = Y or 3 = RGB)")
     if alpha is not None and alpha.shape[2]:
-        planes = np.concatenate([planes, alpha], axis=2)
-    source = BicubicUpscale(np.ascontiguousarray(planes), scale)
+        planes = np.ascontiguousarray(np.concatenate([planes, alpha], axis=2))
+    # planes: (H,W,P), the network's c planes first, then the pass-through ones (Cb, Cr, alpha)
+    lr_input = getattr(model, "upscale", 1) > 1
+    if lr_input:   # the network sees the LR planes; the pass-through planes are bicubic-upscaled
+        source = lambda r0, r1, c0, c1: planes[r0:r1, c0:c1]  # noqa: E731
+        hw = planes.shape[:2]
+        passthrough = BicubicUpscale(np.ascontiguousarray(planes[:, :, c:]), scale)
+    else:          # the network and the pass-through planes share one bicubic upscale
+        source = BicubicUpscale(np.ascontiguousarray(planes), scale)
+        hw = source.shape
 
-    H, W = source.shape
+    H, W = f.shape[0] * scale, f.shape[1] * scale
     out = np.empty((H, W) if gray else (H, W, img.shape[2]), dtype)
-    for (r0, r1, c0, c1), y, core in tiled_forward(model, source, (H, W), tile):
+    for (r0, r1, c0, c1), y, core in tiled_forward(model, source, hw, tile, ensemble):
         y = y.astype(np.float64)
         if gray:
             out[r0:r1, c0:c1] = _quantize(y.mean(axis=2), dtype)
             continue
-        rgb = ycbcr2rgb(np.concatenate([y, core[:, :, 1:3]], axis=2)) if model.channels == 1 else y
+        extra = passthrough(r0, r1, c0, c1) if lr_input else core[:, :, c:]   # output grid
+        rgb = ycbcr2rgb(np.concatenate([y, extra[:, :, :2]], axis=2)) if c == 1 else y
         out[r0:r1, c0:c1, :3] = _quantize(rgb, dtype)
         if img.shape[2] == 4:
-            out[r0:r1, c0:c1, 3] = _quantize(core[:, :, -1], dtype)
+            out[r0:r1, c0:c1, 3] = _quantize(extra[:, :, -1], dtype)
     return out

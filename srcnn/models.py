@@ -297,7 +297,8 @@ class ChannelAttention(nn.Module):
         k, r = 2 * CA_RADIUS + 1, CA_RADIUS  # a box mean, separably: rows then columns
         s = F.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
         s = F.avg_pool2d(s, (k, 1), stride=1, padding=(r, 0), count_include_pad=False)
-        return x * torch.sigmoid(self.excite(torch.relu(self.squeeze(s))))
+        z = self.excite(torch.relu(self.squeeze(s)))
+        return x * (0.5 + 0.5 * torch.tanh(0.5 * z))  # = sigmoid(z), but position-exact on the CPU (tiling)
 
 
 def _act(act: str, ch: int) -> nn.Module:

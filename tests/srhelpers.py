@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from srcnn.checkpoint import save_checkpoint
-from srcnn.models import SRCNN
+from srcnn.models import SRCNN, build_model, input_kind
 
 
 def tiny_model(seed: int = 0, channels: int = 1, padding: str = "replicate", f=(5, 3, 3), n=(6, 4)) -> SRCNN:
@@ -45,6 +45,17 @@ def save_tiny_checkpoint(path, scale=3, channels: int = 1, seed: int = 0, paddin
             "channels": "y" if channels == 1 else "rgb", "epoch": 1, "step": 1, "hparams": {},
             "history": [], "best": {"epoch": 1, "val_psnr": 0.0}, "time_spent": 0.0}
     return save_checkpoint(ckpt, path)
+
+
+def save_model(path, name: str, scales, **kwargs) -> Path:
+    """A checkpoint of a small random registered ``name`` model that says it was trained for ``scales``
+    (an int or a list); an LR-input model is built for its single scale unless kwargs give one."""
+    torch.manual_seed(0)
+    if input_kind(name, **kwargs) == "lr" and "scale" not in kwargs and not isinstance(scales, list):
+        kwargs["scale"] = scales
+    m = build_model(name, **kwargs)
+    return save_checkpoint({"format": "srcnn-checkpoint", "format_version": 1, "model": m.config(),
+                            "state_dict": m.state_dict(), "scale": scales, "channels": "y"}, path)
 
 
 def write_official_mat(path, f=(5, 3, 3), n=(6, 4), seed: int = 0, f2_as_2d: bool = False) -> dict:

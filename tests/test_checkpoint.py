@@ -8,7 +8,7 @@ import torch
 import srcnn.official
 from srcnn.checkpoint import (check_compatible, load_checkpoint, load_model, save_checkpoint)
 from srcnn.errors import SRCNNError
-from srcnn.models import SRCNN
+from srcnn.models import SRCNN, build_model
 
 
 def make_ckpt(padding="none", **extra):
@@ -128,9 +128,26 @@ def test_load_model_mismatched_weights(tmp_path):
     ck["model"] = {**ck["model"], "n1": 8}
     with pytest.raises(SRCNNError, match="do not match the architecture"):
         load_model(save_checkpoint(ck, tmp_path / "c"))
-    ck["model"] = {"name": "vdsr"}
+    ck["model"] = {"name": "edsr"}
     with pytest.raises(SRCNNError, match="unknown architecture"):
         load_model(save_checkpoint(ck, tmp_path / "c"))
+
+
+@pytest.mark.parametrize("name, kwargs", [("fsrcnn", dict(scale=3)), ("espcn", dict(scale=2, channels=3)),
+                                          ("vdsr", dict(depth=4)), ("srcnn-res", {}),
+                                          ("srcnn-subpixel", dict(scale=4))])
+def test_load_model_builds_every_architecture(tmp_path, name, kwargs):
+    torch.manual_seed(1)
+    m = build_model(name, **kwargs).eval()
+    ck = {"format": "srcnn-checkpoint", "format_version": 1, "model": m.config(), "state_dict": m.state_dict(),
+          "scale": kwargs.get("scale", [2, 3, 4]), "channels": "rgb" if m.channels == 3 else "y"}
+    model, meta = load_model(save_checkpoint(ck, tmp_path / "c"))
+    assert type(model) is type(m) and model.config() == m.config() and not model.training
+    assert meta["model"]["name"] == name and meta["train_padding"] is None
+    x = torch.rand(1, m.channels, 10, 12)
+    with torch.no_grad():
+        assert torch.equal(model(x), m(x))
+    assert model(x).shape[-2:] == (10 * m.upscale, 12 * m.upscale)
 
 
 def test_load_model_mat_dispatch(tmp_path, monkeypatch):

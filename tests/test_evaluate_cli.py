@@ -11,7 +11,7 @@ import torch
 from srcnn import inference
 from srcnn.cli.evaluate import main
 from srcnn.images import read_image, write_image
-from srhelpers import save_tiny_checkpoint, write_official_mat
+from srhelpers import save_model, save_tiny_checkpoint, write_official_mat
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,6 +32,19 @@ def ckpt(tmp_path):
     return save_tiny_checkpoint(tmp_path / "checkpoint.5", scale=[2, 3])
 
 
+@pytest.fixture
+def weights(tmp_path, monkeypatch):
+    """A temporary srcnn/weights: srcnn x2 and x3, fsrcnn-s x3, espcn x2, a multi-scale vdsr."""
+    d = tmp_path / "weights"
+    save_tiny_checkpoint(d / "srcnn_x2.pt", scale=2, seed=1)
+    save_tiny_checkpoint(d / "srcnn_x3.pt", scale=3, seed=2)
+    save_model(d / "fsrcnn-s_x3.pt", "fsrcnn-s", 3)
+    save_model(d / "espcn_x2.pt", "espcn", 2, n1=8, n2=4)
+    save_model(d / "vdsr_x2-3-4.pt", "vdsr", [2, 3, 4], depth=3, features=4)
+    monkeypatch.setattr(inference, "WEIGHTS_DIR", d)
+    return d
+
+
 def run(args, capsys):
     rc = main([str(a) for a in args])
     out, err = capsys.readouterr()
@@ -45,7 +58,7 @@ def test_json_shape_and_table(root, ckpt, tmp_path, capsys):
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["protocol"]["name"] == "srcnn-y" and "shave" in data["protocol"]
     rows = data["rows"]
-    assert [(r["set"], r["scale"], r["method"]) for r in rows] == [("SetA", 3, "bicubic"), ("SetA", 3, "SRCNN 5-3-3")]
+    assert [(r["set"], r["scale"], r["method"]) for r in rows] == [("SetA", 3, "bicubic"), ("SetA", 3, "srcnn-5-3-3")]
     bic, sr = rows
     assert bic["checkpoint"] is None and bic["sha256"] is None
     assert sr["checkpoint"] == str(ckpt)
@@ -129,7 +142,69 @@ def test_mat_checkpoint_takes_its_scale_from_the_name(root, tmp_path, capsys):
     write_official_mat(tmp_path / "x2.mat")
     rc, out, err = run(["--set", "SetB", "--checkpoint", tmp_path / "x2.mat", "--data-root", root], capsys)
     assert rc == 0, err
-    assert "SetB x2" in out and "SRCNN 5-3-3 (authors)" in out
+    assert "SetB x2" in out and "srcnn-5-3-3 (authors)" in out
+
+
+def test_model_picks_the_bundled_weights(root, weights, tmp_path, capsys):
+    rc, out, err = run(["--set", "SetB", "--model", "espcn", "--scale", 2, "--data-root", root,
+                        "--json", tmp_path / "r.json"], capsys)
+    assert rc == 0, err
+    bic, sr = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert sr["method"] == "espcn" and sr["checkpoint"] == str(weights / "espcn_x2.pt")
+    assert sr["model"]["name"] == "espcn" and sr["model"]["scale"] == 2
+    assert sr["sha256"] == hashlib.sha256((weights / "espcn_x2.pt").read_bytes()).hexdigest()
+    assert "model: espcn" in out
+    rc, _, err = run(["--set", "SetB", "--model", "vdsr", "--scale", 4, "--data-root", root], capsys)
+    assert rc == 0, err   # the multi-scale file
+    rc, _, err = run(["--set", "SetB", "--model", "espcn", "--scale", 3, "--data-root", root], capsys)
+    assert rc == 2 and "no bundled espcn weights for x3 (bundled espcn weights: x2)" in err and err.count("\n") == 1
+    rc, _, err = run(["--set", "SetB", "--model", "nonesuch", "--data-root", root], capsys)
+    assert rc == 2 and "--model nonesuch: unknown model; one of srcnn, fsrcnn" in err
+    with pytest.raises(SystemExit) as e:   # one source of weights at a time
+        main(["--set", "SetB", "--model", "espcn", "--checkpoint", str(weights / "espcn_x2.pt")])
+    assert e.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_model_all(root, weights, tmp_path, capsys, monkeypatch):
+    """The README's one command: every bundled model on the sets and scales, one JSON."""
+    rc, out, err = run(["--set", "SetA,SetB", "--model", "all", "--scale", "2,3,4", "--data-root", root,
+                        "--json", tmp_path / "r.json"], capsys)
+    assert rc == 0, err
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    got = {}
+    for r in rows:
+        got.setdefault((r["set"], r["scale"]), []).append(r["method"])
+    assert got == {(s, 2): ["bicubic", "espcn", "srcnn-5-3-3", "vdsr"] for s in ("SetA", "SetB")} | \
+        {(s, 3): ["bicubic", "fsrcnn-s", "srcnn-5-3-3", "vdsr"] for s in ("SetA", "SetB")} | \
+        {(s, 4): ["bicubic", "vdsr"] for s in ("SetA", "SetB")}
+    assert [(r["set"], r["scale"]) for r in rows[:5]] == [("SetA", 2)] * 4 + [("SetB", 2)]
+    for r in rows:
+        fam = r["method"].split("-")[0]
+        assert fam in ("bicubic", "srcnn", "fsrcnn", "espcn", "vdsr")
+        assert (r["checkpoint"] is None) == (r["method"] == "bicubic")
+        if r["method"] != "bicubic":
+            assert r["model"]["name"] == r["method"].replace("-5-3-3", "") and r["sha256"]
+    assert "note: no bundled espcn weights for x3; espcn skipped at x3" in out
+    assert "note: no bundled srcnn weights for x4" in out and "note: no bundled fsrcnn-s weights for x2" in out
+    bic = [r for r in rows if r["method"] == "bicubic" and r["set"] == "SetA"]
+    assert len(bic) == 3 and bic[0]["psnr"] != bic[1]["psnr"]
+    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "no-weights")
+    rc, _, err = run(["--set", "SetB", "--model", "all", "--data-root", root], capsys)
+    assert rc == 2 and "--model all: there are no bundled weights" in err
+
+
+def test_self_ensemble_rows_and_table(root, ckpt, tmp_path, capsys):
+    rc, out, err = run(["--set", "SetB", "--checkpoint", ckpt, "--scale", 2, "--self-ensemble", "--data-root", root,
+                        "--json", tmp_path / "r.json"], capsys)
+    assert rc == 0, err
+    bic, sr, se = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert (bic["method"], sr["method"], se["method"]) == ("bicubic", "srcnn-5-3-3", "srcnn-5-3-3+se")
+    assert se["checkpoint"] == sr["checkpoint"] and se["model"] == sr["model"] and se["psnr"] != sr["psnr"]
+    assert "+se PSNR" in out
+    mean = next(line for line in out.splitlines() if line.startswith("mean"))
+    assert f"{se['psnr']:.2f}" in mean and f"{se['psnr'] - bic['psnr']:+.2f}" in mean
+    rc, out, _ = run(["--set", "SetB", "--checkpoint", ckpt, "--scale", 2, "--data-root", root], capsys)
+    assert rc == 0 and "+se" not in out
 
 
 @pytest.mark.parametrize("args, match", [
@@ -158,8 +233,8 @@ def test_help_documents_the_protocol():
     r = subprocess.run([sys.executable, str(REPO / "evaluate.py"), "--help"], capture_output=True, text=True,
                        cwd=REPO)
     assert r.returncode == 0
-    for text in ("--set", "--scale", "--checkpoint", "--json", "--save-images", "--compare", "--rgb",
-                 "--device", "--data-root", "modcrop", "rgb2ycbcr", "shaved"):
+    for text in ("--set", "--scale", "--checkpoint", "--model NAME", "--self-ensemble", "--json", "--save-images",
+                 "--compare", "--rgb", "--device", "--data-root", "modcrop", "rgb2ycbcr", "shaved", "--model all"):
         assert text in r.stdout, text
 
 

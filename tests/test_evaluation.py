@@ -2,12 +2,24 @@
 import numpy as np
 import pytest
 
+import torch
+
+from srcnn.color import rgb2y, rgb2ycbcr, ycbcr2rgb
 from srcnn.errors import SRCNNError
 from srcnn.evaluation import (best_crop, evaluate_image, evaluate_set, protocol, side_by_side, slug)
 from srcnn.imresize import imresize, modcrop
 from srcnn.images import read_image, write_image
-from srcnn.protocol import bicubic_y, hr_y, score
+from srcnn.inference import forward_array
+from srcnn.models import build_model
+from srcnn.protocol import bicubic, bicubic_y, hr_y, score
 from srhelpers import identity_model, tiny_model
+
+
+def lr_model(name="espcn", scale=3, channels=1, **kwargs):
+    """A small random LR-input model (upscale = scale)."""
+    torch.manual_seed(0)
+    small = {"espcn": dict(n1=8, n2=4), "fsrcnn": dict(d=8, s=4, m=1)}[name]
+    return build_model(name, scale=scale, channels=channels, **small, **kwargs).eval()
 
 
 @pytest.fixture
@@ -65,6 +77,60 @@ def test_views(make_image):
     assert all(a.shape == (30, 30) for a in g.values())
 
 
+@pytest.mark.parametrize("name", ["espcn", "fsrcnn"])
+def test_lr_input_model_takes_the_downscaled_y(make_image, name):
+    """LR = MATLAB bicubic downscale (float, unrounded) of the modcropped HR Y; scored like the others."""
+    hr = make_image(40, 43, 3, seed=7)
+    model = lr_model(name, scale=2)
+    r = evaluate_image(hr, 2, model)
+    gt = hr_y(hr, 2)
+    lr = imresize(gt, 0.5)
+    assert lr.shape == (20, 21) and lr.dtype == np.float64
+    assert np.array_equal(imresize(lr, output_shape=gt.shape), bicubic_y(gt, 2))  # the same degradation
+    with torch.no_grad():
+        sr = model(torch.from_numpy(lr).float()[None, None])[0, 0].double().numpy()
+    assert sr.shape == gt.shape
+    assert r["model"][0] == pytest.approx(score(sr, gt, 2)[0], abs=1e-6)
+    assert r["model"] == score(forward_array(model, lr).astype(np.float64), gt, 2)
+    assert r["bicubic"] == score(bicubic_y(gt, 2), gt, 2)
+    g = evaluate_image(hr[:, :, 0], 2, model, images=True)   # greyscale: its own Y
+    assert g["views"]["model"].shape == (40, 42)
+
+
+def test_lr_input_models_rgb_and_views(make_image):
+    hr = make_image(36, 39, 3, seed=8)
+    gt = modcrop(hr, 3).astype(np.float64) / 255
+    lr = imresize(gt, 1 / 3)
+    y_model, rgb_model = lr_model(scale=3), lr_model(scale=3, channels=3)
+    # an RGB model on the Y protocol: its RGB output from the RGB LR image, scored on Y
+    r = evaluate_image(hr, 3, rgb_model, images=True)
+    out = np.clip(forward_array(rgb_model, lr).astype(np.float64), 0, 1)
+    assert r["model"] == score(rgb2y(out), hr_y(hr, 3), 3)
+    assert np.array_equal(r["views"]["model"], np.clip(np.round(out * 255), 0, 255).astype(np.uint8))
+    # a Y model on the RGB variant: Y from the LR Y, Cb/Cr of the bicubic image
+    r = evaluate_image(hr, 3, y_model, rgb=True, images=True)
+    ycc = rgb2ycbcr(bicubic(gt, 3))
+    ycc[:, :, 0] = forward_array(y_model, rgb2ycbcr(lr)[:, :, 0])
+    assert np.array_equal(r["views"]["model"], np.clip(np.round(ycbcr2rgb(ycc) * 255), 0, 255).astype(np.uint8))
+    assert set(r["views"]) == {"bicubic", "model", "gt"} and r["views"]["model"].shape == (36, 39, 3)
+    with pytest.raises(SRCNNError, match="upscales by 3"):
+        evaluate_image(hr, 2, y_model)
+
+
+@pytest.mark.parametrize("make", [tiny_model, lambda: lr_model(scale=2)])
+def test_self_ensemble_is_a_separate_result(make_image, make):
+    hr = make_image(34, 30, 3, seed=9)
+    model = make()
+    r = evaluate_image(hr, 2, model, self_ensemble=True, images=True)
+    assert r["model"] == evaluate_image(hr, 2, model)["model"]
+    gt = hr_y(hr, 2)
+    x = imresize(gt, 0.5) if model.upscale > 1 else bicubic_y(gt, 2)
+    assert r["ensemble"] == score(forward_array(model, x, ensemble=True).astype(np.float64), gt, 2)
+    assert r["ensemble"] != r["model"]
+    assert set(r["views"]) == {"bicubic", "model", "ensemble", "gt"}
+    assert "ensemble" not in evaluate_image(hr, 2, model)
+
+
 def test_too_small_image(make_image):
     with pytest.raises(SRCNNError, match="too small to score at x4"):
         evaluate_image(make_image(16, 16, 3), 4, None)
@@ -91,6 +157,21 @@ def test_evaluate_set_rows_and_files(set_dir, tmp_path):
     assert read_image(out / "b_bicubic.png").shape == (38, 36)
     cmp = read_image(tmp_path / "cmp" / "Tiny" / "x2" / "a_compare.png")
     assert cmp.ndim == 3 and cmp.shape[1] == 3 * 2 * 40 + 2 * 4   # 3 crops of 40 px, zoom 2, 2 gaps
+
+
+def test_evaluate_set_self_ensemble_rows_and_files(set_dir, tmp_path):
+    rows = evaluate_set(set_dir, 2, tiny_model(), method="srcnn-5-3-3", checkpoint="c.pt", sha256="ab",
+                        self_ensemble=True, save_dir=tmp_path / "save", compare_dir=tmp_path / "cmp")
+    assert [r["method"] for r in rows] == ["bicubic", "srcnn-5-3-3", "srcnn-5-3-3+se"]
+    se = rows[2]
+    assert se["checkpoint"] == "c.pt" and se["sha256"] == "ab" and se["count"] == 2
+    assert se["psnr"] != rows[1]["psnr"]
+    assert se["psnr"] == pytest.approx(np.mean([i["psnr"] for i in se["images"]]))
+    out = tmp_path / "save" / "Tiny" / "x2"
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("a_")) == [
+        "a_bicubic.png", "a_srcnn-5-3-3-se.png", "a_srcnn-5-3-3.png"]
+    cmp = read_image(tmp_path / "cmp" / "Tiny" / "x2" / "a_compare.png")
+    assert cmp.shape[1] == 4 * 2 * 40 + 3 * 4   # bicubic | model | model+se | ground truth
 
 
 def test_evaluate_set_bicubic_only_and_errors(set_dir, tmp_path):

@@ -2,22 +2,54 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from srcnn import inference
 from srcnn.color import rgb2ycbcr, ycbcr2rgb
 from srcnn.errors import SRCNNError
 from srcnn.imresize import imresize
-from srcnn.inference import (BicubicUpscale, forward_array, load_for_scale, resolve_device, super_resolve,
-                             tile_size, tiled_forward)
+from srcnn.models import build_model
+from srcnn.inference import (BicubicUpscale, bundled_checkpoint, bundled_models, forward_array, load_for_scale,
+                             model_name, resolve_device, run_model, super_resolve, tile_size, tiled_forward)
 from srcnn.sample import sample_image, sample_lr
 from srhelpers import identity_model, save_tiny_checkpoint, tiny_model
 
 
+class TinyLR(nn.Module):
+    """A tiny LR-input model (upscale = scale): 3x3 conv (zero padding) -> ReLU -> either a sub-pixel
+    conv (3x3 to C*s*s maps, PixelShuffle) or a 9x9 transposed conv of stride s, plus the nearest-
+    neighbour upscale of the input (so outputs look like images)."""
+
+    def __init__(self, scale: int = 3, channels: int = 1, up: str = "subpixel", seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.channels, self.upscale, self.scale = channels, scale, scale
+        self.conv = nn.Conv2d(channels, 5, 3, padding=1)
+        if up == "subpixel":
+            self.up = nn.Sequential(nn.Conv2d(5, channels * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
+            self.shrink = 2
+        else:  # output (n-1)*s - 2p + 9 + op = n*s
+            op = (9 - scale) % 2
+            self.up = nn.ConvTranspose2d(5, channels, 9, stride=scale, padding=(9 - scale + op) // 2,
+                                         output_padding=op)
+            self.shrink = 1 + 2
+        with torch.no_grad():
+            for prm in self.parameters():
+                prm.mul_(0.3)
+
+    def forward(self, x):
+        near = x.repeat_interleave(self.scale, 2).repeat_interleave(self.scale, 3)
+        return near + self.up(torch.relu(self.conv(x)))
+
+
 def full_pass(model, x: np.ndarray) -> np.ndarray:
-    """The untiled reference: (H,W,C) float -> the model on the whole image at once, (H,W,C) float32."""
+    """The untiled reference: (H,W,C) float -> the model on the whole image at once, (H,W,C) float32
+    (through run_model, which picks the same kernels for any size; a plain model(x) agrees to ~1e-7)."""
     t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32))[None]
     with torch.no_grad():
-        return model(t)[0].permute(1, 2, 0).numpy()
+        out = run_model(model, t)[0]
+        assert torch.allclose(out, model(t)[0], atol=1e-5)
+        return out.permute(1, 2, 0).numpy()
 
 
 def q(x, dtype=np.uint8):
@@ -28,10 +60,12 @@ def reference_sr(img: np.ndarray, model, scale: int) -> np.ndarray:
     """super_resolve written out plainly (no tiles): bicubic of the whole image, the network on it."""
     top = np.iinfo(img.dtype).max
     f = img.astype(np.float64) / top
+    lr_input = getattr(model, "upscale", 1) > 1
     if f.ndim == 2:
-        return q(full_pass(model, imresize(f, scale)[:, :, None])[:, :, 0], img.dtype)
-    up = imresize(rgb2ycbcr(f[:, :, :3]), scale)
-    y = full_pass(model, up[:, :, :1]).astype(np.float64)
+        return q(full_pass(model, (f if lr_input else imresize(f, scale))[:, :, None])[:, :, 0], img.dtype)
+    ycc = rgb2ycbcr(f[:, :, :3])
+    up = imresize(ycc, scale)
+    y = full_pass(model, (ycc if lr_input else up)[:, :, :1]).astype(np.float64)
     out = q(ycbcr2rgb(np.concatenate([y, up[:, :, 1:]], axis=2)), img.dtype)
     if f.shape[2] == 4:
         out = np.concatenate([out, q(imresize(f[:, :, 3], scale), img.dtype)[:, :, None]], axis=2)
@@ -105,6 +139,137 @@ def test_tile_size():
     assert tile_size(0, "cpu") == 0 and tile_size(64, "cpu") == 64
     with pytest.raises(SRCNNError, match="--tile -3"):
         tile_size(-3, "cpu")
+
+
+# ---------------------------------------------------------------- LR-input models (upscale > 1)
+
+@pytest.mark.parametrize("up", ["subpixel", "deconv"])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_lr_model_tiled_equals_full_pass_exactly(up, scale):
+    model = TinyLR(scale, up=up).eval()
+    x = np.random.default_rng(scale).random((23, 31))
+    ref = full_pass(model, x[:, :, None])[:, :, 0]
+    assert ref.shape == (23 * scale, 31 * scale)
+    for tile in (scale, 2 * scale + 1, 20, 0, None):   # output pixels: input tiles of 1, 2, ... LR pixels
+        out = forward_array(model, x, tile=tile)
+        assert out.shape == ref.shape and np.array_equal(out, ref), (tile, np.abs(out - ref).max())
+
+
+@pytest.mark.parametrize("name, kwargs", [("fsrcnn", dict(scale=3)), ("fsrcnn-s", dict(scale=2)),
+                                          ("espcn", dict(scale=4, n1=16, n2=8)),
+                                          ("vdsr", dict(depth=5, features=8))])
+def test_registered_models_tile_exactly(name, kwargs):
+    """Random weights; an input over ONEDNN_MIN_ELEMENTS pixels, so the one pass and the tiles run on
+    different batch sizes and the kernels must still agree bit for bit."""
+    torch.manual_seed(0)
+    model = build_model(name, **kwargs).eval()
+    for p in model.parameters():   # paper-like magnitudes everywhere (PyTorch's default deconv is tiny)
+        torch.nn.init.normal_(p, 0.0, 0.2)
+    u = model.upscale
+    x = np.random.default_rng(5).random((151, 140))
+    ref = forward_array(model, x, tile=0)
+    assert ref.shape == (151 * u, 140 * u)
+    assert not np.allclose(ref[:, :, None] if ref.ndim == 2 else ref, 0)
+    for tile in (24 * u, 100 * u):
+        assert np.array_equal(forward_array(model, x, tile=tile), ref), tile
+
+
+@pytest.mark.parametrize("up", ["subpixel", "deconv"])
+def test_lr_tiling_needs_the_margin(up, monkeypatch):
+    model = TinyLR(2, up=up).eval()
+    x = np.random.default_rng(1).random((20, 20))
+    monkeypatch.setattr(inference, "_margin", lambda m: 0)
+    assert not np.array_equal(forward_array(model, x, tile=16), full_pass(model, x[:, :, None])[:, :, 0])
+
+
+def test_lr_tiles_cover_the_output_once():
+    model = TinyLR(3).eval()
+    seen = np.zeros((30, 42), int)
+    region = lambda r0, r1, c0, c1: np.zeros((r1 - r0, c1 - c0, 3))  # noqa: E731
+    for (r0, r1, c0, c1), y, core in tiled_forward(model, region, (10, 14), tile=12):   # LR tiles of 4
+        seen[r0:r1, c0:c1] += 1
+        assert y.shape == (r1 - r0, c1 - c0, 1) and core.shape == ((r1 - r0) // 3, (c1 - c0) // 3, 3)
+        assert (r0 % 12, c0 % 12) == (0, 0)
+    assert (seen == 1).all()
+
+
+@pytest.mark.parametrize("layout", ["rgb", "rgba", "gray"])
+@pytest.mark.parametrize("up", ["subpixel", "deconv"])
+def test_lr_super_resolve_tiled_equals_the_plain_recipe(layout, up, make_image):
+    """Y from the LR Y through the network, Cb/Cr (and alpha) MATLAB-bicubic upscaled."""
+    model = TinyLR(3, up=up).eval()
+    img = make_image(17, 22, {"rgb": 3, "rgba": 4, "gray": 0}[layout], seed=6)
+    ref = reference_sr(img, model, 3)
+    assert ref.shape[:2] == (51, 66)
+    for tile in (0, 4, 13, 30, None):
+        assert np.array_equal(super_resolve(img, model, 3, tile=tile), ref), tile
+
+
+def test_lr_rgb_model_with_alpha_and_16bit(make_image):
+    model = TinyLR(2, channels=3).eval()
+    img = make_image(9, 11, 4, seed=8)
+    out = super_resolve(img, model, 2, tile=6)
+    assert out.shape == (18, 22, 4)
+    assert np.array_equal(out[:, :, :3], q(full_pass(model, img[:, :, :3] / 255.0)))
+    assert np.array_equal(out[:, :, 3], q(imresize(img[:, :, 3] / 255.0, 2)))
+    img16 = img[:, :, :3].astype(np.uint16) * 257
+    out16 = super_resolve(img16, model, 2, tile=5)
+    ref16 = q(full_pass(model, img16 / 65535.0).astype(np.float64), np.uint16)
+    assert out16.dtype == np.uint16 and np.array_equal(out16, ref16)
+    assert super_resolve(img[:, :, 0], model, 2).shape == (18, 22)   # grey through an RGB model
+
+
+def test_lr_model_for_another_scale_is_refused(make_image):
+    with pytest.raises(SRCNNError, match="upscales by 3 .* cannot super-resolve x2"):
+        super_resolve(make_image(8, 8, 3), TinyLR(3).eval(), 2)
+
+
+def test_output_of_the_wrong_size_is_an_error():
+    model = TinyLR(2).eval()
+    model.upscale = 3   # says x3, computes x2
+    with pytest.raises(SRCNNError, match="not 3 times larger"):
+        forward_array(model, np.zeros((6, 6)))
+
+
+# ---------------------------------------------------------------- self-ensemble
+
+def _dihedral_mean(model, x: np.ndarray) -> np.ndarray:
+    """The 8 flips/rotations in numpy: (H,W) -> mean of T^-1(model(T(x)))."""
+    outs = []
+    for k in range(4):
+        for flip in (False, True):
+            t = np.rot90(x, k)
+            t = t[:, ::-1] if flip else t
+            y = full_pass(model, np.ascontiguousarray(t)[:, :, None])[:, :, 0]
+            y = y[:, ::-1] if flip else y
+            outs.append(np.rot90(y, -k))
+    return np.mean(outs, axis=0)
+
+
+@pytest.mark.parametrize("make", [lambda: tiny_model(), lambda: TinyLR(2, up="deconv").eval()])
+def test_self_ensemble_is_the_mean_of_8_transforms_and_tiles_exactly(make):
+    model = make()
+    x = np.random.default_rng(2).random((21, 26))
+    plain = forward_array(model, x, tile=0)
+    ens = forward_array(model, x, tile=0, ensemble=True)
+    assert ens.shape == plain.shape and not np.allclose(ens, plain, atol=1e-4)
+    assert np.allclose(ens, _dihedral_mean(model, x), atol=1e-5)
+    for tile in (6, 10, 17):
+        assert np.array_equal(forward_array(model, x, tile=tile, ensemble=True), ens), tile
+    # the ensemble commutes with the flips and rotations of its input (up to float rounding)
+    assert np.allclose(forward_array(model, np.ascontiguousarray(x[:, ::-1]), tile=0, ensemble=True), ens[:, ::-1],
+                       atol=1e-5)
+
+
+def test_self_ensemble_super_resolve(make_image):
+    img = make_image(13, 15, 3, seed=9)
+    for model in (tiny_model(), TinyLR(3).eval()):
+        ens = super_resolve(img, model, 3, tile=0, ensemble=True)
+        assert ens.shape == (39, 45, 3)
+        assert np.array_equal(super_resolve(img, model, 3, tile=7, ensemble=True), ens)
+        assert not np.array_equal(ens, super_resolve(img, model, 3))
+    x = torch.rand(1, 1, 9, 7)
+    assert torch.allclose(run_model(identity_model(), x, ensemble=True), identity_model()(x), atol=1e-6)
 
 
 # ---------------------------------------------------------------- colour, layouts, dtypes
@@ -206,7 +371,7 @@ def test_load_for_scale(tmp_path, monkeypatch):
     assert load_for_scale(multi, 4, "cpu")[2] == 4
     with pytest.raises(SRCNNError, match="trained for scale"):
         load_for_scale(multi, 2, "cpu")
-    assert inference.model_name(meta) == "SRCNN 5-3-3"
+    assert inference.model_name(meta) == "srcnn-5-3-3"
 
 
 def test_model_trained_without_padding_runs_full_size(tmp_path, make_image):
@@ -214,6 +379,55 @@ def test_model_trained_without_padding_runs_full_size(tmp_path, make_image):
     model, meta, _ = load_for_scale(path, 3, "cpu")
     img = make_image(9, 10, 3)
     assert super_resolve(img, model, 3).shape == (27, 30, 3)
+
+
+def test_bundled_file_names(tmp_path, monkeypatch):
+    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path)
+    assert bundled_models() == []
+    for name in ("srcnn_x2.pt", "srcnn_x3.pt", "vdsr_x2-3-4.pt", "fsrcnn-s_x3.pt", "vdsr_x3.pt",
+                 "notes.txt", "srcnn_x3.pt.tmp", "Srcnn_x5.pt", "espcn_x.pt"):
+        (tmp_path / name).write_bytes(b"")
+    found = [(b.name, b.scales, b.path.name) for b in bundled_models()]
+    assert found == [("fsrcnn-s", (3,), "fsrcnn-s_x3.pt"), ("srcnn", (2,), "srcnn_x2.pt"),
+                     ("srcnn", (3,), "srcnn_x3.pt"), ("vdsr", (2, 3, 4), "vdsr_x2-3-4.pt"),
+                     ("vdsr", (3,), "vdsr_x3.pt")]
+    assert inference.bundled_names() == ["fsrcnn-s", "srcnn", "vdsr"]
+    assert bundled_checkpoint(3, "vdsr").name == "vdsr_x3.pt"        # the single-scale file wins
+    assert bundled_checkpoint(4, "vdsr").name == "vdsr_x2-3-4.pt"
+    assert bundled_checkpoint(2).name == "srcnn_x2.pt"
+    with pytest.raises(SRCNNError, match=r"no bundled vdsr weights for x5 \(bundled vdsr weights: x2-3-4, x3\)"):
+        bundled_checkpoint(5, "vdsr")
+    with pytest.raises(SRCNNError, match=r"no bundled espcn weights for x3 \(.*espcn_x3\.pt is missing\): "
+                                         r"train them with prepare_data\.py --model espcn"):
+        bundled_checkpoint(3, "espcn")
+    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "absent")
+    assert bundled_models() == []
+
+
+def test_load_for_scale_by_model_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path)
+    save_tiny_checkpoint(tmp_path / "srcnn_x3.pt", scale=3, seed=1)
+    save_tiny_checkpoint(tmp_path / "other_x2-3-4.pt", scale=[2, 3, 4], seed=2)
+    _, meta, scale = load_for_scale(None, None, "cpu", model="other")
+    assert scale == 3 and meta["path"].endswith("other_x2-3-4.pt")
+    assert load_for_scale(None, 4, "cpu", model="other")[1]["path"].endswith("other_x2-3-4.pt")
+    assert load_for_scale(None, None, "cpu")[1]["path"].endswith("srcnn_x3.pt")
+    with pytest.raises(SRCNNError, match="no bundled other weights for x5"):
+        load_for_scale(None, 5, "cpu", model="other")
+
+
+@pytest.mark.parametrize("meta, label", [
+    ({"model": {"name": "srcnn", "f1": 9, "f2": 5, "f3": 5, "channels": 1}}, "srcnn-9-5-5"),
+    ({"model": {"name": "srcnn", "f1": 9, "f2": 1, "f3": 5, "channels": 3}}, "srcnn-9-1-5-rgb"),
+    ({"model": {"f1": 9, "f2": 5, "f3": 5}}, "srcnn-9-5-5"),   # an old config without a name
+    ({"format": "matlab-srcnn", "name": "SRCNN 9-5-5 (authors)",
+      "model": {"name": "srcnn", "f1": 9, "f2": 5, "f3": 5, "channels": 1}}, "srcnn-9-5-5 (authors)"),
+    ({"model": {"name": "fsrcnn", "scale": 3, "channels": 1}}, "fsrcnn"),
+    ({"model": {"name": "espcn", "scale": 2, "channels": 3}}, "espcn-rgb"),
+    ({"model": {"name": "srcnn-res", "channels": 1}}, "srcnn-res"),
+    ({}, "srcnn")])
+def test_model_name(meta, label):
+    assert model_name(meta) == label
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")

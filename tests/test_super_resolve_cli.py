@@ -11,7 +11,7 @@ import torch
 from srcnn import images, inference
 from srcnn.cli.super_resolve import main
 from srcnn.images import read_image, write_image
-from srhelpers import jpeg_with_exif, save_tiny_checkpoint, write_official_mat
+from srhelpers import jpeg_with_exif, save_model, save_tiny_checkpoint, write_official_mat
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -60,6 +60,40 @@ def test_bundled_weights_and_scale(tmp_path, bundled, make_image, capsys):
     rc, out, _ = run(["--scale", 2, lr], capsys)
     assert rc == 0 and "srcnn_x2.pt" in out
     assert read_image(tmp_path / "a_x2.png").shape == (16, 18, 3)
+
+
+def test_model_picks_bundled_weights(tmp_path, bundled, make_image, capsys):
+    save_model(bundled / "fsrcnn-s_x3.pt", "fsrcnn-s", 3, scale=3)
+    save_model(bundled / "vdsr_x2-3-4.pt", "vdsr", [2, 3, 4], depth=3, features=4)
+    lr = tmp_path / "a.png"
+    write_image(lr, make_image(8, 9, 3))
+    rc, out, err = run(["--model", "fsrcnn-s", lr, "-o", tmp_path / "f.png"], capsys)
+    assert rc == 0, err
+    assert "model: fsrcnn-s x3" in out and "fsrcnn-s_x3.pt" in out
+    assert read_image(tmp_path / "f.png").shape == (24, 27, 3)
+    rc, out, err = run(["--model", "vdsr", "--scale", 4, lr, "-o", tmp_path / "v.png"], capsys)
+    assert rc == 0 and "model: vdsr x4" in out and read_image(tmp_path / "v.png").shape == (32, 36, 3)
+    rc, _, err = run(["--model", "fsrcnn-s", "--scale", 2, lr], capsys)
+    assert rc == 2 and "no bundled fsrcnn-s weights for x2 (bundled fsrcnn-s weights: x3)" in err
+    rc, _, err = run(["--model", "nonesuch", lr], capsys)
+    assert rc == 2 and err.startswith("error: --model nonesuch: unknown model; one of srcnn")
+    with pytest.raises(SystemExit) as e:
+        main(["--model", "vdsr", "--checkpoint", str(bundled / "srcnn_x3.pt"), str(lr)])
+    assert e.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_self_ensemble(tmp_path, ckpt, make_image, capsys):
+    write_image(tmp_path / "a.png", make_image(11, 13, 3))
+    assert run(["--checkpoint", ckpt, tmp_path / "a.png", "-o", tmp_path / "plain.png"], capsys)[0] == 0
+    rc, out, err = run(["--checkpoint", ckpt, "--self-ensemble", "--tile", 0, tmp_path / "a.png", "-o",
+                        tmp_path / "se.png"], capsys)
+    assert rc == 0, err
+    assert "model: srcnn-5-3-3+se x3" in out
+    se = read_image(tmp_path / "se.png")
+    assert se.shape == (33, 39, 3) and not np.array_equal(se, read_image(tmp_path / "plain.png"))
+    assert run(["--checkpoint", ckpt, "--self-ensemble", "--tile", 8, tmp_path / "a.png", "-o",
+                tmp_path / "se8.png"], capsys)[0] == 0
+    assert np.array_equal(read_image(tmp_path / "se8.png"), se)
 
 
 def test_missing_bundled_weights(tmp_path, monkeypatch, make_image, capsys):
@@ -231,5 +265,6 @@ def test_top_level_script_help():
     r = subprocess.run([sys.executable, str(REPO / "super_resolve.py"), "--help"], capture_output=True,
                        text=True, cwd=REPO)
     assert r.returncode == 0
-    for flag in ("--checkpoint", "--scale", "-o PATH, --output PATH", "--device", "--tile", "--sample"):
+    for flag in ("--checkpoint", "--model NAME", "--self-ensemble", "--scale", "-o PATH, --output PATH", "--device",
+                 "--tile", "--sample"):
         assert flag in r.stdout

@@ -1,4 +1,4 @@
-"""evaluate.py: PSNR/SSIM of a model and of bicubic on test sets, with the SRCNN paper's protocol."""
+"""evaluate.py: PSNR/SSIM of models and of bicubic on test sets, with the SRCNN paper's protocol."""
 from __future__ import annotations
 
 import argparse
@@ -14,21 +14,27 @@ from ..datasets import data_root, resolve_set, sha256_file
 from ..errors import SRCNNError
 from ..evaluation import evaluate_set, protocol
 from ..images import list_images
-from ..inference import load_for_scale, model_name, resolve_device
+from ..inference import (DEFAULT_SCALE, bundled_models, bundled_names, load_for_scale, model_name,
+                         resolve_device)
+from ..models import model_names
 
 PROTOCOL_HELP = """\
 protocol (the SRCNN paper's; every published SR table uses it):
   1. modcrop: crop the HR image at the bottom/right to a multiple of the scale;
   2. Y of MATLAB rgb2ycbcr (studio range) as uint8, /255; a greyscale image is its own Y;
   3. degrade: MATLAB bicubic imresize by 1/scale, then back up by scale (float, unrounded);
-     this is the bicubic baseline and the network's input;
+     this is the bicubic baseline and the input of SRCNN/VDSR-style models; LR-input models
+     (FSRCNN, ESPCN, ...) take the downscaled image itself;
   4. outputs quantised like MATLAB uint8(y*255);
   5. PSNR and SSIM on Y in [0,255], with `scale` pixels shaved from every border.
 --rgb scores RGB instead (labelled "rgb"; not the paper's protocol, lower numbers).
+--self-ensemble adds a row "<model>+se": the mean output over the 8 flips/rotations of the input.
 
 examples:
   python evaluate.py --set Set5
   python evaluate.py --set Set5,Set14 --scale 2,3,4 --json results.json
+  python evaluate.py --set Set5,Set14 --model all --scale 2,3,4 --json results.json
+  python evaluate.py --set Set5 --model fsrcnn --scale 3 --self-ensemble
   python evaluate.py --set Set14 --checkpoint checkpoints/checkpoint.best --compare out/compare
   python evaluate.py --set my_photos/ --checkpoint x3.mat --save-images out/sr
 """
@@ -55,9 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", nargs="+", type=scale_list, metavar="S",
                    help="upscaling factor(s), e.g. 3 or 2 3 4 or 2,3,4 (default: the checkpoint's "
                         "scale, 3 for the bundled weights)")
-    p.add_argument("--checkpoint", metavar="FILE",
-                   help="a train.py checkpoint (checkpoint.N) or the authors' MATLAB x<s>.mat "
-                        "(default: the bundled srcnn/weights/srcnn_x<scale>.pt)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--checkpoint", metavar="FILE",
+                       help="a train.py checkpoint (checkpoint.N) or the authors' MATLAB x<s>.mat "
+                            "(default: the bundled srcnn/weights/srcnn_x<scale>.pt)")
+    which.add_argument("--model", metavar="NAME",
+                       help="the bundled weights of this model for each scale, srcnn/weights/<NAME>_x<s>.pt "
+                            "(or a multi-scale <NAME>_x2-3-4.pt); 'all' = every bundled model, skipping those "
+                            f"without weights for a scale (bundled now: {', '.join(bundled_names()) or 'none'}); "
+                            "default srcnn")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="also score each model's self-ensemble (8 flips/rotations of the input, outputs "
+                        "mapped back and averaged; 8x the time) as a separate row '<model>+se'")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--save-images", metavar="DIR",
                    help="write the outputs as PNG: DIR/<set>/x<s>/<name>_bicubic.png and <name>_<model>.png")
@@ -92,18 +107,51 @@ def _write_json(path: Path, obj: dict) -> None:
 class Table:
     """Prints the per-image table as the images are scored, then the mean."""
 
-    def __init__(self, title: str, width: int):
+    def __init__(self, title: str, width: int, ensemble: bool = False):
         self.w = max(width, 8)
         print(f"\n{title}")
         head = (f"{'image':<{self.w}}  {'bicubic PSNR':>12} {'SSIM':>7}  {'model PSNR':>10} {'SSIM':>7}"
                 f"  {'gain dB':>7}")
+        if ensemble:
+            head += f"  {'+se PSNR':>10} {'SSIM':>7}  {'gain dB':>7}"
         self.rule = "-" * len(head)
         print(head)
         print(self.rule)
 
-    def row(self, name: str, bic, sr) -> None:
-        print(f"{name:<{self.w}}  {bic[0]:12.2f} {bic[1]:7.4f}  {sr[0]:10.2f} {sr[1]:7.4f}  "
-              f"{sr[0] - bic[0]:+7.2f}", flush=True)
+    def row(self, name: str, bic, sr, se=None) -> None:
+        line = (f"{name:<{self.w}}  {bic[0]:12.2f} {bic[1]:7.4f}  {sr[0]:10.2f} {sr[1]:7.4f}  "
+                f"{sr[0] - bic[0]:+7.2f}")
+        if se is not None:
+            line += f"  {se[0]:10.2f} {se[1]:7.4f}  {se[0] - bic[0]:+7.2f}"
+        print(line, flush=True)
+
+
+def load_models(args, scale: int | None, device) -> list[tuple]:
+    """[(model, meta, scale, checkpoint path)] to evaluate at ``scale`` (None: the checkpoint's own).
+
+    --model all: every bundled model with weights for the scale (the others skipped with a note)."""
+    if args.model != "all":
+        model, meta, scale = load_for_scale(args.checkpoint, scale, device, model=args.model)
+        return [(model, meta, scale, str(args.checkpoint) if args.checkpoint else meta.get("path"))]
+    scale = DEFAULT_SCALE if scale is None else scale
+    loaded = []
+    for name in bundled_names():
+        if not any(scale in b.scales for b in bundled_models() if b.name == name):
+            print(f"note: no bundled {name} weights for x{scale}; {name} skipped at x{scale}")
+            continue
+        model, meta, _ = load_for_scale(None, scale, device, model=name)
+        loaded.append((model, meta, scale, meta.get("path")))
+    return loaded
+
+
+def check_model_arg(name: str | None) -> None:
+    if name is None or name in model_names():
+        return
+    if name == "all":
+        if not bundled_names():
+            raise SRCNNError("--model all: there are no bundled weights (srcnn/weights/<name>_x<s>.pt)")
+        return
+    raise SRCNNError(f"--model {name}: unknown model; one of {', '.join(model_names())}, or all")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = [s.strip() for item in (args.set or ["Set5"]) for s in item.split(",") if s.strip()]
     scales = list(dict.fromkeys(s for group in args.scale for s in group)) if args.scale else [None]
     try:
+        check_model_arg(args.model)
         device = resolve_device(args.device)
         root = data_root(args.data_root)
         folders = [resolve_set(s, root) for s in sets]
@@ -120,29 +169,31 @@ def main(argv: list[str] | None = None) -> int:
                 raise SRCNNError(f"{d}: exists and is not a folder")
         if args.json and Path(args.json).is_dir():
             raise SRCNNError(f"{args.json}: is a folder; --json takes a file name")
-        digest = sha256_file(Path(args.checkpoint)) if args.checkpoint and Path(args.checkpoint).is_file() else None
+        digests = {}
         rows, t0 = [], time.time()
+        mode = "RGB (not the paper's protocol)" if args.rgb else "Y, the paper's protocol"
         for scale in scales:
-            model, meta, scale = load_for_scale(args.checkpoint, scale, device)
-            ckpt = str(args.checkpoint) if args.checkpoint else meta.get("path")
-            sha = digest if args.checkpoint else sha256_file(Path(ckpt))
-            method = model_name(meta)
+            models = load_models(args, scale, device)
             for folder in folders:
                 set_name = folder.name
                 names = [p.stem for p in list_images(folder, recursive=False)]
-                mode = "RGB (not the paper's protocol)" if args.rgb else "Y, the paper's protocol"
-                table = Table(f"{set_name} x{scale}   model: {method} ({ckpt})   scores: {mode}",
-                              max(map(len, names), default=8))
-                set_rows = evaluate_set(
-                    folder, scale, model, set_name=set_name, method=method, checkpoint=ckpt, sha256=sha,
-                    rgb=args.rgb, save_dir=args.save_images, compare_dir=args.compare,
-                    progress=lambda name, r: table.row(name, r["bicubic"], r["model"]))
-                bic, sr = set_rows
-                print(table.rule)
-                table.row(f"mean ({bic['count']})", (bic["psnr"], bic["ssim"]), (sr["psnr"], sr["ssim"]))
-                for r in set_rows:
-                    r["model"] = meta.get("model") if r["method"] != "bicubic" else None
-                rows += set_rows
+                for i, (model, meta, scale, ckpt) in enumerate(models):
+                    if ckpt not in digests and Path(ckpt).is_file():
+                        digests[ckpt] = sha256_file(Path(ckpt))
+                    method = model_name(meta)
+                    table = Table(f"{set_name} x{scale}   model: {method} ({ckpt})   scores: {mode}",
+                                  max(map(len, names), default=8), args.self_ensemble)
+                    set_rows = evaluate_set(
+                        folder, scale, model, set_name=set_name, method=method, checkpoint=ckpt,
+                        sha256=digests.get(ckpt), rgb=args.rgb, self_ensemble=args.self_ensemble,
+                        save_dir=args.save_images, compare_dir=args.compare,
+                        progress=lambda name, r: table.row(name, r["bicubic"], r["model"], r.get("ensemble")))
+                    print(table.rule)
+                    means = [(r["psnr"], r["ssim"]) for r in set_rows]
+                    table.row(f"mean ({set_rows[0]['count']})", *means)
+                    for r in set_rows:
+                        r["model"] = meta.get("model") if r["method"] != "bicubic" else None
+                    rows += set_rows if i == 0 else set_rows[1:]   # one bicubic row per set and scale
         if args.json:
             _write_json(Path(args.json), {
                 "protocol": protocol(args.rgb), "rows": rows, "device": str(device),

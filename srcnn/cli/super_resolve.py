@@ -1,4 +1,4 @@
-"""super_resolve.py: upscale your own low-resolution images with an SRCNN model."""
+"""super_resolve.py: upscale your own low-resolution images with an SRCNN (or FSRCNN, ESPCN, VDSR...) model."""
 from __future__ import annotations
 
 import argparse
@@ -10,16 +10,20 @@ import numpy as np
 
 from ..errors import SRCNNError
 from ..images import IMAGE_EXTS, list_images, read_image, write_image
-from ..inference import AUTO_TILE, load_for_scale, model_name, resolve_device, super_resolve
+from ..inference import AUTO_TILE, bundled_names, load_for_scale, model_name, resolve_device, super_resolve
+from ..models import model_names
 
 EPILOG = """\
 The input is the low-resolution image: it is upscaled with MATLAB-compatible bicubic, then the network
-restores detail. A Y model (the paper's) refines the Y channel and keeps bicubic Cb/Cr; an RGB model
-refines RGB. Greyscale stays greyscale, alpha is upscaled and kept, 16-bit in gives 16-bit out, EXIF
-orientation is applied. Large images are processed in tiles; the result is the same for every --tile.
+restores detail (SRCNN, VDSR); an LR-input model (FSRCNN, ESPCN) upscales the image itself. A Y model
+(the paper's) works on the Y channel and keeps bicubic Cb/Cr; an RGB model on RGB. Greyscale stays
+greyscale, alpha is upscaled and kept, 16-bit in gives 16-bit out, EXIF orientation is applied. Large
+images are processed in tiles; the result is the same for every --tile.
 
 examples:
   python super_resolve.py lr.bmp                      # bundled x3 weights -> lr_x3.png
+  python super_resolve.py --model fsrcnn lr.bmp       # bundled FSRCNN x3 weights
+  python super_resolve.py --self-ensemble lr.bmp      # 8 flips/rotations averaged: a little better, 8x slower
   python super_resolve.py --checkpoint checkpoints/checkpoint.100 lr.bmp
   python super_resolve.py --scale 2 photos/ -o out/   # every image in photos/ -> out/<name>_x2.png
   python super_resolve.py --checkpoint x3.mat a.png -o a_big.png
@@ -30,13 +34,19 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="super_resolve.py", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-        description="Super-resolve images: bicubic upscale by the scale, then the network.")
+        description="Super-resolve images: bicubic upscale by the scale, then the network (or the network "
+                    "on the image itself for an LR-input model).")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="image files and/or folders (the images directly inside; earlier "
                         "<name>_x<scale>.png outputs there are skipped)")
-    p.add_argument("--checkpoint", metavar="FILE",
-                   help="a train.py checkpoint (checkpoint.N) or the authors' MATLAB x<s>.mat "
-                        "(default: the bundled srcnn/weights/srcnn_x<scale>.pt)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--checkpoint", metavar="FILE",
+                       help="a train.py checkpoint (checkpoint.N) or the authors' MATLAB x<s>.mat "
+                            "(default: the bundled srcnn/weights/srcnn_x<scale>.pt)")
+    which.add_argument("--model", metavar="NAME",
+                       help="the bundled weights of this model for --scale, srcnn/weights/<NAME>_x<s>.pt (or a "
+                            f"multi-scale <NAME>_x2-3-4.pt; bundled now: {', '.join(bundled_names()) or 'none'}); "
+                            "default srcnn")
     p.add_argument("--scale", type=int, metavar="S",
                    help="upscaling factor (default: the checkpoint's; 3 for the bundled weights)")
     p.add_argument("-o", "--output", metavar="PATH",
@@ -47,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, metavar="N",
                    help=f"output tile side in pixels, bounds memory (default: automatic, "
                         f"{AUTO_TILE['cpu']} on CPU, {AUTO_TILE['cuda']} on CUDA; 0 = whole image at once)")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="average the network's outputs over the 8 flips/rotations of its input (each mapped "
+                        "back): usually a little sharper, 8x the time")
     p.add_argument("--sample", action="store_true",
                    help="super-resolve the bundled test chart: writes sample_lr.png, sample_x<scale>.png "
                         "and sample_compare.png (bicubic | model | original)")
@@ -98,7 +111,7 @@ def plan(inputs: list[str], output: str | None, scale: int):
     return items
 
 
-def run_sample(model, scale: int, method: str, output: str | None, tile) -> None:
+def run_sample(model, scale: int, method: str, output: str | None, tile, ensemble: bool = False) -> None:
     from ..color import rgb2y
     from ..evaluation import side_by_side
     from ..imresize import imresize
@@ -117,7 +130,7 @@ def run_sample(model, scale: int, method: str, output: str | None, tile) -> None
         lr = sample_lr(scale)
     except ValueError as e:
         raise SRCNNError(f"--sample: {e}") from None
-    sr = super_resolve(lr, model, scale, tile=tile)
+    sr = super_resolve(lr, model, scale, tile=tile, ensemble=ensemble)
     bic = imresize(lr, scale)
     gt_y = rgb2y(hr) / 255.0
 
@@ -144,11 +157,13 @@ def main(argv: list[str] | None = None) -> int:
             raise SRCNNError(f"--tile {args.tile}: must be 0 (no tiling) or a positive number of pixels")
         if args.scale is not None and args.scale < 2:
             raise SRCNNError(f"--scale {args.scale}: must be an integer >= 2")
+        if args.model is not None and args.model not in model_names():
+            raise SRCNNError(f"--model {args.model}: unknown model; one of {', '.join(model_names())}")
         device = resolve_device(args.device)
-        model, meta, scale = load_for_scale(args.checkpoint, args.scale, device)
-        method = model_name(meta)
+        model, meta, scale = load_for_scale(args.checkpoint, args.scale, device, model=args.model)
+        method = model_name(meta) + ("+se" if args.self_ensemble else "")
         if args.sample:
-            run_sample(model, scale, method, args.output, args.tile)
+            run_sample(model, scale, method, args.output, args.tile, args.self_ensemble)
             return 0
         items = plan(args.inputs, args.output, scale)
         print(f"model: {method} x{scale} ({meta.get('path')}), device {device}")
@@ -159,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.time()
                 img = read_image(src)
                 try:
-                    out = super_resolve(img, model, scale, tile=args.tile)
+                    out = super_resolve(img, model, scale, tile=args.tile, ensemble=args.self_ensemble)
                 except SRCNNError as e:
                     raise SRCNNError(f"{src}: {e}") from None
                 except (MemoryError, RuntimeError) as e:  # allocation failures (CPU or CUDA)
