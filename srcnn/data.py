@@ -178,6 +178,7 @@ def open_patches(spec) -> PatchFile:
             notes.append(f"note: the files hold shards {have} of a set of {pfs[0].attrs['shard_count']}")
     attrs = {k: v for k, v in first.attrs.items() if k not in ("shard_index", "shard_count")}
     attrs["n_files"] = len(pfs)
+    attrs["commands"] = list(dict.fromkeys(str(pf.attrs["command"]) for pf in pfs if pf.attrs.get("command")))
     attrs["n_val_images"] = sum(pf.attrs.get("n_val_images", 0) for pf in pfs)
     return PatchFile(path=first.path, count=sum(pf.count for pf in pfs), channels=first.channels,
                      mode=first.mode, patch_size=first.patch_size, label_size=first.label_size,

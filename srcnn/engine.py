@@ -440,8 +440,9 @@ class Trainer:
         }
 
     def _prepare_command(self) -> str:
-        cmd = str(self.pf.attrs.get("command", ""))
-        return cmd if cmd.startswith("python") or not cmd else "python " + cmd
+        """The prepare_data.py command(s) that made the data ("A && B" for several files)."""
+        cmds = [str(c) for c in self.pf.attrs.get("commands") or [self.pf.attrs.get("command", "")] if c]
+        return " && ".join(c if c.startswith("python") else "python " + c for c in cmds)
 
     def save(self, name: str, state: dict | None = None) -> Path:
         """Write a checkpoint (rank 0 only; the path is returned on every rank)."""

@@ -1,6 +1,7 @@
 """The weights shipped in srcnn/weights: present, small, loadable, with their recipe, and scoring what
 the README's results table says (real sets)."""
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,23 +11,36 @@ from srcnn.cli.super_resolve import main as super_resolve
 from srcnn.datasets import resolve_set
 from srcnn.evaluation import evaluate_set
 from srcnn.images import read_image
-from srcnn.inference import bundled_checkpoint
+from srcnn.inference import bundled_checkpoint, bundled_models
+from srcnn.models import count_parameters
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
 SCALES = (2, 3, 4)
+BUNDLED = bundled_models()
+sys.path.insert(0, str(REPO / "benchmarks"))
+from results_table import title  # noqa: E402  (the README table's row labels)
 
 
-@pytest.mark.parametrize("scale", SCALES)
-def test_bundled_weights_load_with_their_recipe(scale):
-    path = bundled_checkpoint(scale)
-    assert path.stat().st_size < 300_000  # weights and provenance only
-    ck = load_checkpoint(path)
-    assert "optimizer" not in ck and ck["scale"] == scale and ck["channels"] == "y"
+def test_every_family_and_scale_is_bundled():
+    have = {(b.name, s) for b in BUNDLED for s in b.scales}
+    assert {(m, s) for m in ("srcnn", "fsrcnn", "espcn", "vdsr") for s in SCALES} <= have
+
+
+@pytest.mark.parametrize("b", BUNDLED, ids=lambda b: b.path.name)
+def test_bundled_weights_load_with_their_recipe(b):
+    ck = load_checkpoint(b.path)
+    assert "optimizer" not in ck and ck["channels"] == "y"
+    scales = ck["scale"] if isinstance(ck["scale"], list) else [ck["scale"]]
+    assert tuple(scales) == b.scales and ck["model"]["name"] == b.name
     assert ck["recipe"]["train"].startswith("python train.py train")
-    assert f"--scale {scale}" in ck["recipe"]["prepare"]
+    assert f"--model {b.name}" in ck["recipe"]["train"] or b.name == "srcnn"
+    assert "--scale " + ",".join(map(str, b.scales)) in ck["recipe"]["prepare"]
     assert ck["data"]["fingerprint"] and ck["history"]
-    model, meta = load_model(path)
-    assert meta["model"]["f1"] == 9 and meta["model"]["f2"] == 5 and meta["model"]["f3"] == 5
+    model, meta = load_model(b.path)
+    assert b.path.stat().st_size < 4 * count_parameters(model) + 200_000  # weights and provenance only
+    if b.name == "srcnn":
+        assert (meta["model"]["f1"], meta["model"]["f2"], meta["model"]["f3"]) == (9, 5, 5)
 
 
 def test_quick_start_sample_uses_bundled_weights(tmp_path, capsys):
@@ -35,20 +49,24 @@ def test_quick_start_sample_uses_bundled_weights(tmp_path, capsys):
     assert (tmp_path / "sample_compare.png").is_file() and "wrote" in capsys.readouterr().out
 
 
-def _readme_row() -> dict:
-    line = next(ln for ln in README.read_text().splitlines() if ln.startswith("| SRCNN 9-5-5 (this project"))
+def _readme_row(label: str) -> dict:
+    """{(set, scale): PSNR} of the README results row ``| <label> (this project, bundled) | ...``."""
+    start = f"| {label} (this project, bundled) |"
+    line = next(ln for ln in README.read_text().splitlines() if ln.startswith(start))
     cells = [c.strip() for c in line.strip("|").split("|")[1:]]
     cols = [(s, k) for s in ("Set5", "Set14") for k in SCALES]
-    return {c: float(re.match(r"([\d.]+) /", v).group(1)) for c, v in zip(cols, cells)}
+    return {c: float(m.group(1)) for c, v in zip(cols, cells) if (m := re.match(r"([\d.]+) /", v))}
 
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_bundled_weights_score_what_the_readme_says(data_root):
-    expected = _readme_row()
-    for scale in SCALES:
-        model, _ = load_model(bundled_checkpoint(scale))
-        for set_name in ("Set5", "Set14"):
-            bic, sr = evaluate_set(resolve_set(set_name, data_root), scale, model)
-            assert sr["psnr"] == pytest.approx(expected[set_name, scale], abs=0.005), (set_name, scale)
-            assert sr["psnr"] > bic["psnr"] + 0.8
+@pytest.mark.parametrize("name", sorted({b.name for b in BUNDLED}))
+def test_bundled_weights_score_what_the_readme_says(data_root, name):
+    _, meta = load_model(next(b.path for b in BUNDLED if b.name == name))
+    expected = _readme_row(title(name, meta["model"]))
+    assert expected, f"no README results for {name}"
+    for set_name, scale in expected:
+        model, _ = load_model(bundled_checkpoint(scale, name))
+        bic, sr = evaluate_set(resolve_set(set_name, data_root), scale, model)
+        assert sr["psnr"] == pytest.approx(expected[set_name, scale], abs=0.005), (set_name, scale)
+        assert sr["psnr"] > bic["psnr"] + 0.5

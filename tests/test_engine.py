@@ -93,6 +93,15 @@ def test_charbonnier_and_clip_units():
     assert torch.allclose(b.grad, torch.tensor([-40.0, 20.0, 40.0]))
 
 
+def test_recipe_lists_the_prepare_command_of_every_file(tmp_path, data):
+    """Several --data files (e.g. T91 + BSD200): the recipe keeps each file's prepare_data.py command."""
+    other = write_patches(tmp_path / "more.h5", n=24, patch=11, chunk=8, val_images=0, seed=1)
+    t = trainer(make_hp(tmp_path, data=[str(data), str(other)]))
+    assert t.recipe["prepare"] == ("python prepare_data.py --scale 3 --out train.h5 && "
+                                   "python prepare_data.py --scale 3 --out more.h5")
+    assert trainer(make_hp(tmp_path)).recipe["prepare"] == "python prepare_data.py --scale 3 --out train.h5"
+
+
 def test_train_writes_everything(tmp_path, data):
     lines = []
     hp = make_hp(tmp_path, num_epoch=4, save_freq=2, lr=3e-3)

@@ -279,8 +279,9 @@ def _describe(model, scale, state_dict=None) -> None:
     output pixel."""
     s = scale[0] if isinstance(scale, (list, tuple)) else scale
     print(f"architecture  {model_summary(model)}")
+    width = max([12, *(len(n) for n in state_dict or {})]) + 2
     for name, t in (state_dict or {}).items():
-        print(f"  {name:<14}{'x'.join(map(str, t.shape))}")
+        print(f"  {name:<{width}}{'x'.join(map(str, t.shape))}")
     print("input         " + (f"the LR image (upscale x{model.upscale} inside the network)"
                               if model.input_kind == "lr" else "the bicubic-upscaled image"))
     print(f"parameters    {count_parameters(model):,}")
