@@ -367,10 +367,11 @@ def test_other_models(workdir, capsys):
 
     code, out, err = run(capsys, "inspect", "f/checkpoint.1")
     assert code == 0, err
-    for needle in ("architecture  fsrcnn(scale=2, d=8, s=4, m=1, channels=1)", "deconv.weight 8x1x9x9",
+    for needle in ("architecture  fsrcnn(scale=2, d=8, s=4, m=1, channels=1)",
                    "input         the LR image (upscale x2 inside the network)", "MACs/pixel    ",
                    "  model         fsrcnn", "  model_arg     d=8 s=4 m=1", "  filters       -", "  clip          0"):
         assert needle in out, needle
+    assert re.search(r"^  deconv\.weight +8x1x9x9$", out, re.M) and re.search(r"^  shrinking\.0\.weight +4x8x1x1$", out, re.M)
     macs = int(re.search(r"MACs/pixel +([\d,]+)", out).group(1).replace(",", ""))
     assert 100 < macs < 2000
 
