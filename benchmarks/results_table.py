@@ -2,7 +2,7 @@
 SRCNN 9-5-5 weights and every model bundled in srcnn/weights, with the published figures beside them,
 and each model's size and cost: parameters, multiply-adds per output pixel, CPU speed.
 
-    python benchmarks/results_table.py [--data-root DIR] [--weights DIR] [--json FILE] [--self-ensemble]
+    python benchmarks/results_table.py [--data-root DIR] [--weights DIR] [--json FILE] [--self-ensemble [NAME ...]]
 
 The authors' row needs <root>/reference/srcnn_official (see ../shared/datasets/SOURCES.txt) and scipy;
 a bundled model is shown at the scales it has weights for ("-" elsewhere). Params, mult-adds and speed
@@ -102,8 +102,9 @@ def main() -> None:
     ap.add_argument("--data-root", help="datasets root (default $SRCNN_DATA, else ./datasets)")
     ap.add_argument("--weights", metavar="DIR", help="folder of <name>_x<s>.pt files to show instead of "
                                                      "srcnn/weights (e.g. before copying new ones there)")
-    ap.add_argument("--self-ensemble", action="store_true",
-                    help="also a '+se' row per bundled model (8 flips/rotations averaged; 8x the time)")
+    ap.add_argument("--self-ensemble", nargs="*", metavar="NAME",
+                    help="also a '+se' row (8 flips/rotations averaged; 8x the time) for the named bundled "
+                         "models, or for every one when no name is given")
     ap.add_argument("--json", help="also write the raw numbers here")
     args = ap.parse_args()
     if args.weights:
@@ -126,7 +127,7 @@ def main() -> None:
         label = f"{title(name, cfg)} (this project, bundled)"
         net = x3_network(next((b.path for b in files if SPEED_SCALE in b.scales), files[0].path))
         rows[label] = {"name": name, "cells": {}, "cost": cost(net), "file": name}
-        if args.self_ensemble:
+        if args.self_ensemble is not None and (not args.self_ensemble or name in args.self_ensemble):
             rows[label + " +se"] = {"name": name, "cells": {}, "cost": cost(net, ensemble=True), "file": name,
                                     "se": True}
         print(f"{label}: {', '.join(b.path.name for b in files)}", file=sys.stderr, flush=True)
