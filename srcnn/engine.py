@@ -199,21 +199,21 @@ def load_val_set(name: str, root, scales, channels: int, input_kind: str = "upsc
     from .color import rgb2y
     from .datasets import data_root, resolve_set
     from .images import list_images, read_image, to_rgb8
-    from .imresize import imresize, modcrop
-    from .protocol import bicubic, hr_y
+    from .imresize import modcrop
+    from .protocol import degrade, hr_y
     folder = resolve_set(name, data_root(root))
-    degrade = bicubic if input_kind == "upscaled" else (lambda x, s: imresize(x, 1.0 / s))
+    half = 1 if input_kind == "upscaled" else 0  # degrade() gives (LR image, bicubic upscale)
     items = []
     for path in list_images(folder):
         img = to_rgb8(read_image(path))
         for s in scales:
             if channels == 1:
                 gt = hr_y(img, s)
-                lr = degrade(gt, s)[:, :, None]
+                lr = degrade(gt, s)[half][:, :, None]
             else:
                 hr = modcrop(img if img.ndim == 3 else np.stack([img] * 3, -1), s)
                 gt = rgb2y(hr).astype(np.float64) / 255.0
-                lr = degrade(hr.astype(np.float64) / 255.0, s)
+                lr = degrade(hr.astype(np.float64) / 255.0, s)[half]
             x = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1), dtype=np.float32))[None]
             items.append({"name": path.name, "scale": s, "lr": x, "gt_y": gt})
     if not items:

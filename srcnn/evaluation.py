@@ -22,11 +22,11 @@ import numpy as np
 
 from .color import rgb2y, rgb2ycbcr, ycbcr2rgb
 from .errors import SRCNNError
-from .imresize import imresize, modcrop
+from .imresize import modcrop
 from .images import list_images, read_image, to_rgb8, write_image
 from .inference import check_upscale, forward_array
 from .metrics import psnr, ssim
-from .protocol import bicubic_y, hr_y, quantize, score
+from .protocol import degrade, hr_y, quantize, score
 
 PROTOCOL_Y = {
     "name": "srcnn-y",
@@ -115,8 +115,7 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
     lr_input = model is not None and model.upscale > 1
     lr_rgb = bic_rgb = None
     if rgb or images or (model is not None and model.channels == 3):   # the protocol's bicubic, in RGB
-        lr_rgb = imresize(gt_rgb, 1.0 / scale)
-        bic_rgb = imresize(lr_rgb, output_shape=gt_rgb.shape[:2])
+        lr_rgb, bic_rgb = degrade(gt_rgb, scale)
     res, views = {"model": None}, {}
     if rgb:
         res["bicubic"] = _rgb_psnr_ssim(bic_rgb, gt_rgb, scale)
@@ -125,9 +124,8 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
             res[key] = _rgb_psnr_ssim(views[key], gt_rgb, scale)
     else:
         gt = hr_y(hr, scale)
-        bic = bicubic_y(gt, scale)
+        lr, bic = degrade(gt, scale)
         res["bicubic"] = score(bic, gt, scale)
-        lr = imresize(gt, 1.0 / scale) if lr_input else None   # the first half of bicubic_y
         for key, ens in runs:
             if model.channels == 1:
                 sr = forward_array(model, lr if lr_input else bic, tile, ens).astype(np.float64)

@@ -2,7 +2,7 @@
 
 1. modcrop the HR image to a multiple of the scale;
 2. take Y of MATLAB rgb2ycbcr as uint8, then /255 (a greyscale image is its own Y);
-3. degrade: MATLAB-bicubic down by 1/scale, then up by scale, in float;
+3. degrade: MATLAB-bicubic down by 1/scale (an LR-input model takes this), then up by scale, in float;
 4. the method's output is quantised like MATLAB ``uint8(y * 255)``;
 5. PSNR and SSIM on Y in [0, 255] with ``scale`` pixels shaved from every border.
 """
@@ -23,13 +23,21 @@ def hr_y(img: np.ndarray, scale: int) -> np.ndarray:
     return rgb2y(modcrop(img, scale)).astype(np.float64) / 255.0
 
 
-def bicubic(x: np.ndarray, scale: int) -> np.ndarray:
-    """The degradation: (H,W[,C]) float in [0,1] -> MATLAB-bicubic down by 1/scale and back up to
-    (H,W[,C]), float64, unclipped. H and W must be multiples of the scale (modcrop first)."""
+def degrade(x: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """The degradation, both halves: (H,W[,C]) float in [0,1] -> (lr, bicubic), float64, unclipped:
+    lr (H/s,W/s[,C]) = MATLAB-bicubic down by 1/scale (the input of an LR-input model), bicubic (H,W[,C])
+    = lr MATLAB-bicubic back up (the baseline, and the input of an upscaled-input model).
+    H and W must be multiples of the scale (modcrop first)."""
     h, w = x.shape[:2]
     if h % scale or w % scale:
         raise ValueError(f"size {h}x{w} is not a multiple of the scale {scale}; modcrop first")
-    return imresize(imresize(x, 1.0 / scale), output_shape=(h, w))
+    lr = imresize(x, 1.0 / scale)
+    return lr, imresize(lr, output_shape=(h, w))
+
+
+def bicubic(x: np.ndarray, scale: int) -> np.ndarray:
+    """The degraded image at full size: the second half of :func:`degrade`."""
+    return degrade(x, scale)[1]
 
 
 def bicubic_y(y: np.ndarray, scale: int) -> np.ndarray:

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from srcnn.images import list_images, read_image
-from srcnn.protocol import bicubic_y, hr_y, quantize, score
+from srcnn.imresize import imresize
+from srcnn.protocol import bicubic_y, degrade, hr_y, quantize, score
 
 # The published bicubic baselines (SRCNN, TPAMI 2015, Table 2 and 3): PSNR on Y, border shaved.
 PUBLISHED_BICUBIC = {("Set5", 2): 33.66, ("Set5", 3): 30.39, ("Set5", 4): 28.42,
@@ -23,6 +24,15 @@ def test_bicubic_y_shape_and_error(make_image):
     assert bicubic_y(y, 3).shape == y.shape
     with pytest.raises(ValueError):
         bicubic_y(y[:29], 3)
+
+
+def test_degrade_gives_both_halves(make_image):
+    y = hr_y(make_image(30, 24, 3), 3)
+    lr, bic = degrade(y, 3)
+    assert lr.shape == (10, 8) and np.array_equal(lr, imresize(y, 1 / 3))
+    assert np.array_equal(bic, bicubic_y(y, 3)) and np.array_equal(bic, imresize(lr, output_shape=y.shape))
+    with pytest.raises(ValueError, match="multiple of the scale"):
+        degrade(y[:, :23], 3)
 
 
 def test_quantize_rounds_half_away_and_saturates():
