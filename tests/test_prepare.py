@@ -83,6 +83,21 @@ def palette_png(path: Path, idx: np.ndarray, palette: np.ndarray) -> None:
     path.write_bytes(data)
 
 
+def fail_on_second_append(monkeypatch, error: BaseException):
+    """Make the writer raise ``error`` right after its second block of patches is appended (counting
+    from now); returns the append it replaced, to put back."""
+    real, seen = prep.PatchWriter.append, []
+
+    def append(self, *a):
+        real(self, *a)
+        seen.append(1)
+        if len(seen) == 2:
+            raise error
+
+    monkeypatch.setattr(prep.PatchWriter, "append", append)
+    return real
+
+
 # ----------------------------------------------------------------------------- geometry
 
 @pytest.mark.parametrize("h,w,p,s", [(33, 33, 33, 14), (46, 47, 33, 14), (47, 61, 33, 14), (20, 50, 9, 3), (32, 40, 33, 14)])
@@ -400,16 +415,7 @@ def test_interrupt_or_crash_mid_write_keeps_progress_not_output(tmp_path, make_i
     assert run(tmp_path, "--images", tmp_path / "imgs", "--out", tmp_path / "ref.h5") == 0
     out = tmp_path / "t.h5"
     out.write_bytes(b"old")  # with --overwrite, the old file survives a failed run
-    seen = []
-    real = prep.PatchWriter.append
-
-    def append(self, *a):
-        real(self, *a)
-        seen.append(1)
-        if len(seen) == 2:
-            raise exc("boom")
-
-    monkeypatch.setattr(prep.PatchWriter, "append", append)
+    real = fail_on_second_append(monkeypatch, exc("boom"))
     args = ["--images", tmp_path / "imgs", "--out", out, "--overwrite", "--workers", workers]
     if exc is KeyboardInterrupt:
         assert run(tmp_path, *args) == 130
@@ -664,15 +670,7 @@ def test_lr_input_resume_and_shards_are_identical(tmp_path, make_image, monkeypa
     (tmp_path / "ref").mkdir()
     assert run(tmp_path, *args, "--out", tmp_path / "ref/t.h5") == 0
     monkeypatch.setattr(prep, "SEGMENT_SAMPLES", 1)  # a commit per image
-    real, seen = prep.PatchWriter.append, []
-
-    def append(self, *a):
-        real(self, *a)
-        seen.append(1)
-        if len(seen) == 2:
-            raise KeyboardInterrupt("SIGINT")
-
-    monkeypatch.setattr(prep.PatchWriter, "append", append)
+    real = fail_on_second_append(monkeypatch, KeyboardInterrupt("SIGINT"))
     assert run(tmp_path, *args, "--out", tmp_path / "t.h5") == 130
     assert "--resume" in capsys.readouterr().err and not list(tmp_path.glob("t-*.h5"))
     monkeypatch.setattr(prep.PatchWriter, "append", real)
@@ -685,8 +683,7 @@ def test_lr_input_resume_and_shards_are_identical(tmp_path, make_image, monkeypa
     d = read_h5(got[0])
     assert d["train/lr"].shape[1:] == (1, 8, 8) and d["val/000/lr_x2"].shape[2] == 1 and d["@input"] == "lr"
     # switching the input kind on --resume is refused
-    monkeypatch.setattr(prep.PatchWriter, "append", append)
-    seen.clear()
+    fail_on_second_append(monkeypatch, KeyboardInterrupt("SIGINT"))
     assert run(tmp_path, *args, "--out", tmp_path / "u.h5") == 130
     monkeypatch.setattr(prep.PatchWriter, "append", real)
     other = [a for a in args if a != "fsrcnn"]

@@ -47,16 +47,21 @@ def options(folder, out, *extra):
             "--val-fraction", "0.25", "--seed", "5", *map(str, extra)]
 
 
-def kill_after_three_commits(args) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", KILLABLE, *args], cwd=REPO,
+def sigkill_at(script: str, marker: str, args) -> None:
+    """Run prepare_data.py's main(args) through ``script`` in a subprocess; SIGKILL it when it prints ``marker``."""
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().strip() == "COMMITTED"
+        assert proc.stdout.readline().strip() == marker
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == -signal.SIGKILL
+
+
+def kill_after_three_commits(args) -> None:
+    sigkill_at(KILLABLE, "COMMITTED", args)
 
 
 def test_resume_after_sigkill_is_identical(tmp_path, folder, capsys):
@@ -196,14 +201,7 @@ def test_sigkill_while_assembling_shards_resumes_without_the_consumed_segments(t
     (tmp_path / "ref").mkdir()
     assert main(options(folder, tmp_path / "ref" / "t.h5", "--shard-size", 40)) == 0
     args = options(folder, tmp_path / "t.h5", "--shard-size", 40)
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_ASSEMBLING, *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ASSEMBLING"
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+    sigkill_at(KILLED_ASSEMBLING, "ASSEMBLING", args)
     part = tmp_path / ".t.h5.partial"
     assert sorted(p.name for p in part.glob("final-*.h5")) == ["final-00000.h5", "final-00001.h5"]
     manifest = json.loads((part / "assemble.json").read_text())
