@@ -12,6 +12,7 @@ from pathlib import Path
 from .. import __version__
 from ..datasets import data_root, resolve_set, sha256_file
 from ..errors import SRCNNError
+from . import add_weights_options
 from ..evaluation import evaluate_set, protocol
 from ..images import list_images
 from ..inference import (DEFAULT_SCALE, bundled_models, bundled_names, load_for_scale, model_name,
@@ -61,15 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", nargs="+", type=scale_list, metavar="S",
                    help="upscaling factor(s), e.g. 3 or 2 3 4 or 2,3,4 (default: the checkpoint's "
                         "scale, 3 for the bundled weights)")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--checkpoint", metavar="FILE",
-                       help="a train.py checkpoint (checkpoint.N) or the authors' MATLAB x<s>.mat "
-                            "(default: the bundled srcnn/weights/srcnn_x<scale>.pt)")
-    which.add_argument("--model", metavar="NAME",
-                       help="the bundled weights of this model for each scale, srcnn/weights/<NAME>_x<s>.pt "
-                            "(or a multi-scale <NAME>_x2-3-4.pt); 'all' = every bundled model, skipping those "
-                            f"without weights for a scale (bundled now: {', '.join(bundled_names()) or 'none'}); "
-                            "default srcnn")
+    add_weights_options(p, every=True)
     p.add_argument("--self-ensemble", action="store_true",
                    help="also score each model's self-ensemble (8 flips/rotations of the input, outputs "
                         "mapped back and averaged; 8x the time) as a separate row '<model>+se'")

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SRCNNError
+from . import add_weights_options
 from ..images import IMAGE_EXTS, list_images, read_image, write_image
-from ..inference import AUTO_TILE, bundled_names, load_for_scale, model_name, resolve_device, super_resolve
+from ..inference import AUTO_TILE, load_for_scale, model_name, resolve_device, super_resolve
 from ..models import model_names
 
 EPILOG = """\
@@ -39,14 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="image files and/or folders (the images directly inside; earlier "
                         "<name>_x<scale>.png outputs there are skipped)")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--checkpoint", metavar="FILE",
-                       help="a train.py checkpoint (checkpoint.N) or the authors' MATLAB x<s>.mat "
-                            "(default: the bundled srcnn/weights/srcnn_x<scale>.pt)")
-    which.add_argument("--model", metavar="NAME",
-                       help="the bundled weights of this model for --scale, srcnn/weights/<NAME>_x<s>.pt (or a "
-                            f"multi-scale <NAME>_x2-3-4.pt; bundled now: {', '.join(bundled_names()) or 'none'}); "
-                            "default srcnn")
+    add_weights_options(p)
     p.add_argument("--scale", type=int, metavar="S",
                    help="upscaling factor (default: the checkpoint's; 3 for the bundled weights)")
     p.add_argument("-o", "--output", metavar="PATH",
