@@ -65,7 +65,8 @@ def resolve_set(name_or_path: str | os.PathLike, root: str | os.PathLike) -> Pat
     for c in candidates:
         if c.is_dir():
             return c
-    raise SRCNNError(f"{name_or_path}: image folder not found (looked at {given} and {candidates[0]}; "
+    looked = " and ".join(dict.fromkeys(str(c) for c in (given, *candidates)))  # an absolute path once
+    raise SRCNNError(f"{name_or_path}: image folder not found (looked at {looked}; "
                      f"set --data-root or SRCNN_DATA, see {README})")
 
 

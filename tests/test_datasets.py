@@ -50,6 +50,9 @@ def test_resolve_set(tmp_path):
         resolve_set("Set14", tmp_path)
     msg = str(e.value)
     assert msg.startswith("Set14: ") and str(tmp_path / "Set14") in msg and "datasets/README.md" in msg
+    with pytest.raises(SRCNNError) as e:  # an absolute path is named once
+        resolve_set(str(tmp_path / "gone"), tmp_path)
+    assert f"(looked at {tmp_path / 'gone'}; " in str(e.value)
 
 
 # ---------------------------------------------------------------- checksum files
