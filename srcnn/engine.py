@@ -29,6 +29,7 @@ state_dict, so a run can be resumed with any number of processes.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -48,20 +49,23 @@ from . import __version__
 from .checkpoint import FORMAT, FORMAT_VERSION, build_from_checkpoint, save_checkpoint
 from .data import load_val, make_loader, open_patches
 from .distributed import SINGLE, Dist
-from .errors import SRCNNError
+from .errors import SRCNNError, check_number
+from .locks import lock_folder, make_folder
 from .models import SRModel, build_model, count_parameters, model_names
 from .models import input_kind as model_input_kind
 from .metrics import psnr
+from .precision import NumericPath, choose as choose_numeric, describe as describe_numeric
 from .protocol import quantize, score
 
 DEFAULTS = dict(
     data="train.h5", out_dir="checkpoints", lr=1e-4, batch_size=128, num_epoch=100, save_freq=10,
     optimizer="adam", loss="mse", schedule="none", lr_step=30, lr_gamma=0.1, init="paper", seed=0,
     model="srcnn", model_arg=[], filters="9-5-5", n1=64, n2=32, padding="none", clip=0.0, weight_decay=0.0,
-    amp=False, channels_last=False, val_set=None, data_root=None, cuda=False, loader="auto", workers=2)
+    amp=False, channels_last=False, val_set=None, data_root=None, cuda=False, loader="auto", workers=2,
+    precision="auto", init_from=None, augment=False, ema=0.0)
 RUN_OPTIONS = ("cuda", "loader", "workers")                 # per invocation, not taken from a checkpoint
 SRCNN_OPTIONS = ("filters", "n1", "n2", "padding")          # --model srcnn only (None for other models)
-FIXED_OPTIONS = ("model", "model_arg", *SRCNN_OPTIONS, "init")  # cannot change once a model exists
+FIXED_OPTIONS = ("model", "model_arg", *SRCNN_OPTIONS, "init", "init_from")  # cannot change once a model exists
 DATA_KWARGS = ("channels", "scale")                         # model kwargs that come from the data
 SGD_MOMENTUM = 0.9
 CHARBONNIER_EPS = 1e-3
@@ -256,18 +260,88 @@ def _quiet(*args) -> None:
     pass
 
 
+def init_from(model: SRModel, source: str) -> str:
+    """Load the weights of ``source`` into ``model`` (fine-tuning / a warm restart with a fresh optimizer):
+    a bundled name ("srcnn_x3", "fsrcnn_x3", "vdsr_x2-3-4"), an exported .pt, a train.py checkpoint (its EMA
+    weights when it has them) or the authors' .mat. The architecture, channels and (LR-input models) scale
+    must match; SRCNN's padding may differ (it has no weights). Returns the path, for the log."""
+    from .checkpoint import load_model
+    from .inference import WEIGHTS_DIR
+    path = Path(source)
+    if not path.exists():
+        bundled = WEIGHTS_DIR / f"{source}.pt"
+        if "/" in source or not bundled.is_file():
+            names = ", ".join(sorted(f.stem for f in WEIGHTS_DIR.glob("*.pt")))
+            raise SRCNNError(f"--init-from {source}: no such file, and not a bundled weights name ({names})")
+        path = bundled
+    src, _ = load_model(path)
+    mine, theirs = dict(model.config()), dict(src.config())
+    mine.pop("padding", None), theirs.pop("padding", None)
+    if mine != theirs:
+        raise SRCNNError(f"--init-from {path}: holds {model_summary(src)}, which does not match the model to "
+                         f"train, {model_summary(model)}; pick weights of the same architecture, channels "
+                         "and scale")
+    model.load_state_dict(src.state_dict())
+    return str(path)
+
+
+def augment_choice(seed: int, step: int) -> int:
+    """Which of the 8 flips/rotations (0..7) the batch of global step ``step`` gets: a pure function of
+    (seed, step), so a resumed run continues the same sequence."""
+    return int(np.random.SeedSequence([seed, step, 8]).generate_state(1)[0] % 8)
+
+
+def dihedral(t: torch.Tensor, k: int) -> torch.Tensor:
+    """(...,H,W) tensor under the k-th element (0..7) of the square's symmetry group: k % 4 quarter turns,
+    then a horizontal flip when k >= 4. Applied to input and label together it keeps them aligned (each
+    patch's centre stays its centre)."""
+    t = torch.rot90(t, k % 4, dims=(-2, -1)) if k % 4 else t
+    return torch.flip(t, dims=(-1,)) if k >= 4 else t
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
+    """ema <- d * ema + (1 - d) * model with d = min(decay, (1 + step) / (10 + step)), so that the average
+    does not lag far behind in the first steps of a run; buffers are copied."""
+    d = min(decay, (1 + step) / (10 + step))
+    torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1.0 - d)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
+
+
+@torch.no_grad()
+def validate_model(model: torch.nn.Module, items: list[dict], device) -> tuple[float, float | None]:
+    """Mean (PSNR dB, SSIM) of ``model`` (eval mode, whole images) over validation items (srcnn.data.load_val /
+    load_val_set: "lr" (1,C,h,w) float32 input, "gt_y" (H,W) float64 in [0,1], "scale"), scored on Y with the
+    paper's protocol (srcnn.protocol.score). SSIM None when every image is smaller than its 11x11 window
+    after shaving (PSNR only for those)."""
+    from .color import rgb2y
+    psnrs, ssims = [], []
+    for item in items:
+        out = model(item["lr"].to(device))[0].clamp_(0, 1)
+        sr = out.permute(1, 2, 0).double().cpu().numpy()
+        sr_y = sr[:, :, 0] if sr.shape[2] == 1 else rgb2y(sr)
+        try:
+            p, s = score(sr_y, item["gt_y"], item["scale"])
+        except ValueError:  # smaller than SSIM's 11x11 window after shaving: PSNR only
+            p, s = psnr(quantize(sr_y), quantize(item["gt_y"]), shave=item["scale"]), None
+        psnrs.append(p)
+        if s is not None:
+            ssims.append(s)
+    return float(np.mean(psnrs)), (float(np.mean(ssims)) if ssims else None)
+
+
 class Trainer:
     def __init__(self, hp: dict, resume: dict | None = None, resume_path=None, log=_print, dist: Dist = SINGLE):
         self.dist = dist
         self.hp, self.log = dict(hp), (log if dist.is_main else _quiet)
+        self.init_source = hp.get("init_from")
         self.out_dir = Path(hp["out_dir"])
         self.device = pick_device(hp["cuda"], dist)
         for k in ("lr", "batch_size", "num_epoch", "save_freq", "lr_step", "lr_gamma"):
-            if not hp[k] > 0:
-                raise SRCNNError(f"--{k.replace('_', '-')} must be positive, got {hp[k]}")
+            check_number(f"--{k.replace('_', '-')}", hp[k], 0, lo_open=True)  # finite too (also on resume)
         for k in ("clip", "weight_decay"):
-            if not hp[k] >= 0:
-                raise SRCNNError(f"--{k.replace('_', '-')} must be >= 0, got {hp[k]}")
+            check_number(f"--{k.replace('_', '-')}", hp[k], 0)
         self.pf = open_patches(hp["data"])
 
         # model
@@ -284,6 +358,8 @@ class Trainer:
             self.model = self._new_model()
             if hp["init"] == "paper":
                 self.model.init_paper()
+            if hp["init_from"]:
+                self.init_source = init_from(self.model, hp["init_from"])
         if hp["model"] != "srcnn":  # the SRCNN-only options do not apply: not recorded
             self.hp.update({k: None for k in SRCNN_OPTIONS})
         self.input_kind = self._check_input_kind()
@@ -295,7 +371,8 @@ class Trainer:
                              f"{model_summary(self.model)}, which cannot be centre-aligned with the {lab} px labels")
         self.crop_label, self.crop_out = max(0, (lab - out) // 2), max(0, (out - lab) // 2)
         self.model.to(self.device)
-        if hp["channels_last"]:
+        self.numeric = self._numeric_path(resume)
+        if self.numeric.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.net = dist.wrap(self.model)  # what the training step calls (DDP when distributed)
         # validation runs on whole images: SRCNN trained without padding runs with replicate padding
@@ -316,10 +393,10 @@ class Trainer:
         else:
             self.opt = torch.optim.Adam(groups, lr=hp["lr"], weight_decay=wd)
         self.loss_fn = LOSSES[hp["loss"]]
-        # --amp: CUDA float16 autocast with gradient scaling; CPU bfloat16 autocast (no scaling needed)
-        self.amp_dtype = (torch.float16 if self.device.type == "cuda" else torch.bfloat16) if hp["amp"] else None
+        # autocast dtype of the numeric path (srcnn.precision); CUDA float16 needs gradient scaling
+        self.amp_dtype = self.numeric.autocast
         self.scaler = None
-        if hp["amp"] and self.device.type == "cuda":  # torch.amp.GradScaler appeared in torch 2.3
+        if self.numeric.scaler:  # torch.amp.GradScaler appeared in torch 2.3
             self.scaler = torch.amp.GradScaler("cuda") if hasattr(torch.amp, "GradScaler") \
                 else torch.cuda.amp.GradScaler()
 
@@ -346,6 +423,14 @@ class Trainer:
                 self.scaler.load_state_dict(resume["scaler"])
             if resume.get("rng"):
                 _set_rng_state(resume["rng"])
+        # --ema: an exponential moving average of the weights, validated, kept for checkpoint.best and exported
+        self.ema = None
+        if hp["ema"]:
+            self.ema = build_model(**cfg).to(self.device).eval()
+            src = (resume or {}).get("ema_state_dict") or self.model.state_dict()
+            self.ema.load_state_dict(src)
+            for p in self.ema.parameters():
+                p.requires_grad_(False)
 
         self.loader = make_loader(self.pf, hp["loader"], hp["batch_size"], hp["seed"], self.device,
                                   hp["workers"], rank=dist.rank, world=dist.world_size)
@@ -409,6 +494,27 @@ class Trainer:
         except (TypeError, ValueError) as e:
             raise SRCNNError(f"--model {name}: {e} (check --model-arg)") from None
 
+    def _numeric_path(self, resume: dict | None) -> NumericPath:
+        """srcnn.precision.choose for --precision/--amp/--channels-last, probing on a random batch of the
+        real shapes; a resumed run keeps the path it recorded unless those options changed."""
+        hp = self.hp
+        rec = (resume or {}).get("numeric")
+        old = (resume or {}).get("hparams", {})
+        same = all(old.get(k, DEFAULTS[k]) == hp[k] for k in ("precision", "amp", "channels_last"))
+        if rec and same and self.device.type == "cpu" and rec.get("name") in ("fp32", "fp32-cl", "bf16-cl"):
+            name = rec["name"]
+            return NumericPath(name, torch.bfloat16 if name == "bf16-cl" else None, name.endswith("-cl"),
+                               probe=dict(rec.get("probe_samples_per_s") or {}), reason="as recorded in the checkpoint")
+        c, lab = self.pf.channels, self.pf.label_size
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(hp["batch_size"], c, self.in_size, self.in_size, generator=g)
+        y = torch.rand(hp["batch_size"], c, lab, lab, generator=g)
+        try:
+            return choose_numeric(hp["precision"], self.device, self.model, x, y, amp=hp["amp"],
+                                  channels_last=hp["channels_last"])
+        except ValueError as e:
+            raise SRCNNError(str(e)) from None
+
     def _check_input_kind(self) -> str:
         """The data's input kind ("upscaled" | "lr"; files without the attribute are "upscaled"); an
         SRCNNError with the prepare_data.py command to run when the model takes the other kind."""
@@ -427,6 +533,9 @@ class Trainer:
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION, "srcnn_version": __version__,
             "model": self.model.config(), "state_dict": sd, "scale": self.pf.scale,
+            **({"ema_state_dict": {k: v.detach().cpu().contiguous() for k, v in self.ema.state_dict().items()}}
+               if self.ema is not None else {}),
+            "numeric": self.numeric.record(),
             "channels": self.pf.mode, "epoch": self.epoch, "step": self.step,
             "optimizer": self.opt.state_dict(),
             "scheduler": {"schedule": self.hp["schedule"], "lr_factor": lr_factor(self.epoch, self.hp)},
@@ -448,6 +557,8 @@ class Trainer:
         """Write a checkpoint (rank 0 only; the path is returned on every rank)."""
         if not self.dist.is_main:
             return self.out_dir / name
+        if getattr(self, "_previous", None):  # the first checkpoint of a new run: the old one goes aside
+            self._move_previous_run()
         return save_checkpoint(state or self.state(), self.out_dir / name)
 
     # ------------------------------------------------------------------ signals
@@ -490,7 +601,10 @@ class Trainer:
         Distributed: ``n_global`` = the step's samples over all ranks. DDP averages the ranks' gradients,
         so each rank's loss is weighted by n_local * world / n_global: the step then follows the mean
         loss over all n_global samples, as one process with the whole global batch would."""
-        if self.hp["channels_last"]:
+        if self.hp["augment"]:
+            k = augment_choice(self.hp["seed"], self.step)
+            x, y = dihedral(x, k), dihedral(y, k)
+        if self.numeric.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
                             enabled=self.amp_dtype is not None):
@@ -521,6 +635,8 @@ class Trainer:
             if self.hp["clip"]:
                 clip_gradients(self.opt, self.hp["clip"])
             self.opt.step()
+        if self.ema is not None:
+            ema_update(self.ema, self.model, self.hp["ema"], self.step)
         return loss.detach()
 
     def _check_finite(self, loss_sum: torch.Tensor, batch: int) -> float:
@@ -591,27 +707,13 @@ class Trainer:
         c, p, lab = self.pf.channels, self.in_size, self.pf.label_size
         return (torch.zeros(0, c, p, p, device=self.device), torch.zeros(0, c, lab, lab, device=self.device))
 
-    @torch.no_grad()
     def validate(self) -> tuple[float | None, float | None]:
-        """Mean (PSNR dB, SSIM) over the validation images and scales; (None, None) without any
-        (SSIM None when every image is smaller than its 11x11 window)."""
+        """Mean (PSNR dB, SSIM) of the float32 eval model (the EMA weights with --ema) over the validation
+        images and scales (srcnn.engine.validate_model); (None, None) without any."""
         if not self.val:
             return None, None
-        from .color import rgb2y
-        self.eval_model.load_state_dict(self.model.state_dict())
-        psnrs, ssims = [], []
-        for item in self.val:
-            out = self.eval_model(item["lr"].to(self.device))[0].clamp_(0, 1)
-            sr = out.permute(1, 2, 0).double().cpu().numpy()
-            sr_y = sr[:, :, 0] if sr.shape[2] == 1 else rgb2y(sr)
-            try:
-                p, s = score(sr_y, item["gt_y"], item["scale"])
-            except ValueError:  # smaller than SSIM's 11x11 window after shaving: PSNR only
-                p, s = psnr(quantize(sr_y), quantize(item["gt_y"]), shave=item["scale"]), None
-            psnrs.append(p)
-            if s is not None:
-                ssims.append(s)
-        return float(np.mean(psnrs)), (float(np.mean(ssims)) if ssims else None)
+        self.eval_model.load_state_dict((self.model if self.ema is None else self.ema).state_dict())
+        return validate_model(self.eval_model, self.val, self.device)
 
     def end_epoch(self, stats: dict) -> str:
         t0 = time.perf_counter()
@@ -672,23 +774,45 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def prepare_out_dir(self, fresh: bool) -> None:
-        """Create out_dir; remove stale temporary files; for a new run, move an old run's files aside
-        (rank 0 only)."""
+        """Create out_dir and lock it for this run (srcnn.locks: a second training into it is refused,
+        naming the running pid; the lock of a killed run is taken over); remove stale temporary files;
+        for a new run, note an old run's files, which save() moves aside with the first checkpoint
+        (a run that fails before it leaves them where they are). Rank 0 only."""
+        self._previous = []
         if not self.dist.is_main:
             return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.out_dir, "--out-dir")
+        self._run_lock = lock_folder(self.out_dir, "training", name=".lock", remove=True)
         for tmp in self.out_dir.glob(".*.tmp-*"):
             tmp.unlink(missing_ok=True)
         if not fresh:
             return
-        old = [p for p in self.out_dir.iterdir() if p.is_file() and
-               (p.name.startswith("checkpoint.") or p.name in ("log.jsonl", "plot.png"))]
-        if old:
-            dest = self.out_dir / datetime.now().strftime("previous-%Y%m%d-%H%M%S")
-            dest.mkdir()
-            for p in old:
-                os.replace(p, dest / p.name)
-            self.log(f"note: {self.out_dir} held another run; moved its {len(old)} file(s) to {dest}")
+        self._previous = sorted(p for p in self.out_dir.iterdir() if p.is_file() and
+                                (p.name.startswith("checkpoint.") or p.name in ("log.jsonl", "plot.png")))
+        if self._previous:
+            self.log(f"note: {self.out_dir} holds another run ({len(self._previous)} file(s)); they are moved "
+                     "to previous-<time>/ there when this run writes its first checkpoint")
+
+    def _move_previous_run(self) -> None:
+        """Move the old run's files (see prepare_out_dir) into a new previous-<time>[-N] folder."""
+        old, self._previous = self._previous, []
+        stamp = datetime.now().strftime("previous-%Y%m%d-%H%M%S")
+        for n in range(1, 1000):  # two runs in the same second: previous-<time>-2, ...
+            dest = self.out_dir / (stamp if n == 1 else f"{stamp}-{n}")
+            try:
+                dest.mkdir()
+                break
+            except FileExistsError:
+                continue
+        for p in old:
+            os.replace(p, dest / p.name)
+        self.log(f"note: {self.out_dir} held another run; moved its {len(old)} file(s) to {dest}")
+
+    def _release_out_dir(self) -> None:
+        lock = getattr(self, "_run_lock", None)
+        if lock is not None:
+            lock.release()
+            self._run_lock = None
 
     def resume_command(self, path: Path) -> str:
         args = ["train.py", "resume", str(path)] + (["--cuda"] if self.hp["cuda"] else [])
@@ -701,11 +825,27 @@ class Trainer:
         return shlex.join(lead + args)
 
     def run(self, fresh: bool = True) -> int:
+        """Train to hp["num_epoch"]; the run folder stays locked until this returns or raises."""
+        try:
+            return self._run(fresh)
+        except OSError as e:  # disk full, quota, I/O error, read-only: one line (every writer of the run)
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS):
+                raise
+            raise SRCNNError(f"{e.filename or self.out_dir}: {e.strerror}; the checkpoints written before "
+                             f"are kept (last good: {getattr(self, 'last_good', None) and self.last_good[0] or 'none yet'})") from None
+        finally:
+            self._release_out_dir()
+
+    def _run(self, fresh: bool) -> int:
         self.prepare_out_dir(fresh)
         self.dist.barrier()
-        amp = f", AMP ({str(self.amp_dtype).removeprefix('torch.')})" if self.amp_dtype else ""
         self.log(f"model   {model_summary(self.model)}, {count_parameters(self.model):,} parameters, on {self.device}"
-                 + amp + (", channels-last" if self.hp["channels_last"] else ""))
+                 + (f", weights from {self.init_source}" if self.init_source else ""))
+        self.log(describe_numeric(self.numeric))
+        if self.hp["augment"] or self.ema is not None:
+            self.log("extras  " + ", ".join(
+                (["on-the-fly flips/rotations (one of 8 per batch)"] if self.hp["augment"] else []) +
+                ([f"EMA of the weights (decay {self.hp['ema']:g}): validated and exported"] if self.ema is not None else [])))
         if self.dist.enabled:
             self.log(f"ranks   {self.dist.world_size} processes ({self.dist.nnodes} node(s), {self.dist.backend}), "
                      f"DistributedDataParallel; batch {self.hp['batch_size']} per process = global batch "

@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import re
 import signal
 import sys
 
@@ -26,7 +27,7 @@ def data(tmp_path):
 
 def make_hp(tmp_path, **kw):
     hp = dict(DEFAULTS, data=str(tmp_path / "train.h5"), out_dir=str(tmp_path / "ck"), filters="3-1-3",
-              n1=8, n2=4, batch_size=8, num_epoch=3, save_freq=1, lr=1e-3)
+              n1=8, n2=4, batch_size=8, num_epoch=3, save_freq=1, lr=1e-3, precision="fp32")
     hp.update(kw)
     return hp
 
@@ -336,7 +337,7 @@ def test_amp_on_cpu_is_bfloat16(tmp_path, data):
     tr.log = lambda *a: lines.append(" ".join(map(str, a)))
     assert tr.run() == 0
     assert seen == [torch.bfloat16] * 5  # the 5 training steps (validation runs eval_model in float32)
-    assert any("AMP (bfloat16)" in s for s in lines) and math.isfinite(tr.history[0]["loss"])
+    assert any("numeric bf16-cl" in s for s in lines) and math.isfinite(tr.history[0]["loss"])
 
 
 def test_out_dir_reuse_and_stale_tmp(tmp_path, data):
@@ -510,3 +511,177 @@ def test_val_set_for_lr_models(tmp_path, make_image):
     want = imresize(hr_y(img, 2), 0.5)
     assert np.allclose(item["lr"][0, 0].numpy(), want, atol=1e-6)
     assert tr.run() == 0 and tr.history[0]["val_psnr"] > 0
+
+
+@pytest.mark.parametrize("key, value, msg", [("lr", float("inf"), "--lr must be finite and positive"),
+                                             ("lr_gamma", float("nan"), "--lr-gamma must be finite"),
+                                             ("clip", float("inf"), "--clip must be finite and >= 0"),
+                                             ("weight_decay", "0.1", "--weight-decay must be a number")])
+def test_hparams_finite_numbers(tmp_path, data, key, value, msg):
+    """issue 13 items 2 and 9: the library check (also what a resumed checkpoint's hparams go through)."""
+    with pytest.raises(SRCNNError, match=re.escape(msg)):
+        trainer(make_hp(tmp_path, **{key: value}))
+    assert not (tmp_path / "ck").exists()
+
+
+def test_failed_new_run_leaves_the_old_one_in_place(tmp_path, data):
+    """issue 13 item 5: the old run is moved aside only with the new run's first checkpoint."""
+    trainer(make_hp(tmp_path, num_epoch=1)).run()
+    before = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    tr = trainer(make_hp(tmp_path, num_epoch=2))
+    tr.loss_fn = lambda out, y: torch.nn.functional.mse_loss(out, y) * float("nan")  # fails at once
+    with pytest.raises(SRCNNError, match="loss became nan"):
+        tr.run()
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == before  # nothing moved, nothing new
+    assert load_checkpoint(tmp_path / "ck/checkpoint.last")["epoch"] == 1
+
+
+def test_previous_folder_of_the_same_second(tmp_path, data, monkeypatch):
+    """issue 13 item 8: previous-<time> already there (two runs in one second) -> previous-<time>-2."""
+    import srcnn.engine as engine
+
+    class Frozen(engine.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 1, 2, 3, 4, 5)
+    monkeypatch.setattr(engine, "datetime", Frozen)
+    ck = tmp_path / "ck"
+    for n in range(3):
+        lines = []
+        assert trainer(make_hp(tmp_path, num_epoch=1), lines=lines).run() == 0
+    names = sorted(p.name for p in ck.iterdir() if p.name.startswith("previous-"))
+    assert names == ["previous-20260102-030405", "previous-20260102-030405-2"]
+    assert all((ck / n / "checkpoint.last").is_file() for n in names)
+    assert any("moved its" in s and "-2" in s for s in lines)
+
+
+@pytest.mark.parametrize("where", ["file", "under_file", "long_name"])
+def test_out_dir_that_cannot_be_a_folder(tmp_path, data, where):
+    """issue 13 items 7 and 8: --out-dir a file, under a file, or a name over 255 bytes: one line."""
+    (tmp_path / "f").write_text("a file")
+    out = {"file": tmp_path / "f", "under_file": tmp_path / "f" / "x",
+           "long_name": tmp_path / ("n" * 300)}[where]
+    msg = {"file": "is a file, not a folder", "under_file": f"{tmp_path / 'f'} is a file, not a folder",
+           "long_name": "cannot create the folder"}[where]
+    with pytest.raises(SRCNNError, match=re.escape(msg)) as e:
+        trainer(make_hp(tmp_path, out_dir=str(out), num_epoch=1)).run()
+    assert str(out) in str(e.value) and "\n" not in str(e.value)
+    assert (tmp_path / "f").read_text() == "a file"
+
+
+def test_init_from_exported_weights_and_errors(tmp_path, data, capsys):
+    from srcnn.cli.train import main as train_main
+    assert trainer(make_hp(tmp_path, num_epoch=1)).run() == 0
+    assert train_main(["export", str(tmp_path / "ck/checkpoint.last"), str(tmp_path / "w.pt")]) == 0
+    src = weights(tmp_path / "w.pt")
+    lines = []
+    tr = trainer(make_hp(tmp_path, out_dir=str(tmp_path / "ft"), init_from=str(tmp_path / "w.pt"), seed=7),
+                 lines=lines)
+    assert_same({k: v.contiguous() for k, v in tr.model.state_dict().items()}, src)
+    assert tr.opt.state == {}  # a fresh optimizer
+    tr.run()
+    ck = load_checkpoint(tmp_path / "ft/checkpoint.last")
+    assert ck["hparams"]["init_from"] == str(tmp_path / "w.pt") and "--init-from" in ck["recipe"]["train"]
+    assert any("weights from" in s and "w.pt" in s for s in lines)
+    with pytest.raises(SRCNNError, match="does not match the model to train"):
+        trainer(make_hp(tmp_path, n1=6, out_dir=str(tmp_path / "x"), init_from=str(tmp_path / "w.pt")))
+    with pytest.raises(SRCNNError, match="not a bundled weights name"):
+        trainer(make_hp(tmp_path, out_dir=str(tmp_path / "x"), init_from="srcnn_x7"))
+    capsys.readouterr()
+    assert train_main(["resume", str(tmp_path / "ft/checkpoint.last"), "--init-from", str(tmp_path / "x.pt")]) == 2
+    assert "--init-from cannot change on resume" in capsys.readouterr().err
+
+
+def test_init_from_a_bundled_name(tmp_path):
+    write_patches(tmp_path / "train.h5", n=16, patch=33, label=21, chunk=8, scales=(3,), val_images=1, val_size=20)
+    from srcnn.checkpoint import load_model
+    from srcnn.inference import WEIGHTS_DIR
+    tr = trainer(make_hp(tmp_path, filters="9-5-5", n1=64, n2=32, init_from="srcnn_x3", num_epoch=1))
+    ref, _ = load_model(WEIGHTS_DIR / "srcnn_x3.pt")
+    assert all(torch.equal(a, b) for a, b in zip(tr.model.state_dict().values(), ref.state_dict().values()))
+
+
+def test_dihedral_group_and_alignment():
+    from srcnn.engine import augment_choice, dihedral
+    t = torch.rand(2, 1, 5, 5)
+    outs = [dihedral(t, k) for k in range(8)]
+    assert all(not torch.equal(outs[i], outs[j]) for i in range(8) for j in range(i))  # 8 distinct elements
+    assert torch.equal(outs[0], t)
+    up = lambda v: torch.nn.functional.interpolate(v, scale_factor=3, mode="nearest")  # noqa: E731
+    for k in range(8):  # an LR patch and its HR label stay aligned under every element
+        assert torch.equal(dihedral(up(t), k), up(dihedral(t, k)))
+    ks = [augment_choice(0, s) for s in range(200)]
+    assert ks == [augment_choice(0, s) for s in range(200)] and set(ks) == set(range(8))
+    assert ks != [augment_choice(1, s) for s in range(200)]
+
+
+def test_augment_and_ema_resume_bit_identical(tmp_path, data):
+    full = make_hp(tmp_path, num_epoch=4, augment=True, ema=0.9, out_dir=str(tmp_path / "a"))
+    lines = []
+    assert trainer(full, lines=lines).run() == 0
+    assert any("on-the-fly flips" in s and "EMA" in s for s in lines)
+    assert trainer(dict(full, num_epoch=2, out_dir=str(tmp_path / "b"))).run() == 0
+    assert trainer(dict(full, out_dir=str(tmp_path / "b")), tmp_path / "b/checkpoint.2").run(fresh=False) == 0
+    a, b = load_checkpoint(tmp_path / "a/checkpoint.last"), load_checkpoint(tmp_path / "b/checkpoint.last")
+    assert_same(a["state_dict"], b["state_dict"])
+    assert_same(a["ema_state_dict"], b["ema_state_dict"])
+    assert [h["val_psnr"] for h in a["history"]] == [h["val_psnr"] for h in b["history"]]
+    plain = make_hp(tmp_path, num_epoch=4, out_dir=str(tmp_path / "c"))
+    assert trainer(plain).run() == 0
+    c = load_checkpoint(tmp_path / "c/checkpoint.last")
+    assert not torch.equal(a["state_dict"]["conv1.weight"], c["state_dict"]["conv1.weight"])  # augment acts
+
+
+def test_ema_is_validated_and_exported(tmp_path, data):
+    from srcnn.checkpoint import load_model
+    from srcnn.cli.train import main as train_main
+    from srcnn.engine import ema_update
+    tr = trainer(make_hp(tmp_path, num_epoch=2, ema=0.9))
+    assert tr.run() == 0
+    ck = load_checkpoint(tmp_path / "ck/checkpoint.last")
+    ema, raw = ck["ema_state_dict"], ck["state_dict"]
+    assert not torch.equal(ema["conv1.weight"], raw["conv1.weight"])
+    # validation scored the EMA weights: loading them into a fresh trainer's eval model gives the same PSNR
+    tr2 = trainer(make_hp(tmp_path, out_dir=str(tmp_path / "v")))
+    tr2.model.load_state_dict(ema)
+    assert tr2.validate()[0] == pytest.approx(ck["history"][-1]["val_psnr"], abs=1e-9)
+    assert train_main(["export", str(tmp_path / "ck/checkpoint.last"), str(tmp_path / "w.pt")]) == 0
+    w = load_checkpoint(tmp_path / "w.pt")
+    assert_same(w["state_dict"], ema) and "ema_state_dict" not in w and w["exported_from"]["weights"] == "ema"
+    model, meta = load_model(tmp_path / "ck/checkpoint.last")  # evaluate.py on the checkpoint: EMA too
+    assert torch.equal(model.conv1.weight, ema["conv1.weight"]) and "ema_state_dict" not in meta
+    # the update rule: d = min(decay, (1 + step) / (10 + step))
+    e, m = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    before = e.weight.detach().clone()
+    ema_update(e, m, 0.5, step=1000)
+    assert torch.allclose(e.weight, 0.5 * before + 0.5 * m.weight)
+    ema_update(e, m, 0.999, step=0)  # d = 0.1 at the first step
+    assert torch.allclose(e.weight, 0.1 * (0.5 * before + 0.5 * m.weight) + 0.9 * m.weight)
+
+
+def test_auto_precision_recorded(tmp_path, data):
+    tr = trainer(make_hp(tmp_path, num_epoch=1, precision="auto"))
+    assert tr.numeric.name in ("fp32", "fp32-cl", "bf16-cl") and tr.numeric.probe
+    tr.run()
+    ck = load_checkpoint(tmp_path / "ck/checkpoint.last")
+    assert ck["numeric"]["name"] == tr.numeric.name and ck["numeric"]["probe_samples_per_s"]
+    again = trainer(make_hp(tmp_path, precision="auto", num_epoch=2), tmp_path / "ck/checkpoint.last")
+    assert again.numeric.name == tr.numeric.name and again.numeric.reason == "as recorded in the checkpoint"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full for a real ENOSPC")
+def test_disk_full_while_training_is_one_error(tmp_path, data, monkeypatch):
+    """issue 13 item 6: a writer of the run (here log.jsonl, written to /dev/full) failing with ENOSPC is
+    one SRCNNError naming what is kept, not a traceback; the checkpoints written before load."""
+    import srcnn.engine as engine
+
+    def full(path, text):
+        with open("/dev/full", "w") as f:
+            f.write(text)
+    monkeypatch.setattr(engine, "_atomic_text", full)
+    with pytest.raises(SRCNNError, match=r"No space left on device; the checkpoints written before are kept "
+                                         r"\(last good: .*checkpoint\.last\)") as e:
+        trainer(make_hp(tmp_path, num_epoch=2)).run()
+    assert "\n" not in str(e.value)
+    assert load_checkpoint(tmp_path / "ck/checkpoint.last")["epoch"] == 1
+    assert not (tmp_path / "ck/.lock").exists()  # released

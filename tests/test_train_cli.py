@@ -93,10 +93,12 @@ def test_every_option(workdir, capsys, make_image):
             "--schedule", "step", "--lr-step", "1", "--lr-gamma", "0.5", "--init", "default", "--seed", "3",
             "--model", "srcnn", "--filters", "3-1-3", "--n1", "8", "--n2", "4", "--padding", "zeros", "--clip", "0.5",
             "--weight-decay", "1e-5", "--val-set", "V",
-            "--data-root", str(workdir), "--loader", "stream", "--workers", "1"]
+            "--data-root", str(workdir), "--loader", "stream", "--workers", "1", "--precision", "fp32",
+            "--augment", "--ema", "0.9"]
     code, out, err = run(capsys, *argv)
     assert code == 0, err
-    assert "streamed from disk" in out and "1 image(s) from --val-set V" in out and "channels-last" in out
+    assert "streamed from disk" in out and "1 image(s) from --val-set V" in out and "numeric fp32-cl" in out
+    assert "on-the-fly flips" in out and "EMA of the weights (decay 0.9)" in out
     ck = load_checkpoint(workdir / "out" / "checkpoint.2")
     assert ck["model"] == {"name": "srcnn", "f1": 3, "f2": 1, "f3": 3, "n1": 8, "n2": 4, "channels": 1,
                            "padding": "zeros"}
@@ -104,15 +106,26 @@ def test_every_option(workdir, capsys, make_image):
                 save_freq=1, optimizer="sgd", loss="l1", schedule="step", lr_step=1, lr_gamma=0.5,
                 init="default", seed=3, model="srcnn", model_arg=[], filters="3-1-3", n1=8, n2=4, padding="zeros",
                 clip=0.5, weight_decay=1e-5, val_set="V", data_root=str(workdir), loader="stream", workers=1,
-                cuda=False)
+                cuda=False, precision="fp32", init_from=None, augment=True, ema=0.9)
     assert ck["hparams"] == want
     assert [h["lr"] for h in ck["history"]] == [0.01, 0.005]
     assert ck["history"][1]["val_psnr"] > 0 and (workdir / "out" / "checkpoint.best").is_file()
     # the --no- forms and --amp on the CPU
-    code, out, err = run(capsys, "resume", "out/checkpoint.1", "--no-channels-last", "--loader", "memory")
-    assert code == 0 and "overridden: channels_last True -> False" in out and "in memory" in out
+    code, out, err = run(capsys, "resume", "out/checkpoint.1", "--no-channels-last", "--no-augment", "--loader", "memory")
+    assert code == 0 and "overridden: channels_last True -> False, augment True -> False" in out and "in memory" in out
+    assert "numeric fp32 (--precision fp32)" in out
     code, out, err = run(capsys, "train", "--data", "d.h5", "--amp", "--num-epoch", "1", "--out-dir", "amp", *TINY)
-    assert code == 0 and "on cpu, AMP (bfloat16)" in out  # without --cuda: bfloat16 autocast
+    assert code == 0 and "numeric bf16-cl" in out  # without --cuda: bfloat16 autocast, channels-last
+    # --init-from: the exported weights of the first run, then fine-tuned
+    assert run(capsys, "export", "out/checkpoint.2", "w.pt")[0] == 0
+    code, out, err = run(capsys, "train", "--data", "d.h5", "--init-from", "w.pt", "--num-epoch", "1",
+                         "--out-dir", "ft", "--filters", "3-1-3", "--n1", "8", "--n2", "4", "--padding", "zeros")
+    assert code == 0 and "weights from w.pt" in out, err
+    code, out, err = run(capsys, "train", "--data", "d.h5", "--init-from", "w.pt", "--out-dir", "bad")
+    assert code == 2 and "does not match the model to train" in err
+    with pytest.raises(SystemExit):
+        run(capsys, "train", "--data", "d.h5", "--ema", "1", "--out-dir", "bad")
+    assert "--ema: must be in [0, 1)" in capsys.readouterr().err
 
 
 def test_all_options_are_tested():
@@ -398,3 +411,61 @@ def test_other_models(workdir, capsys):
         "python prepare_data.py --model vdsr --scale 2 --out lr.h5" in err
     code, out, err = run(capsys, "--model", "vdsr", "--model-arg", "depth=1")
     assert code == 2 and err.startswith("error: --model vdsr: ") and "depth" in err
+
+
+@pytest.mark.parametrize("option", ["--lr", "--lr-gamma", "--clip", "--weight-decay", "--ema"])
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "1e400"])
+def test_float_options_must_be_finite(capsys, option, value):
+    """issue 13 item 2: every float option is finite (inf and NaN were taken), for train and resume."""
+    for sub in (["train"], ["resume", "checkpoints/checkpoint.1"]):
+        with pytest.raises(SystemExit) as e:
+            cli([*sub, f"{option}={value}"])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and f"argument {option}: must be finite" in err, err
+
+
+def test_one_training_per_out_dir_and_stale_lock(tmp_path, capsys):
+    """issue 13 item 3: a second training into a running one's --out-dir is refused, naming its pid, and
+    touches nothing; once that run is killed (SIGKILL: its lock file stays) the folder is free again."""
+    write_patches(tmp_path / "train.h5", n=40, patch=11, chunk=8, val_images=1, val_size=20)
+    (tmp_path / "pause.py").write_text(PAUSE_IN_SAVE)
+    ck = tmp_path / "checkpoints"
+    cmd = [sys.executable, "pause.py", "--data", "train.h5", *TINY, "--num-epoch", "9", "--save-freq", "1"]
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PAUSE_AT="4",
+               MARKER=str(tmp_path / "in-save"))
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    second = ["--data", str(tmp_path / "train.h5"), *TINY, "--num-epoch", "1", "--out-dir", str(ck)]
+    try:
+        _wait_for(tmp_path / "in-save", proc)
+        before = sorted(p.name for p in ck.iterdir())
+        code, out, err = run(capsys, *second)
+        assert code == 2 and err.splitlines() == [
+            f"error: {ck}: another training is writing this output (pid {proc.pid}); wait for it to end or stop it"]
+        assert sorted(p.name for p in ck.iterdir()) == before  # nothing moved, not even its temporary file
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    assert (ck / ".lock").read_text().strip() == str(proc.pid)  # left behind by the killed run
+    code, out, err = run(capsys, *second)
+    assert code == 0 and "moved its" in out, err
+    assert load_checkpoint(ck / "checkpoint.last")["epoch"] == 1
+
+
+def test_outputs_that_are_files_or_under_files(workdir, capsys):
+    """issue 13 items 7 and 8: --out-dir FILE, --out-dir FILE/x, a name over 255 bytes, export CKPT FOLDER,
+    export CKPT FILE/x.pt: one error line, exit 2, the file in the way untouched."""
+    from srhelpers import save_tiny_checkpoint
+    (workdir / "f").write_text("a file")
+    (workdir / "d").mkdir()
+    ckpt = save_tiny_checkpoint(workdir / "c.pt")
+    long = "n" * 300
+    cases = [(["--out-dir", "f", *TINY, "--num-epoch", "1"], "f: is a file, not a folder (--out-dir)"),
+             (["--out-dir", "f/x", *TINY, "--num-epoch", "1"], "f/x: f is a file, not a folder (--out-dir)"),
+             (["--out-dir", long, *TINY, "--num-epoch", "1"], f"{long}: cannot create the folder (--out-dir) "
+                                                               "(File name too long)"),
+             (["export", str(ckpt), "d"], "d: is a folder; give a file name for the checkpoint"),
+             (["export", str(ckpt), "f/x.pt"], "f/x.pt: f is a file, not a folder")]
+    for argv, msg in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and err.splitlines() == [f"error: {msg}"], (argv, err)
+    assert (workdir / "f").read_text() == "a file" and os.listdir(workdir / "d") == []

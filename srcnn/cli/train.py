@@ -8,6 +8,7 @@ prepare_data.py HDF5 file, resume a run, or inspect a checkpoint.
     python train.py resume checkpoints/checkpoint.10 --batch-size=16 --num-epoch=200
     python train.py inspect checkpoints/checkpoint.best
     python train.py export checkpoints/checkpoint.best srcnn_x3.pt   # weights + provenance, no optimizer
+    python train.py export checkpoints/checkpoint.best srcnn_x3.onnx # ONNX (or .ts TorchScript) + metadata
     torchrun --nproc_per_node=4 train.py --data 'shards/train-*.h5' --cuda   # 4 GPUs, DDP (srcnn.distributed)
 """
 from __future__ import annotations
@@ -25,30 +26,16 @@ from ..engine import (DEFAULTS, FIXED_OPTIONS, RUN_OPTIONS, SRCNN_OPTIONS, Train
                       parse_filters, parse_model_args)
 from ..errors import SRCNNError
 from ..models import count_parameters, macs_per_pixel, model_names
+from . import number
 
 
 def _positive(kind):
-    def parse(text):
-        v = kind(text)
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return v
-    parse.__name__ = kind.__name__
-    return parse
+    return number(kind, 0, lo_open=True)  # finite: "inf" and "nan" are refused (srcnn.cli.number)
 
 
-def _nonnegative_int(text):
-    v = int(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
-
-
-def _nonnegative_float(text):
-    v = float(text)
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
+_nonnegative_int = number(int, 0)
+_nonnegative_float = number(float, 0)
+_ema_decay = number(float, 0, 1, hi_open=True, unit="(e.g. 0.999; 0 = off)")
 
 
 def _model_arg(text):
@@ -75,10 +62,25 @@ OPTIONS = [
     (["--out-dir"], "out_dir", dict(metavar="DIR"),
      "folder for checkpoint.<epoch>, checkpoint.best, checkpoint.last, log.jsonl, plot.png"),
     (["--cuda"], "cuda", dict(action="store_true"), "train on the CUDA GPU (an error if there is none)"),
+    (["--precision"], "precision", dict(choices=["auto", "fp32", "bf16", "fp16"]),
+     "numeric path of the training step (validation and export stay float32). auto: on the CPU, float32 "
+     "or bfloat16 autocast with channels-last where the CPU has native bfloat16 (AMX / AVX-512 BF16), in "
+     "the memory layout a short probe at start-up measures fastest; on CUDA bfloat16 autocast (float16 "
+     "with gradient scaling where bfloat16 is not supported). The choice and probe speeds are printed "
+     "and recorded in the checkpoint"),
     (["--amp"], "amp", dict(action=argparse.BooleanOptionalAction),
-     "mixed precision: on CUDA float16 autocast + gradient scaling, on the CPU bfloat16 autocast"),
+     "alias of --precision bf16 on the CPU, --precision fp16 on CUDA"),
     (["--channels-last"], "channels_last", dict(action=argparse.BooleanOptionalAction),
-     "channels-last memory format (faster convolutions on some GPUs)"),
+     "force the channels-last memory format (otherwise --precision picks the layout)"),
+    (["--init-from"], "init_from", dict(metavar="WEIGHTS"),
+     "start from these weights with a fresh optimizer (fine-tuning, warm restarts): a bundled name "
+     "(srcnn_x3, fsrcnn_x3, vdsr_x2-3-4 ...), an exported .pt, a checkpoint or the authors' .mat; the "
+     "architecture, channels and scale must match"),
+    (["--augment"], "augment", dict(action=argparse.BooleanOptionalAction),
+     "random flips/90-degree rotations on the fly, one of 8 per batch (input and label together)"),
+    (["--ema"], "ema", dict(type=_ema_decay, metavar="DECAY"),
+     "keep an exponential moving average of the weights (e.g. 0.999; 0 = off): it is validated, picks "
+     "checkpoint.best and is what export writes; the raw weights stay in the checkpoint for resume"),
     (["--lr"], "lr", dict(type=_positive(float)),
      "learning rate (SRCNN's last layer: lr/10, as the paper; other models: lr everywhere)"),
     (["--batch-size"], "batch_size", dict(type=_positive(int)),
@@ -165,13 +167,31 @@ def build_parser() -> argparse.ArgumentParser:
                                    "training data, loss/PSNR history, time spent and the recipe.")
     p.add_argument("checkpoint", help="a train.py checkpoint (or the authors' .mat weights)")
     p.set_defaults(func=cmd_inspect)
-    p = sub.add_parser("export", help="write a small weights file for evaluate.py / super_resolve.py",
-                       description="Copy a checkpoint without its training state (optimizer, RNG, schedule): "
-                                   "weights, architecture, scale, channels, options, data provenance, history "
-                                   "and recipe stay, so 'inspect' still shows how it was made. The bundled "
-                                   "srcnn/weights/*.pt files are made this way. It cannot be resumed.")
-    p.add_argument("checkpoint", help="a train.py checkpoint (e.g. checkpoints/checkpoint.best)")
-    p.add_argument("output", help="the weights file to write (atomically)")
+    p = sub.add_parser("export", help="write a small weights file (.pt), ONNX (.onnx) or TorchScript (.ts)",
+                       description="pt (.pt/.pth): copy a checkpoint without its training state (optimizer, RNG, "
+                                   "schedule): weights, architecture, scale, channels, options, data provenance, "
+                                   "history and recipe stay, so 'inspect' still shows how it was made. The "
+                                   "bundled srcnn/weights/*.pt files are made this way. It cannot be resumed. "
+                                   "onnx (.onnx, opset %d, needs the onnx package) / torchscript (.ts): the "
+                                   "network for other runtimes: input and output (N,C,H,W) float32 in [0,1], "
+                                   "dynamic N, H, W; the input is the bicubic-upscaled image for an upscaled-input "
+                                   "model (SRCNN, VDSR), the LR image for an LR-input model (FSRCNN, ESPCN); "
+                                   "input kind, scale, channels and colour convention are stored as metadata "
+                                   "(ONNX metadata_props srcnn.*) and printed. The export is run once and "
+                                   "compared with PyTorch; a model the exporter cannot express is an error, "
+                                   "never a broken file." % _onnx_opset(),
+                       epilog="examples:\n  python train.py export checkpoints/checkpoint.best srcnn_x3.pt\n"
+                              "  python train.py export srcnn/weights/fsrcnn_x3.pt fsrcnn_x3.onnx\n"
+                              "  python train.py export --format torchscript checkpoint.best model.jit",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="a train.py checkpoint (e.g. checkpoints/checkpoint.best), an exported "
+                                      ".pt or the authors' .mat (onnx/torchscript only)")
+    p.add_argument("output", help="the file to write (atomically: a temporary name, then renamed)")
+    p.add_argument("--format", choices=("onnx", "torchscript", "pt"),
+                   help="output format (default: from the output's suffix: .onnx = onnx, .ts/.torchscript = "
+                        "torchscript, anything else = pt)")
+    p.add_argument("--opset", type=int, default=None, metavar="N",
+                   help="ONNX opset (default %d)" % _onnx_opset())
     p.set_defaults(func=cmd_export)
     return top
 
@@ -347,15 +367,34 @@ def cmd_inspect(ns) -> int:
     return 0
 
 
+def _onnx_opset() -> int:
+    from ..export import OPSET
+    return OPSET
+
+
 def cmd_export(ns) -> int:
     src, dst = Path(ns.checkpoint), Path(ns.output)
+    from ..export import export_file, format_for
+    fmt = ns.format or format_for(dst, "pt" if dst.suffix.lower() not in (".onnx", ".ts", ".torchscript") else None)
+    if ns.opset is not None and fmt != "onnx":
+        raise SRCNNError(f"--opset is for ONNX export, not {fmt}")
+    if fmt != "pt":
+        fmt, props = export_file(src, dst, fmt, opset=ns.opset or _onnx_opset())
+        print(f"wrote {dst} ({fmt}, {dst.stat().st_size / 1024:.0f} KiB) from {src}")
+        for k, v in props.items():
+            print(f"  {k:<16}{v}")
+        return 0
     ck = load_checkpoint(src)
     build_from_checkpoint(ck, src)  # refuse weights that do not fit their architecture
     if dst.exists() and dst.resolve() == src.resolve():
         raise SRCNNError(f"{dst}: the output would overwrite the checkpoint it is exported from")
     small = {k: v for k, v in ck.items() if k not in TRAINING_STATE or k == "state_dict"}
     small.pop("partial", None)
-    small["exported_from"] = {"path": str(src), "epoch": ck.get("epoch")}
+    ema = small.pop("ema_state_dict", None)
+    if ema is not None:  # a --ema run: the averaged weights are the validated ones
+        small["state_dict"] = ema
+    small["exported_from"] = {"path": str(src), "epoch": ck.get("epoch"),
+                              "weights": "ema" if ema is not None else "raw"}
     save_checkpoint(small, dst)
     print(f"wrote {dst} ({dst.stat().st_size / 1024:.0f} KiB): {ck['model']}, scale {ck['scale']}, "
           f"epoch {ck.get('epoch', '-')} of {src}")

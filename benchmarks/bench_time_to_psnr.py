@@ -1,0 +1,185 @@
+"""Time-to-PSNR: how much held-out PSNR a wall-clock budget of training buys, for this project's default
+recipe (train.py with no options) and for the naive recipe of typical small SRCNN repositories
+(float32, batch 16, Adam lr 1e-4 on every layer, zero padding, PyTorch's default initialisation, a
+DataLoader over per-sample h5py reads), on the same data and the same held-out images.
+
+    python prepare_data.py --scale 3 --val-fraction 0.05 --out t91_x3.h5
+    python benchmarks/bench_time_to_psnr.py --data t91_x3.h5 --minutes 10 --naive-minutes 60
+    python benchmarks/bench_time_to_psnr.py --data t91_x3.h5 --parity-steps 2000   # fp32 vs bf16, same steps
+
+The two recipes run one after the other in this process (not concurrently), each with --threads torch
+threads. Training time only is counted: every --eval-every seconds of it, training pauses and the model
+is scored on the file's /val images (the held-out split of the training images, the paper's protocol);
+at the end each final model is scored on Set5 x3 (the datasets root: --data-root, $SRCNN_DATA or
+./datasets). Prints both curves and a summary row per recipe.
+
+--parity-steps N instead trains the default recipe for N steps twice from the same seed, in float32 and
+in bfloat16 autocast with channels-last, and prints the held-out PSNR of both (the PSNR cost of the fast
+path). Not a unit test.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from srcnn.datasets import data_root, resolve_set  # noqa: E402
+from srcnn.engine import DEFAULTS, Trainer, validate_model  # noqa: E402
+from srcnn.evaluation import evaluate_set  # noqa: E402
+from srcnn.models import SRCNN  # noqa: E402
+
+
+def quiet(*args) -> None:
+    pass
+
+
+class PerSampleH5(Dataset):
+    """The naive input pipeline: open the file and read one sample per __getitem__."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        with h5py.File(self.path, "r") as f:
+            self.n = len(f["train/lr"])
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        with h5py.File(self.path, "r") as f:
+            return (torch.from_numpy(f["train/lr"][i].astype(np.float32)),
+                    torch.from_numpy(f["train/hr"][i].astype(np.float32) / 255.0))
+
+
+def run_project(data: str, out: Path, minutes: float, eval_every: float, hp_extra: dict) -> tuple[list, torch.nn.Module]:
+    """train.py's defaults for ``minutes`` of training time: [(seconds, samples, held-out PSNR)], eval model."""
+    tr = Trainer(dict(DEFAULTS, data=data, out_dir=str(out), **hp_extra), log=quiet)
+    print(f"  project: {tr.numeric.name} ({tr.numeric.reason}), batch {tr.hp['batch_size']}, lr {tr.hp['lr']:g}",
+          flush=True)
+    curve, spent, seen = [(0.0, 0, tr.validate()[0])], 0.0, 0
+    budget = minutes * 60
+    while spent < budget - 1e-6:
+        window = min(eval_every, budget - spent)
+        timer = threading.Timer(window, tr.request_stop)
+        t0 = time.perf_counter()
+        timer.start()
+        done_before = tr.epoch * tr.pf.count + (tr.partial or {}).get("samples", 0)
+        stats = tr.train_epoch()
+        timer.cancel()
+        spent += time.perf_counter() - t0
+        if stats is not None:  # a whole epoch ended inside the window
+            tr.epoch, tr.partial = tr.epoch + 1, None
+        tr.stop_signal = None
+        seen += tr.epoch * tr.pf.count + (tr.partial or {}).get("samples", 0) - done_before
+        curve.append((spent, seen, tr.validate()[0]))
+        print(f"    {spent:7.0f} s  {seen:>10,} samples  {curve[-1][2]:.3f} dB", flush=True)
+    tr.eval_model.load_state_dict(tr.model.state_dict())
+    return curve, tr.eval_model
+
+
+def run_naive(data: str, val: list, minutes: float, eval_every: float, seed: int) -> tuple[list, torch.nn.Module]:
+    torch.manual_seed(seed)
+    model = SRCNN(padding="zeros")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    dl = DataLoader(PerSampleH5(data), batch_size=16, shuffle=True, num_workers=0)
+    model.eval()
+    curve, spent, seen, budget = [(0.0, 0, validate_model(model, val, "cpu")[0])], 0.0, 0, minutes * 60
+    next_eval = min(eval_every, budget)
+    t0 = time.perf_counter()
+    model.train()
+    while spent < budget:
+        for x, y in dl:
+            out = model(x)
+            c = (out.shape[-1] - y.shape[-1]) // 2
+            loss = F.mse_loss(out[..., c:out.shape[-2] - c, c:out.shape[-1] - c] if c else out, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            seen += len(x)
+            if spent + time.perf_counter() - t0 >= next_eval:
+                spent += time.perf_counter() - t0
+                model.eval()
+                curve.append((spent, seen, validate_model(model, val, "cpu")[0]))
+                model.train()
+                print(f"    {spent:7.0f} s  {seen:>10,} samples  {curve[-1][2]:.3f} dB", flush=True)
+                next_eval = min(next_eval + eval_every, budget)
+                t0 = time.perf_counter()
+                if spent >= budget:
+                    break
+    return curve, model.eval()
+
+
+def set5(model, root) -> float:
+    return evaluate_set(resolve_set("Set5", data_root(root)), 3, model)[1]["psnr"]
+
+
+def first_reaching(curve: list, target: float) -> float | None:
+    return next((t for t, _, p in curve if p >= target), None)
+
+
+def parity(data: str, steps: int, threads: int) -> None:
+    """Same seed, same steps: float32 against bfloat16 + channels-last."""
+    rows = []
+    for precision in ("fp32", "bf16"):
+        with tempfile.TemporaryDirectory() as tmp:
+            tr = Trainer(dict(DEFAULTS, data=data, out_dir=tmp, precision=precision), log=quiet)
+            tr.model.train()
+            t0, step, epoch = time.perf_counter(), 0, 0
+            while step < steps:
+                for x, y in tr.loader.epoch(epoch):
+                    tr._train_step(x, y)
+                    tr.step = step = step + 1
+                    if step >= steps:
+                        break
+                epoch += 1
+            dt = time.perf_counter() - t0
+            rows.append((tr.numeric.name, tr.validate()[0], dt))
+    print(f"\nparity: {steps} steps of batch {DEFAULTS['batch_size']}, seed {DEFAULTS['seed']}, {threads} thread(s)")
+    print("| numeric path | held-out PSNR dB | training s |\n|---|---:|---:|")
+    for name, p, dt in rows:
+        print(f"| {name} | {p:.3f} | {dt:.0f} |")
+    print(f"difference (bf16 - fp32): {rows[1][1] - rows[0][1]:+.3f} dB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="a prepare_data.py x3 file with a /val split (T91 x3)")
+    ap.add_argument("--minutes", type=float, default=10.0, help="training minutes of this project's recipe")
+    ap.add_argument("--naive-minutes", type=float, default=None, help="training minutes of the naive recipe "
+                                                                      "(default: --minutes)")
+    ap.add_argument("--eval-every", type=float, default=60.0, help="seconds of training between evaluations")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for both recipes")
+    ap.add_argument("--data-root", default=None, help="datasets root for Set5 (default $SRCNN_DATA or ./datasets)")
+    ap.add_argument("--parity-steps", type=int, default=0, help="instead: fp32 vs bf16 for this many steps")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    if a.parity_steps:
+        return parity(a.data, a.parity_steps, a.threads)
+    naive_minutes = a.minutes if a.naive_minutes is None else a.naive_minutes
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"project recipe (train.py defaults), {a.minutes:g} min, {a.threads} thread(s):", flush=True)
+        ours, ours_model = run_project(a.data, Path(tmp) / "ours", a.minutes, a.eval_every, {})
+        val = Trainer(dict(DEFAULTS, data=a.data, out_dir=str(Path(tmp) / "v"), precision="fp32"), log=quiet).val
+    print(f"naive recipe, {naive_minutes:g} min, {a.threads} thread(s):", flush=True)
+    naive, naive_model = run_naive(a.data, val, naive_minutes, a.eval_every, DEFAULTS["seed"])
+    print("\n| recipe | training min | samples | held-out PSNR dB | Set5 x3 PSNR dB |\n|---|---:|---:|---:|---:|")
+    for name, curve, model, minutes in (("train.py defaults", ours, ours_model, a.minutes),
+                                        ("naive", naive, naive_model, naive_minutes)):
+        t, n, p = curve[-1]
+        print(f"| {name} | {minutes:g} | {n:,} | {p:.3f} | {set5(model, a.data_root):.2f} |")
+    t = first_reaching(ours, naive[-1][2])
+    print(f"\ntrain.py defaults reach the naive recipe's final held-out PSNR ({naive[-1][2]:.3f} dB) "
+          + (f"after {t / 60:.1f} min" if t is not None else f"not within {a.minutes:g} min"))
+
+
+if __name__ == "__main__":
+    main()

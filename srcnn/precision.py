@@ -1,0 +1,153 @@
+"""The numeric path of a training step: float32 or autocast (bfloat16 / float16), default or channels-last
+memory layout, chosen by measurement.
+
+The same model trains at very different speeds depending on both choices, and machines differ:
+on a CPU with native bfloat16 (AMX or AVX-512 BF16) bfloat16 autocast with a channels-last model and
+input is several times faster than float32, while bfloat16 on the default layout can be several times
+*slower*; on a CPU without native bfloat16 (AVX2 only) bfloat16 is emulated and slower than float32 in
+every layout. So ``--precision auto`` (the default) detects what the hardware has, times a few real
+training steps of each candidate on the actual model and batch shape (``probe``), and takes the fastest.
+``--precision fp32`` is the reference: float32 in the default layout, no probe (deterministic).
+
+``choose(...) -> NumericPath``: ``name`` ("fp32", "fp32-cl", "bf16-cl", "fp16-cl", ...), ``autocast``
+(None | torch.bfloat16 | torch.float16), ``channels_last``, ``scaler`` (float16 on CUDA needs gradient
+scaling), ``probe`` {name: samples/s} and ``reason``. Validation and export always run in float32.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PROBE_SECONDS = 0.3       # timed per candidate (at least PROBE_MIN_STEPS, at most PROBE_MAX_STEPS steps)
+PROBE_MIN_STEPS = 3
+PROBE_MAX_STEPS = 50
+BF16_MARGIN = 1.10        # auto takes a reduced precision only when it is at least this much faster
+
+
+@dataclass(frozen=True)
+class NumericPath:
+    name: str
+    autocast: torch.dtype | None = None
+    channels_last: bool = False
+    scaler: bool = False
+    probe: dict = field(default_factory=dict)
+    reason: str = ""
+
+    def record(self) -> dict:
+        """What a checkpoint keeps: plain types only."""
+        return {"name": self.name, "channels_last": self.channels_last,
+                "autocast": str(self.autocast).removeprefix("torch.") if self.autocast else None,
+                "probe_samples_per_s": {k: round(v, 1) for k, v in self.probe.items()}, "reason": self.reason}
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_native_bf16() -> bool:
+    """True when the CPU computes bfloat16 in hardware (AMX-BF16 or AVX-512 BF16)."""
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+
+
+def _path(name: str) -> NumericPath:
+    prec, _, layout = name.partition("-")
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[prec]
+    return NumericPath(name, dtype, layout == "cl")
+
+
+def probe(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, names, device: torch.device,
+          seconds: float = PROBE_SECONDS) -> dict[str, float]:
+    """Samples/s of a full training step (forward, MSE, backward, SGD step) of a copy of ``model`` on the
+    batch (x, y) for each numeric path name; the model itself is not changed. y is centre-cropped to
+    the output's size."""
+    rates = {}
+    for name in names:
+        p = _path(name)
+        m = copy.deepcopy(model).to(device).train()
+        xb = x.to(device)
+        if p.channels_last:
+            m = m.to(memory_format=torch.channels_last)
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        opt = torch.optim.SGD(m.parameters(), lr=0.0)
+
+        def step():
+            with torch.autocast(device.type, dtype=p.autocast or torch.bfloat16, enabled=p.autocast is not None):
+                out = m(xb)
+            c = max(0, (y.shape[-1] - out.shape[-1]) // 2)
+            yy = y.to(device)[..., c:c + out.shape[-2], c:c + out.shape[-1]]
+            c = max(0, (out.shape[-1] - yy.shape[-1]) // 2)
+            out = out[..., c:c + yy.shape[-2], c:c + yy.shape[-1]]
+            loss = F.mse_loss(out.float(), yy)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        step()  # warm-up (oneDNN primitive creation)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        n, t0 = 0, time.perf_counter()
+        while n < PROBE_MIN_STEPS or (n < PROBE_MAX_STEPS and time.perf_counter() - t0 < seconds):
+            step()
+            n += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        rates[name] = n * len(x) / (time.perf_counter() - t0)
+    return rates
+
+
+def choose(precision: str, device: torch.device, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+           amp: bool = False, channels_last: bool = False) -> NumericPath:
+    """The numeric path for ``--precision`` (``--amp`` = bf16 on the CPU / fp16 on CUDA, ``--channels-last``
+    forces that layout). x, y: one training batch of the real shapes (for the probe)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if amp and precision in ("auto", "fp32"):
+        precision = "fp16" if device.type == "cuda" else "bf16"
+    if device.type == "cuda":
+        if precision == "auto":
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            reason = "CUDA: autocast with TF32 matmuls"
+        else:
+            reason = f"--precision {precision}"
+        p = _path(f"{precision}-cl" if (channels_last or precision != "fp32") else precision)
+        return NumericPath(p.name, p.autocast, p.channels_last, scaler=precision == "fp16", reason=reason)
+    if precision == "fp16":  # no fast float16 kernels on the CPU: allowed, but said
+        p = _path("fp16-cl" if channels_last else "fp16")
+        return NumericPath(p.name, p.autocast, p.channels_last,
+                           reason="--precision fp16 (slow on the CPU: no float16 kernels)")
+    if precision == "bf16":  # bfloat16 convolutions are fast only in channels-last
+        return NumericPath("bf16-cl", torch.bfloat16, True, reason="--precision bf16")
+    if precision == "fp32":  # the reference path: float32, default layout unless --channels-last
+        return NumericPath("fp32-cl" if channels_last else "fp32", None, channels_last, reason="--precision fp32")
+    native = cpu_native_bf16()
+    names = ["fp32-cl"] if channels_last else ["fp32", "fp32-cl"]
+    if native:
+        names.append("bf16-cl")
+    rates = probe(model, x, y, names, device)
+    fp32_best = max((n for n in rates if n.startswith("fp32")), key=rates.get)
+    best = fp32_best
+    if native and rates["bf16-cl"] >= BF16_MARGIN * rates[fp32_best]:
+        best = "bf16-cl"
+    why = ("CPU with native bfloat16 (AMX/AVX-512 BF16)" if native else
+           "CPU without native bfloat16 (it would be emulated, slower than float32): float32")
+    p = _path(best)
+    return NumericPath(p.name, p.autocast, p.channels_last, probe=rates, reason=f"auto: {why}, fastest probed")
+
+
+def describe(p: NumericPath) -> str:
+    """One line for the training log: the path, why, and the probe figures."""
+    speeds = ", ".join(f"{k} {v:,.0f}" for k, v in p.probe.items())
+    return f"numeric {p.name} ({p.reason}" + (f"; probe samples/s: {speeds}" if speeds else "") + ")"
