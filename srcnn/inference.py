@@ -106,17 +106,22 @@ def bundled_checkpoint(scale: int, model: str = "srcnn") -> Path:
 
 def load_for_scale(checkpoint, scale: int | None, device, model: str | None = None
                    ) -> tuple[torch.nn.Module, dict, int]:
-    """(model in eval mode on device, meta, scale) for a checkpoint, or for the bundled weights of the
-    model named ``model`` (default "srcnn") when checkpoint is None.
+    """(model in eval mode on device, meta, scale) for a checkpoint (train.py's, exported weights, the
+    authors' .mat, or an exported .onnx / TorchScript file: srcnn.export), or for the bundled weights of
+    the model named ``model`` (default "srcnn") when checkpoint is None.
 
     scale None = the checkpoint's own scale (its first one for a multi-scale model; 3 for bundled
     weights). A checkpoint trained for other scales is an SRCNNError.
     """
     from .checkpoint import check_compatible, load_model
+    from .export import is_exported, load_exported
     if checkpoint is None:
         scale = DEFAULT_SCALE if scale is None else scale
         checkpoint = bundled_checkpoint(scale, model or "srcnn")
-    net, meta = load_model(checkpoint, device=device)
+    if is_exported(checkpoint):   # .onnx (onnxruntime) or TorchScript, with the srcnn metadata
+        net, meta = load_exported(checkpoint, device=device)
+    else:
+        net, meta = load_model(checkpoint, device=device)
     if scale is None:
         s = meta.get("scale")
         if s is None:
@@ -147,6 +152,8 @@ def model_name(meta: dict) -> str:
         label += "-rgb"
     if meta.get("format") == "matlab-srcnn":
         label += " (authors)"
+    if meta.get("format") in ("onnx", "torchscript"):
+        label += f" ({'onnxruntime' if meta['format'] == 'onnx' else 'torchscript'})"
     return label
 
 
@@ -168,7 +175,9 @@ def _margin(model) -> int:
 
 
 def _device_of(model) -> torch.device:
-    return next(model.parameters()).device
+    """The model's device; a model without parameters (an onnxruntime session wrapper) takes CPU tensors."""
+    p = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    return p.device if p is not None else torch.device("cpu")
 
 
 def tile_size(tile: int | None, device) -> int:
@@ -197,7 +206,7 @@ def _onednn(enabled: bool):
 
 def _forward(model, x: torch.Tensor) -> torch.Tensor:
     """model(x), computed with the same kernels whatever the size of x (on the CPU, see above)."""
-    if x.device.type != "cpu":
+    if x.device.type != "cpu" or getattr(model, "runtime", "torch") != "torch":  # e.g. onnxruntime
         return model(x)
     if x.shape[0] == 1 and x.shape[-2] * x.shape[-1] <= ONEDNN_MIN_ELEMENTS:
         return _forward(model, torch.cat([x, x]))[:1]
@@ -328,6 +337,10 @@ def check_image(img: np.ndarray) -> None:
     """SRCNNError for arrays super_resolve cannot take (dtype, layout, too small)."""
     if img.dtype not in (np.uint8, np.uint16):
         raise SRCNNError(f"unsupported pixel type {img.dtype} (8- or 16-bit images only)")
+    _check_layout(img)
+
+
+def _check_layout(img: np.ndarray) -> None:
     if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (1, 3, 4))):
         raise SRCNNError(f"unsupported image layout {img.shape}")
     h, w = img.shape[:2]
@@ -335,23 +348,13 @@ def check_image(img: np.ndarray) -> None:
         raise SRCNNError(f"image is only {w}x{h} pixels; need at least {MIN_SIDE}x{MIN_SIDE}")
 
 
-def super_resolve(img: np.ndarray, model, scale: int, tile: int | None = None,
-                  ensemble: bool = False) -> np.ndarray:
-    """Upscale a low-resolution image by ``scale`` with the network (after a MATLAB-bicubic upscale
-    for an upscale-1 model; on the image itself for an LR-input model).
+def _sr_tiles(f: np.ndarray, model, scale: int, tile: int | None, ensemble: bool):
+    """The one path from an image to the network and back, tile by tile.
 
-    img: (H,W) grey, (H,W,1), (H,W,3) RGB or (H,W,4) RGBA; uint8 or uint16.
-    Returns (H*scale, W*scale[, C]) with img's layout and dtype. The model (on its device, eval mode)
-    has 1 channel (Y) or 3 (RGB); tile = output tile side (None: automatic, 0: one pass);
-    ensemble: self-ensemble (the 8 flips/rotations averaged).
+    f: (H,W) grey or (H,W,3|4) RGB[A], float64 in [0,1]. Yields ((R0, R1, C0, C1) output box,
+    (h,w) grey or (h,w,3) RGB float64 (not clipped), (h,w) alpha float64 or None).
     """
-    img = np.asarray(img)
-    check_image(img)
-    if img.ndim == 3 and img.shape[2] == 1:
-        return super_resolve(img[:, :, 0], model, scale, tile, ensemble)[:, :, None]
     check_upscale(model, scale)
-    dtype, top = img.dtype, np.iinfo(img.dtype).max
-    f = img.astype(np.float64) / top
     gray = f.ndim == 2
     color, alpha = (f[:, :, None], None) if gray else (f[:, :, :3], f[:, :, 3:])
     c = model.channels
@@ -372,17 +375,64 @@ def super_resolve(img: np.ndarray, model, scale: int, tile: int | None = None,
     else:          # the network and the pass-through planes share one bicubic upscale
         source = BicubicUpscale(np.ascontiguousarray(planes), scale)
         hw = source.shape
-
-    H, W = f.shape[0] * scale, f.shape[1] * scale
-    out = np.empty((H, W) if gray else (H, W, img.shape[2]), dtype)
-    for (r0, r1, c0, c1), y, core in tiled_forward(model, source, hw, tile, ensemble):
+    has_alpha = not gray and f.shape[2] == 4
+    for box, y, core in tiled_forward(model, source, hw, tile, ensemble):
         y = y.astype(np.float64)
         if gray:
-            out[r0:r1, c0:c1] = _quantize(y.mean(axis=2), dtype)
+            yield box, y.mean(axis=2), None
             continue
+        r0, r1, c0, c1 = box
         extra = passthrough(r0, r1, c0, c1) if lr_input else core[:, :, c:]   # output grid
         rgb = ycbcr2rgb(np.concatenate([y, extra[:, :, :2]], axis=2)) if c == 1 else y
+        yield box, rgb, (extra[:, :, -1] if has_alpha else None)
+
+
+def super_resolve(img: np.ndarray, model, scale: int, tile: int | None = None,
+                  ensemble: bool = False) -> np.ndarray:
+    """Upscale a low-resolution image by ``scale`` with the network (after a MATLAB-bicubic upscale
+    for an upscale-1 model; on the image itself for an LR-input model).
+
+    img: (H,W) grey, (H,W,1), (H,W,3) RGB or (H,W,4) RGBA; uint8 or uint16.
+    Returns (H*scale, W*scale[, C]) with img's layout and dtype. The model (on its device, eval mode)
+    has 1 channel (Y) or 3 (RGB); tile = output tile side (None: automatic, 0: one pass);
+    ensemble: self-ensemble (the 8 flips/rotations averaged).
+    """
+    img = np.asarray(img)
+    check_image(img)
+    if img.ndim == 3 and img.shape[2] == 1:
+        return super_resolve(img[:, :, 0], model, scale, tile, ensemble)[:, :, None]
+    dtype, top = img.dtype, np.iinfo(img.dtype).max
+    f = img.astype(np.float64) / top
+    H, W = f.shape[0] * scale, f.shape[1] * scale
+    out = np.empty((H, W) if img.ndim == 2 else (H, W, img.shape[2]), dtype)
+    for (r0, r1, c0, c1), rgb, alpha in _sr_tiles(f, model, scale, tile, ensemble):
+        if img.ndim == 2:
+            out[r0:r1, c0:c1] = _quantize(rgb, dtype)
+            continue
         out[r0:r1, c0:c1, :3] = _quantize(rgb, dtype)
-        if img.shape[2] == 4:
-            out[r0:r1, c0:c1, 3] = _quantize(extra[:, :, -1], dtype)
+        if alpha is not None:
+            out[r0:r1, c0:c1, 3] = _quantize(alpha, dtype)
+    return out
+
+
+def super_resolve_float(x: np.ndarray, model, scale: int, tile: int | None = None,
+                        ensemble: bool = False) -> np.ndarray:
+    """:func:`super_resolve` on a float image in [0,1] (the same path, without the quantisation):
+    (H,W), (H,W,1), (H,W,3) or (H,W,4) float -> (H*scale, W*scale[, C]) float32, clipped to [0,1]."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise SRCNNError(f"expected a float image in [0,1], got {x.dtype}")
+    _check_layout(x)
+    if x.ndim == 3 and x.shape[2] == 1:
+        return super_resolve_float(x[:, :, 0], model, scale, tile, ensemble)[:, :, None]
+    f = x.astype(np.float64)
+    H, W = f.shape[0] * scale, f.shape[1] * scale
+    out = np.empty((H, W) if f.ndim == 2 else (H, W, f.shape[2]), np.float32)
+    for (r0, r1, c0, c1), rgb, alpha in _sr_tiles(f, model, scale, tile, ensemble):
+        if f.ndim == 2:
+            out[r0:r1, c0:c1] = np.clip(rgb, 0.0, 1.0)
+            continue
+        out[r0:r1, c0:c1, :3] = np.clip(rgb, 0.0, 1.0)
+        if alpha is not None:
+            out[r0:r1, c0:c1, 3] = np.clip(alpha, 0.0, 1.0)
     return out

@@ -1,5 +1,6 @@
 """super_resolve.py: every flag, batches, and one clear line per bad input."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,8 +140,11 @@ def test_output_file_folder_and_batch(tmp_path, ckpt, make_image, capsys):
     # several files -> -o must be a folder
     rc, _, err = run(["--checkpoint", ckpt, src / "im1.png", src / "im2.png", "-o", tmp_path / "two.png"], capsys)
     assert rc == 2 and "-o names a file but there are 2 inputs" in err
-    # one file into an existing folder
-    rc, _, _ = run(["--checkpoint", ckpt, src / "im1.png", "-o", tmp_path / "out"], capsys)
+    # one file into an existing folder: its earlier output is refused without --overwrite
+    rc, _, err = run(["--checkpoint", ckpt, src / "im1.png", "-o", tmp_path / "out"], capsys)
+    assert rc == 2 and f"error: {src / 'im1.png'}: the output {tmp_path / 'out' / 'im1_x3.png'} exists; pass " \
+        "--overwrite to replace it" in err
+    rc, _, _ = run(["--checkpoint", ckpt, src / "im1.png", "-o", tmp_path / "out", "--overwrite"], capsys)
     assert rc == 0
 
 
@@ -268,3 +272,121 @@ def test_top_level_script_help():
     for flag in ("--checkpoint", "--model NAME", "--self-ensemble", "--scale", "-o PATH, --output PATH", "--device",
                  "--tile", "--sample"):
         assert flag in r.stdout
+
+
+# ---------------------------------------------------------------------------------------------------------
+# --outscale, --suffix, --ext, --overwrite, stale temporaries, progress and summary
+
+def test_outscale_is_the_network_then_matlab_bicubic(tmp_path, ckpt, make_image, capsys):
+    from srcnn import imresize
+    img = make_image(10, 13, 3)
+    write_image(tmp_path / "a.png", img)
+    assert run(["--checkpoint", ckpt, tmp_path / "a.png", "-o", tmp_path / "net.png"], capsys)[0] == 0
+    net = read_image(tmp_path / "net.png")
+    rc, out, err = run(["--checkpoint", ckpt, "--outscale", 2.5, tmp_path / "a.png"], capsys)
+    assert rc == 0, err
+    res = read_image(tmp_path / "a_x2.5.png")       # default suffix x<outscale>
+    assert res.shape == (25, 33, 3) and "output x2.5 (bicubic after the network)" in out
+    assert np.array_equal(res, imresize(net, output_shape=(25, 33)))
+    deep = img.astype(np.uint16) * 257
+    write_image(tmp_path / "d.png", deep)
+    assert run(["--checkpoint", ckpt, "--outscale", 6, "--suffix", "big", tmp_path / "d.png"], capsys)[0] == 0
+    d = read_image(tmp_path / "d_big.png")
+    assert d.shape == (60, 78, 3) and d.dtype == np.uint16
+    for bad in ("0", "-1", "100"):
+        rc, _, err = run(["--checkpoint", ckpt, "--outscale", bad, tmp_path / "a.png"], capsys)
+        assert rc == 2 and err.startswith(f"error: --outscale {float(bad):g}: must be a number in (0, 64]")
+
+
+def test_suffix_and_ext(tmp_path, ckpt, make_image, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    write_image(src / "p.png", make_image(6, 7, 3))
+    write_image(src / "b.bmp", make_image(6, 7, 3))
+    write_image(src / "t.tif", make_image(6, 7, 3))
+    write_image(src / "a.png", make_image(6, 7, 4))
+    write_image(src / "old_big.png", make_image(6, 7, 3))    # an earlier output of --suffix big: skipped
+    rc, out, err = run(["--checkpoint", ckpt, src, "-o", tmp_path / "o", "--suffix", "big", "--ext", "jpg"], capsys)
+    assert rc == 0, err
+    assert files(tmp_path / "o") == ["a_big.png", "b_big.jpg", "p_big.jpg", "t_big.jpg"]   # alpha forces png
+    assert read_image(tmp_path / "o" / "a_big.png").shape == (18, 21, 4)
+    rc, _, err = run(["--checkpoint", ckpt, src, "-o", tmp_path / "auto", "--suffix", "s", "--ext", "auto"], capsys)
+    assert rc == 0 and files(tmp_path / "auto") == ["a_s.png", "b_s.png", "old_big_s.png", "p_s.png", "t_s.tif"]
+    rc, _, err = run(["--checkpoint", ckpt, src / "p.png", "--ext", "webp"], capsys)
+    assert rc == 0 and (src / "p_x3.webp").is_file()
+    write_image(tmp_path / "deep.png", make_image(6, 7, 3).astype(np.uint16) * 257)
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "deep.png", "--ext", "jpg"], capsys)
+    assert rc == 2 and err.splitlines()[0] == (f"error: {tmp_path / 'deep.png'}: a 16-bit image cannot be written "
+                                                f"as .jpg ({tmp_path / 'deep_x3.jpg'}); use --ext png or tif")
+    assert not (tmp_path / "deep_x3.jpg").exists()
+    for bad in ("", "a/b"):
+        rc, _, err = run(["--checkpoint", ckpt, tmp_path / "deep.png", "--suffix", bad], capsys)
+        assert rc == 2 and "--suffix" in err and "path separator" in err
+    with pytest.raises(SystemExit):
+        run(["--checkpoint", ckpt, tmp_path / "deep.png", "--ext", "gif"], capsys)
+    assert "invalid choice: 'gif'" in capsys.readouterr().err
+
+
+def test_overwrite(tmp_path, ckpt, make_image, capsys):
+    write_image(tmp_path / "a.png", make_image(6, 7, 3))
+    (tmp_path / "a_x3.png").write_bytes(b"keep")
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png"], capsys)
+    assert rc == 2 and "a_x3.png exists; pass --overwrite to replace it" in err
+    assert (tmp_path / "a_x3.png").read_bytes() == b"keep"
+    assert run(["--checkpoint", ckpt, tmp_path / "a.png", "--overwrite"], capsys)[0] == 0
+    assert read_image(tmp_path / "a_x3.png").shape == (18, 21, 3)
+    (tmp_path / "mine.png").write_bytes(b"x")      # an explicit -o FILE of one input is replaced
+    assert run(["--checkpoint", ckpt, tmp_path / "a.png", "-o", tmp_path / "mine.png"], capsys)[0] == 0
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", "-o", tmp_path / "a.png", "--overwrite"], capsys)
+    assert rc == 2 and "would overwrite the input" in err and read_image(tmp_path / "a.png").shape == (6, 7, 3)
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", "-o", tmp_path, "--suffix", "copy",
+                      "--ext", "png", "--overwrite"], capsys)
+    assert rc == 0   # into the folder of the input, under another name
+
+
+@pytest.mark.parametrize("name", ["out.gif", "out.txt"])
+def test_unknown_output_suffix_is_an_error_not_a_folder(tmp_path, ckpt, make_image, capsys, name):
+    write_image(tmp_path / "a.png", make_image(6, 7, 3))
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", "-o", tmp_path / name], capsys)
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {tmp_path / name}: unknown image suffix '{name[3:]}' for the output file")
+    assert not (tmp_path / name).exists()
+
+
+def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path, ckpt, make_image, capsys):
+    write_image(tmp_path / "a.png", make_image(6, 7, 3))
+    (tmp_path / ".a_x3.png.0123abcd.tmp").write_bytes(b"half")
+    (tmp_path / ".other.png.0123abcd.tmp").write_bytes(b"not ours")
+    rc, out, _ = run(["--checkpoint", ckpt, tmp_path / "a.png"], capsys)
+    assert rc == 0 and "removed 1 temporary file(s) left by an interrupted earlier run" in out
+    assert files(tmp_path) == [".other.png.0123abcd.tmp", "a.png", "a_x3.png", "ckpt"]
+
+
+def test_progress_bar_and_summary(tmp_path, ckpt, make_image, capsys, monkeypatch):
+    from srcnn.cli import super_resolve as cli
+    src = tmp_path / "in"
+    src.mkdir()
+    write_image(src / "a.png", make_image(6, 7, 3))
+    write_image(src / "b.png", make_image(6, 7, 3))
+    (src / "c.png").write_text("not an image")
+    monkeypatch.setattr(cli, "_tty", lambda: True)
+    rc, out, err = run(["--checkpoint", ckpt, src, "-o", tmp_path / "o"], capsys)
+    assert rc == 2 and files(tmp_path / "o") == ["a_x3.png", "b_x3.png"]
+    assert "3/3" in err and "img/s" in err and "failed=1" in err           # the bar, on stderr
+    assert re.search(r"done: 2 of 3 image\(s\) in [\d.]+ s \([\d.]+ images/s\), 1 failed", out)
+    assert f"error: {src / 'c.png'}: " in err and "1 of 3 input(s) failed:" in err
+
+
+def test_sample_refuses_image_options(tmp_path, ckpt, capsys):
+    rc, _, err = run(["--checkpoint", ckpt, "--sample", "--outscale", 2, "-o", tmp_path], capsys)
+    assert rc == 2 and "--sample writes its three fixed files" in err
+
+
+def test_help_documents_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for flag in ("--outscale X", "--suffix TEXT", "--ext {auto,png,jpg,tif,webp}", "--overwrite", "--checkpoint",
+                 "--tile", "--self-ensemble", "--sample", "--device", "--scale", "--model"):
+        assert flag in out, flag
+    assert ".onnx" in out

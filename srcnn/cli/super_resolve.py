@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -11,8 +13,11 @@ import numpy as np
 from ..errors import SRCNNError
 from . import add_weights_options
 from ..images import IMAGE_EXTS, list_images, read_image, write_image
-from ..inference import AUTO_TILE, load_for_scale, model_name, resolve_device, super_resolve
+from ..inference import AUTO_TILE
 from ..models import model_names
+
+EXTS = ("auto", "png", "jpg", "tif", "webp")
+_STALE_TMP = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.tmp")   # srcnn.images.write_image's temporary names
 
 EPILOG = """\
 The input is the low-resolution image: it is upscaled with MATLAB-compatible bicubic, then the network
@@ -29,6 +34,9 @@ examples:
   python super_resolve.py --scale 2 photos/ -o out/   # every image in photos/ -> out/<name>_x2.png
   python super_resolve.py --checkpoint x3.mat a.png -o a_big.png
   python super_resolve.py --sample -o demo/           # the bundled sample: lr, result, comparison
+  python super_resolve.py --model fsrcnn --scale 4 --outscale 2.5 lr.png   # x4 network, then bicubic to x2.5
+  python super_resolve.py --checkpoint fsrcnn_x3.onnx lr.png   # an exported model, run by onnxruntime
+  python super_resolve.py photos/ -o out/ --ext jpg --suffix big --overwrite   # out/<name>_big.jpg
 """
 
 
@@ -39,13 +47,28 @@ def build_parser() -> argparse.ArgumentParser:
                     "on the image itself for an LR-input model).")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="image files and/or folders (the images directly inside; earlier "
-                        "<name>_x<scale>.png outputs there are skipped)")
+                        "<name>_<suffix> outputs there are skipped)")
     add_weights_options(p)
     p.add_argument("--scale", type=int, metavar="S",
                    help="upscaling factor (default: the checkpoint's; 3 for the bundled weights)")
     p.add_argument("-o", "--output", metavar="PATH",
-                   help="output file (one input) or folder (created if needed); default: "
-                        "<name>_x<scale>.png beside each input (or the current folder for --sample)")
+                   help="output file (one input; its suffix must be an image format) or folder (created if "
+                        "needed); default: <name>_<suffix>.<ext> beside each input (or the current folder for "
+                        "--sample)")
+    p.add_argument("--outscale", type=float, metavar="X",
+                   help="final scale of the output if it differs from the network's (e.g. 2.5, or 8 with an x4 "
+                        "model): the network's result is resized with MATLAB-compatible bicubic (srcnn.imresize) "
+                        "to ceil(X * the input size), as MATLAB imresize(img, X)")
+    p.add_argument("--suffix", metavar="TEXT",
+                   help="suffix of the default output names, <name>_<TEXT>.<ext> (default: x<scale>, or "
+                        "x<outscale>); inputs in a folder whose name already ends with it are skipped")
+    p.add_argument("--ext", choices=EXTS, default="png",
+                   help="output format of the default names (default: png); auto = the input's format (png "
+                        "for others, e.g. bmp). An image with alpha is written as png instead of jpg; a 16-bit "
+                        "image needs png or tif (an error otherwise)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs (without it they are refused, except the explicit -o FILE "
+                        "of one input); an output that is its own input is always refused")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where the network runs (default: auto = cuda if available)")
     p.add_argument("--tile", type=int, metavar="N",
@@ -61,23 +84,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _is_file_target(out: Path, n_inputs: int) -> bool:
-    return n_inputs == 1 and out.suffix.lower() in IMAGE_EXTS and not out.is_dir()
+    """-o names a file: one input and a name with a suffix that is not an existing folder. An unknown
+    image suffix (out.gif, out.txt) is an error, not a folder."""
+    if n_inputs != 1 or out.is_dir() or not out.suffix:
+        return False
+    if out.suffix.lower() not in IMAGE_EXTS:
+        raise SRCNNError(f"{out}: unknown image suffix {out.suffix!r} for the output file (use one of "
+                         f"{', '.join(sorted(IMAGE_EXTS))}; for a folder, create it first)")
+    return True
 
 
-def plan(inputs: list[str], output: str | None, scale: int):
-    """[(input, output path or None, problem or None)] for every image to do."""
+def default_suffix(scale: int, outscale: float | None) -> str:
+    """x3, or x2.5 / x8 for --outscale."""
+    return f"x{scale}" if outscale is None else f"x{outscale:g}"
+
+
+def output_ext(src: Path, ext: str) -> str:
+    """The suffix of a default output name for --ext (auto: the input's format when writable, else png)."""
+    if ext == "auto":
+        s = src.suffix.lower()
+        return s if s in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp") else ".png"
+    return f".{ext}"
+
+
+def plan(inputs: list[str], output: str | None, scale: int, suffix: str | None = None, ext: str = "png"):
+    """[(input, output path or None, problem or None, explicit)] for every image to do; explicit: the
+    output is the -o FILE of a single input."""
+    suffix = suffix or f"x{scale}"
     items, sources = [], []
     for arg in inputs:
         p = Path(arg)
         if p.is_dir():
-            found = [f for f in list_images(p, recursive=False) if not f.stem.endswith(f"_x{scale}")]
+            found = [f for f in list_images(p, recursive=False) if not f.stem.endswith(f"_{suffix}")]
             if not found:
-                items.append((p, None, f"{p}: no images in this folder"))
+                items.append((p, None, f"{p}: no images in this folder", False))
             sources += found
         else:
             sources.append(p)
-    single = output is not None and _is_file_target(Path(output), len(sources)) and not any(
-        Path(a).is_dir() for a in inputs)
+    single = output is not None and not any(Path(a).is_dir() for a in inputs) and _is_file_target(
+        Path(output), len(sources))
     if output is not None and not single:
         out_dir = Path(output)
         if out_dir.exists() and not out_dir.is_dir():
@@ -93,7 +138,7 @@ def plan(inputs: list[str], output: str | None, scale: int):
         if single:
             dst = Path(output)
         else:
-            dst = (Path(output) if output is not None else src.parent) / f"{src.stem}_x{scale}.png"
+            dst = (Path(output) if output is not None else src.parent) / f"{src.stem}_{suffix}{output_ext(src, ext)}"
         problem = None
         if dst.resolve() == src.resolve():
             problem = f"{src}: the output {dst} would overwrite the input"
@@ -101,11 +146,74 @@ def plan(inputs: list[str], output: str | None, scale: int):
             problem = f"{src}: the output {dst} is already the output of {taken[dst.resolve()]}"
         else:
             taken[dst.resolve()] = src
-        items.append((src, dst, problem))
+        items.append((src, dst, problem, single))
     return items
 
 
-def run_sample(model, scale: int, method: str, output: str | None, tile, ensemble: bool = False) -> None:
+def clean_stale_temporaries(items) -> int:
+    """Remove the temporary files (.<name>.<8 hex>.tmp) a killed earlier run left beside the outputs
+    planned now (only those of these output names); returns how many."""
+    names: dict[Path, set] = {}
+    for _, dst, _, _ in items:
+        if dst is not None:
+            names.setdefault(dst.parent, set()).update({dst.name, dst.with_suffix(".png").name})
+    removed = 0
+    for folder, wanted in names.items():
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for f in entries:
+            m = _STALE_TMP.fullmatch(f.name)
+            if m and m["name"] in wanted and f.is_file():
+                try:
+                    f.unlink()
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
+def final_path(src: Path, dst: Path, img: np.ndarray, ext: str, explicit: bool, overwrite: bool) -> Path:
+    """The output path for this image: a jpg becomes png for an image with alpha (default names only);
+    SRCNNError for 16 bits into jpg/webp, the input itself, or an existing file without --overwrite."""
+    suffix = dst.suffix.lower()
+    if not explicit and img.ndim == 3 and img.shape[2] == 4 and suffix in (".jpg", ".jpeg"):
+        dst = dst.with_suffix(".png")        # alpha forces png
+    suffix = dst.suffix.lower()
+    if img.dtype == np.uint16 and suffix not in (".png", ".tif", ".tiff"):
+        fix = "a .png or .tif output" if explicit else "--ext png or tif"
+        raise SRCNNError(f"{src}: a 16-bit image cannot be written as {suffix} ({dst}); use {fix}")
+    if dst.resolve() == src.resolve():
+        raise SRCNNError(f"{src}: the output {dst} would overwrite the input")
+    if dst.exists() and not overwrite and not explicit:
+        raise SRCNNError(f"{src}: the output {dst} exists; pass --overwrite to replace it")
+    return dst
+
+
+def resize_to(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """MATLAB-compatible bicubic resize of a uint8/uint16 image to (H, W), same dtype and layout."""
+    from ..imresize import imresize
+    if img.shape[:2] == tuple(shape):
+        return img
+    if img.dtype == np.uint8:
+        return imresize(img, output_shape=shape)          # rounded after each pass, as MATLAB
+    top = np.iinfo(img.dtype).max
+    out = imresize(img.astype(np.float64) / top, output_shape=shape)
+    return np.floor(np.clip(out, 0.0, 1.0) * top + 0.5).astype(img.dtype)
+
+
+def outscale_shape(hw: tuple[int, int], outscale: float) -> tuple[int, int]:
+    """The output size for --outscale: ceil(outscale * side), as MATLAB imresize(img, outscale)."""
+    return tuple(max(1, math.ceil(n * outscale - 1e-9)) for n in hw)
+
+
+def _tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def run_sample(sr_model, output: str | None) -> None:
+    """The bundled test chart through ``sr_model`` (a srcnn.api.SuperResolver)."""
     from ..color import rgb2y
     from ..evaluation import side_by_side
     from ..imresize import imresize
@@ -119,12 +227,13 @@ def run_sample(model, scale: int, method: str, output: str | None, tile, ensembl
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise SRCNNError(f"{out}: cannot create the output folder ({e.strerror or e})") from None
+    scale, method = sr_model.scale, sr_model.name + ("+se" if sr_model.ensemble else "")
     hr = sample_image()
     try:
         lr = sample_lr(scale)
     except ValueError as e:
         raise SRCNNError(f"--sample: {e}") from None
-    sr = super_resolve(lr, model, scale, tile=tile, ensemble=ensemble)
+    sr = sr_model(lr)
     bic = imresize(lr, scale)
     gt_y = rgb2y(hr) / 255.0
 
@@ -146,50 +255,89 @@ def main(argv: list[str] | None = None) -> int:
         print("error: give input images or folders (or --sample); see --help", file=sys.stderr)
         return 2
     failures, done = [], 0
+    t_start = time.time()
+    bar = None
     try:
         if args.tile is not None and args.tile < 0:
             raise SRCNNError(f"--tile {args.tile}: must be 0 (no tiling) or a positive number of pixels")
         if args.scale is not None and args.scale < 2:
             raise SRCNNError(f"--scale {args.scale}: must be an integer >= 2")
+        if args.outscale is not None and not (0 < args.outscale <= 64):
+            raise SRCNNError(f"--outscale {args.outscale:g}: must be a number in (0, 64]")
+        if args.suffix is not None and (not args.suffix or any(c in args.suffix for c in "/\\")):
+            raise SRCNNError(f"--suffix {args.suffix!r}: must be non-empty text without a path separator")
         if args.model is not None and args.model not in model_names():
             raise SRCNNError(f"--model {args.model}: unknown model; one of {', '.join(model_names())}")
-        device = resolve_device(args.device)
-        model, meta, scale = load_for_scale(args.checkpoint, args.scale, device, model=args.model)
-        method = model_name(meta) + ("+se" if args.self_ensemble else "")
+        if args.sample and (args.outscale is not None or args.suffix or args.ext != "png" or args.overwrite):
+            raise SRCNNError("--sample writes its three fixed files; --outscale, --suffix, --ext and --overwrite "
+                             "are for input images")
+        from ..api import load
+        sr = load(Path(args.checkpoint) if args.checkpoint else (args.model or "srcnn"), scale=args.scale,
+                  device=args.device, tile=args.tile, ensemble=args.self_ensemble)
+        scale, method = sr.scale, sr.name + ("+se" if args.self_ensemble else "")
         if args.sample:
-            run_sample(model, scale, method, args.output, args.tile, args.self_ensemble)
+            run_sample(sr, args.output)
             return 0
-        items = plan(args.inputs, args.output, scale)
-        print(f"model: {method} x{scale} ({meta.get('path')}), device {device}")
-        for src, dst, problem in items:
+        suffix = args.suffix or default_suffix(scale, args.outscale)
+        items = plan(args.inputs, args.output, scale, suffix, args.ext)
+        stale = clean_stale_temporaries(items)
+        print(f"model: {method} x{scale} ({sr.meta.get('path')}), device {sr.device}"
+              + (f", output x{args.outscale:g} (bicubic after the network)" if args.outscale is not None else ""))
+        if stale:
+            print(f"removed {stale} temporary file(s) left by an interrupted earlier run")
+        if len(items) > 1 and _tty():
+            from tqdm import tqdm
+            bar = tqdm(total=len(items), unit="img", file=sys.stderr, dynamic_ncols=True)
+        say = bar.write if bar is not None else print
+        for src, dst, problem, explicit in items:
             try:
                 if problem:
                     raise SRCNNError(problem)
                 t0 = time.time()
                 img = read_image(src)
+                dst = final_path(src, dst, img, args.ext, explicit, args.overwrite)
                 try:
-                    out = super_resolve(img, model, scale, tile=args.tile, ensemble=args.self_ensemble)
+                    out = sr(img)
                 except SRCNNError as e:
                     raise SRCNNError(f"{src}: {e}") from None
                 except (MemoryError, RuntimeError) as e:  # allocation failures (CPU or CUDA)
                     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
                     raise SRCNNError(f"{src}: out of memory or device error ({msg}); try a smaller --tile") from None
+                if args.outscale is not None:
+                    h, w = img.shape[:2]
+                    shape = outscale_shape((h, w), args.outscale)
+                    out = resize_to(out, shape)
                 write_image(dst, out)
                 h, w = img.shape[:2]
-                print(f"{src} -> {dst}  ({w}x{h} -> {out.shape[1]}x{out.shape[0]}, "
-                      f"{'16' if out.dtype == np.uint16 else '8'}-bit, {time.time() - t0:.1f} s)", flush=True)
+                say(f"{src} -> {dst}  ({w}x{h} -> {out.shape[1]}x{out.shape[0]}, "
+                    f"{'16' if out.dtype == np.uint16 else '8'}-bit, {time.time() - t0:.1f} s)")
+                sys.stdout.flush()
                 done += 1
             except SRCNNError as e:
-                print(f"error: {e}", file=sys.stderr, flush=True)
+                if bar is not None:
+                    bar.write(f"error: {e}", file=sys.stderr)
+                else:
+                    print(f"error: {e}", file=sys.stderr, flush=True)
                 failures.append(str(e))
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(failed=len(failures), refresh=False)
     except SRCNNError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted (finished files are complete; nothing is half-written)", file=sys.stderr)
         return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    total = done + len(failures)
+    if total > 1:
+        dt = max(time.time() - t_start, 1e-9)
+        print(f"done: {done} of {total} image(s) in {dt:.1f} s ({done / dt:.2f} images/s), "
+              f"{len(failures)} failed")
     if failures:
-        print(f"\n{len(failures)} of {len(failures) + done} input(s) failed:", file=sys.stderr)
+        print(f"\n{len(failures)} of {total} input(s) failed:", file=sys.stderr)
         for f in failures:
             print(f"  {f}", file=sys.stderr)
         return 2

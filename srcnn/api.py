@@ -1,0 +1,191 @@
+"""The Python API: load a model by name or path and call it on images or tensors.
+
+    import srcnn
+    sr = srcnn.load("fsrcnn", scale=3)     # bundled weights by name, or a path (see load)
+    out = sr(img)                           # numpy (H,W[,C]) uint8/uint16 -> (3H,3W[,C]), same dtype
+    out = srcnn.upscale(img, scale=3)       # the bundled SRCNN in one call
+    srcnn.list_models()                     # the bundled weights: name, scales, parameters, Set5 PSNR
+
+Every call goes through srcnn.inference.super_resolve (tiles, Y or RGB as the model, alpha and 16 bits
+kept): the same path as super_resolve.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import SRCNNError
+from . import inference
+
+# Set5 PSNR (dB, the paper's Y protocol) of the bundled weights, from the README's results table
+# (tests/test_api.py checks that the two agree).
+SET5_PSNR = {
+    ("srcnn", 2): 35.97, ("srcnn", 3): 32.37, ("srcnn", 4): 29.90,
+    ("fsrcnn", 2): 35.60, ("fsrcnn", 3): 32.19, ("fsrcnn", 4): 29.94,
+    ("espcn", 2): 36.25, ("espcn", 3): 32.19, ("espcn", 4): 29.97,
+    ("vdsr", 2): 34.52, ("vdsr", 3): 31.90, ("vdsr", 4): 30.02,
+}
+
+
+@dataclass
+class SuperResolver:
+    """A loaded model, ready to call. ``sr(img)`` or ``sr(tensor)``; see :meth:`__call__`.
+
+    model: the network (torch.nn.Module; an onnxruntime/TorchScript wrapper for exported files);
+    meta: what its file says (architecture, scale(s), channels, provenance); scale: the factor it upscales
+    by; name: a short label ("fsrcnn", "srcnn-9-5-5", ...); tile: output tile side (None automatic,
+    0 one pass); ensemble: self-ensemble (8 flips/rotations averaged, 8x the time).
+    """
+    model: torch.nn.Module
+    meta: dict
+    scale: int
+    tile: int | None = None
+    ensemble: bool = False
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = inference.model_name(self.meta)
+
+    @property
+    def channels(self) -> int:
+        """1 (the network refines Y of rgb2ycbcr; Cb/Cr are bicubic) or 3 (RGB)."""
+        return int(self.model.channels)
+
+    @property
+    def input_kind(self) -> str:
+        """"upscaled" (the network refines the bicubic upscale) or "lr" (it takes the image itself)."""
+        return "lr" if int(getattr(self.model, "upscale", 1)) > 1 else "upscaled"
+
+    @property
+    def device(self) -> torch.device:
+        return inference._device_of(self.model)
+
+    def __repr__(self) -> str:
+        return (f"SuperResolver({self.name} x{self.scale}, {self.input_kind} input, {self.channels} channel(s), "
+                f"{self.meta.get('path')}, device {self.device})")
+
+    def __call__(self, img: Any, tile: int | None = None, ensemble: bool | None = None):
+        """Super-resolve ``img`` by ``self.scale``.
+
+        - numpy (H,W), (H,W,1), (H,W,3) RGB or (H,W,4) RGBA, uint8 or uint16 -> (sH,sW[,C]) same dtype
+          (alpha bicubic-upscaled and kept);
+        - numpy float (same layouts) in [0,1] -> float32 in [0,1];
+        - torch tensor (B,C,H,W) or (C,H,W), float in [0,1], C = 1 (grey), 3 (RGB) or 4 (RGBA) ->
+          (B,C,sH,sW) float32 in [0,1] on the tensor's device.
+        tile / ensemble: override the loader's for this call.
+        """
+        tile = self.tile if tile is None else tile
+        ensemble = self.ensemble if ensemble is None else ensemble
+        if isinstance(img, torch.Tensor):
+            return self._tensor(img, tile, ensemble)
+        a = np.asarray(img)
+        if np.issubdtype(a.dtype, np.floating):
+            return inference.super_resolve_float(a, self.model, self.scale, tile, ensemble)
+        return inference.super_resolve(a, self.model, self.scale, tile, ensemble)
+
+    def _tensor(self, x: torch.Tensor, tile, ensemble) -> torch.Tensor:
+        if not x.is_floating_point():
+            raise SRCNNError(f"expected a float tensor in [0,1], got {x.dtype}")
+        single = x.dim() == 3
+        if single:
+            x = x[None]
+        if x.dim() != 4 or x.shape[1] not in (1, 3, 4):
+            raise SRCNNError(f"expected a (B,C,H,W) tensor with C = 1, 3 or 4, got {tuple(x.shape)}")
+        outs = []
+        for b in x.detach().to("cpu", torch.float64):
+            a = b.permute(1, 2, 0).numpy()
+            y = inference.super_resolve_float(a[:, :, 0] if a.shape[2] == 1 else a, self.model, self.scale,
+                                              tile, ensemble)
+            outs.append(torch.from_numpy(y[:, :, None] if y.ndim == 2 else y).permute(2, 0, 1))
+        out = torch.stack(outs).to(x.device)
+        return out[0] if single else out
+
+
+def _resolve_name(name_or_path) -> tuple[str | None, Path | None]:
+    """(model name, None) for a bundled model name, (None, path) for a file."""
+    from .models import model_names
+    if isinstance(name_or_path, Path):
+        return None, name_or_path           # a Path is always a file (its loader says when it is missing)
+    if isinstance(name_or_path, str):
+        p = Path(name_or_path)
+        if isinstance(name_or_path, str) and name_or_path in model_names() and not p.is_file():
+            return name_or_path, None   # a name wins over a folder of that name ("srcnn" in the repo)
+        if p.is_file():
+            return None, p
+        raise SRCNNError(f"{name_or_path}: no such file, and not a model name "
+                         f"(bundled: {', '.join(inference.bundled_names()) or 'none'})")
+    raise SRCNNError(f"load: expected a model name or a path, got {type(name_or_path).__name__}")
+
+
+def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: str | None = "cpu",
+         tile: int | None = None, ensemble: bool = False) -> SuperResolver:
+    """A callable :class:`SuperResolver` for
+
+    - a bundled model name ("srcnn", "fsrcnn", "espcn", "vdsr"): its weights for ``scale`` (default 3);
+    - a path: a train.py checkpoint, a weights file from ``train.py export`` (.pt), the SRCNN authors'
+      MATLAB .mat, or an exported .onnx (run by onnxruntime) / TorchScript (.ts) file;
+      ``scale`` defaults to the file's own (the first of a multi-scale model's).
+
+    device: "cpu" (default), "cuda" or "auto" (an .onnx file always runs on the CPU). SRCNNError for an
+    unknown name, a missing or foreign file, or a scale the weights were not trained for.
+    """
+    name, path = _resolve_name(name_or_path)
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 2):
+        raise SRCNNError(f"scale {scale!r}: must be an integer >= 2")
+    if tile is not None and tile < 0:
+        raise SRCNNError(f"tile {tile}: must be 0 (no tiling) or a positive number of pixels")
+    dev = inference.resolve_device(device)
+    model, meta, s = inference.load_for_scale(path, None if scale is None else int(scale), dev, model=name)
+    return SuperResolver(model, meta, s, tile=tile, ensemble=ensemble)
+
+
+_CACHE: dict[tuple, SuperResolver] = {}
+
+
+def upscale(img, scale: int = 3, model: str = "srcnn", device: str | None = "cpu", tile: int | None = None):
+    """``load(model, scale)(img)`` with the loaded model kept for the next call (same model, scale, device)."""
+    key = (str(model), int(scale), str(device))
+    if key not in _CACHE:
+        _CACHE[key] = load(model, scale=scale, device=device)
+    return _CACHE[key](img, tile=tile)
+
+
+def list_models() -> list[dict]:
+    """The bundled weights, one dict per (model, scale): name, scale, file, input ("upscaled"/"lr"),
+    channels ("y"), parameters, set5_psnr (dB, the README's results table; None if not measured)."""
+    from .checkpoint import load_model
+    from .models import count_parameters
+    rows = []
+    for b in inference.bundled_models():
+        model, meta = load_model(b.path)
+        for s in b.scales:
+            rows.append({"name": b.name, "scale": s, "file": str(b.path), "input": model.input_kind,
+                         "channels": meta.get("channels"), "parameters": count_parameters(model),
+                         "set5_psnr": SET5_PSNR.get((b.name, s))})
+    return rows
+
+
+def create_model(name: str = "srcnn", pretrained: bool = False, scale: int | None = None, **kwargs):
+    """An architecture from the registry (srcnn.models.build_model), timm-style: ``create_model("fsrcnn",
+    scale=3, d=32)``. With ``pretrained`` the bundled weights of ``name`` for ``scale`` (default 3) are
+    loaded (no other kwargs then). Returns the torch.nn.Module (train mode unless pretrained)."""
+    from .models import build_model, input_kind
+    if pretrained:
+        if kwargs:
+            raise SRCNNError(f"create_model({name!r}, pretrained=True): the bundled architecture is fixed; "
+                             f"drop {', '.join(kwargs)}")
+        return load(name, scale=scale or inference.DEFAULT_SCALE).model
+    if scale is not None:
+        if input_kind(name, **kwargs) == "lr":   # upscaled-input models serve every scale
+            kwargs["scale"] = scale
+    try:
+        return build_model(name, **kwargs)
+    except ValueError as e:
+        raise SRCNNError(str(e)) from None
+
+
+__all__ = ["SuperResolver", "load", "upscale", "list_models", "create_model", "SET5_PSNR"]

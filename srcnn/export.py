@@ -1,0 +1,324 @@
+"""Export a model for use outside this project, and run an exported file here.
+
+Formats (``python train.py export CKPT OUT``; the format comes from OUT's suffix or ``--format``):
+
+- ``onnx`` (``.onnx``): opset :data:`OPSET`, the classic TorchScript-based exporter of
+  ``torch.onnx.export(dynamo=False)`` (needs only the ``onnx`` package, not ``onnxscript``). One input
+  ``input`` and one output ``output``, both (N,C,H,W) float32 in [0,1] with dynamic N, H and W. The input
+  is the bicubic-upscaled image for an upscaled-input model (SRCNN, VDSR, ...; output the same size) and
+  the low-resolution image for an LR-input model (FSRCNN, ESPCN, ...; output ``upscale`` times larger).
+  What a consumer needs to know is stored as ONNX ``metadata_props`` (:func:`export_metadata`, keys
+  ``srcnn.*``): input kind, scale(s), upscale, channels, colour convention, receptive-field margin.
+- ``torchscript`` (``.ts``, ``.torchscript``): ``torch.jit.trace`` of the model, the same metadata as
+  ``srcnn.json`` in the archive's extra files.
+- ``pt`` (``.pt``, ``.pth``): a weights-only srcnn checkpoint (no optimizer/RNG state), what the bundled
+  ``srcnn/weights/*.pt`` are.
+
+Every file is written to a temporary name in the output folder and renamed when complete, and an ONNX or
+TorchScript export is run once (onnxruntime / TorchScript) at a size other than the traced one and
+compared with PyTorch: a model the exporter cannot express is an SRCNNError, never a broken file.
+
+:class:`OnnxModel` / :class:`TorchScriptModel` wrap an exported file as a model that
+srcnn.inference.super_resolve runs with the same tiling and colour handling as the PyTorch model.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import SRCNNError
+
+OPSET = 17
+FORMATS = ("onnx", "torchscript", "pt")
+SUFFIXES = {".onnx": "onnx", ".ts": "torchscript", ".torchscript": "torchscript", ".pt": "pt", ".pth": "pt"}
+TS_META = "srcnn.json"           # the metadata file inside a TorchScript archive
+VERIFY_TOL = 1e-4                # an export differing more than this from PyTorch is refused
+COLOR = {1: "Y of MATLAB rgb2ycbcr (BT.601 studio range: Y in [16,235]/255), 1 plane",
+         3: "RGB, 3 planes"}
+
+
+def format_for(path, fmt: str | None = None) -> str:
+    """The export format: ``fmt`` if given, else from the suffix of ``path``."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise SRCNNError(f"--format {fmt}: unknown format (one of {', '.join(FORMATS)})")
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise SRCNNError(f"{path}: cannot tell the format from the suffix {suffix or '(none)'!r}; use "
+                         f"{', '.join(SUFFIXES)} or --format {'|'.join(FORMATS)}")
+    return SUFFIXES[suffix]
+
+
+def _scales(s) -> list[int]:
+    return [int(x) for x in s] if isinstance(s, (list, tuple)) else [int(s)]
+
+
+def export_metadata(model, meta: dict, opset: int | None = OPSET) -> dict[str, str]:
+    """The ``srcnn.*`` metadata of an exported model (all values strings)."""
+    from . import __version__
+    from .inference import model_name
+    up = int(getattr(model, "upscale", 1))
+    c = int(model.channels)
+    lr = up > 1
+    props = {
+        "srcnn.format": "srcnn-export",
+        "srcnn.version": __version__,
+        "srcnn.name": model_name(meta),
+        "srcnn.model": json.dumps(model.config() if hasattr(model, "config") else meta.get("model")),
+        "srcnn.input": "lr" if lr else "upscaled",
+        "srcnn.input_doc": ("the low-resolution image; the output is upscale times larger" if lr else
+                            "the low-resolution image upscaled by the scale with MATLAB-compatible bicubic "
+                            "(srcnn.imresize); the output has the input's size"),
+        "srcnn.scale": ",".join(map(str, _scales(meta["scale"]))),
+        "srcnn.upscale": str(up),
+        "srcnn.channels": str(c),
+        "srcnn.color": COLOR.get(c, f"{c} planes"),
+        "srcnn.layout": "NCHW float32 in [0,1], dynamic N, H, W (output not clipped)",
+        "srcnn.shrink": str(int(model.shrink)),
+    }
+    if opset is not None:
+        props["srcnn.opset"] = str(opset)
+    return props
+
+
+@contextmanager
+def _temporary(path: Path):
+    """A temporary path beside ``path`` that replaces it on success and is removed on any failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _probe(model, extra: int = 0) -> torch.Tensor:
+    """A small random input covering the receptive field: (1,C,h,w) with h != w."""
+    n = 2 * int(model.shrink) + 6 + extra
+    g = torch.Generator().manual_seed(extra)
+    return torch.rand(1, model.channels, n, n + 3, generator=g)
+
+
+def _verify(run, model, path: Path, what: str) -> float:
+    """Max abs difference between ``run`` (the exported file) and PyTorch on a batch of 2 at a size other
+    than the traced one; SRCNNError above VERIFY_TOL."""
+    x = torch.cat([_probe(model, 5), _probe(model, 5).flip(3)])
+    with torch.inference_mode():
+        want = model(x).numpy()
+    try:
+        got = run(x)
+    except Exception as e:  # noqa: BLE001 - any runtime failure means the file is unusable
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SRCNNError(f"{path}: the exported {what} model does not run ({msg[:300]})") from None
+    if got.shape != want.shape:
+        raise SRCNNError(f"{path}: the exported {what} model returned {got.shape} for {tuple(x.shape)}, "
+                         f"PyTorch {want.shape} (the exporter fixed a size)")
+    err = float(np.abs(got - want).max())
+    if not err <= VERIFY_TOL:
+        raise SRCNNError(f"{path}: the exported {what} model differs from PyTorch by {err:.3g} (max abs)")
+    return err
+
+
+def export_onnx(model, meta: dict, path, opset: int = OPSET) -> dict[str, str]:
+    """Write ``model`` (eval mode, CPU) as ONNX to ``path`` atomically; returns the metadata stored."""
+    try:
+        import onnx
+    except ImportError:
+        raise SRCNNError("ONNX export needs the onnx package: pip install onnx onnxruntime") from None
+    path = Path(path)
+    props = export_metadata(model, meta, opset)
+    with _temporary(path) as tmp:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the legacy exporter's deprecation notes
+                torch.onnx.export(model, (_probe(model),), str(tmp), dynamo=False, opset_version=opset,
+                                  input_names=["input"], output_names=["output"],
+                                  dynamic_axes={"input": {0: "N", 2: "H", 3: "W"},
+                                                "output": {0: "N", 2: "H_out", 3: "W_out"}})
+            proto = onnx.load(str(tmp))
+            onnx.helper.set_model_props(proto, props)
+            proto.doc_string = f"srcnn {props['srcnn.name']}: {props['srcnn.input_doc']}"
+            onnx.checker.check_model(proto)
+            onnx.save(proto, str(tmp))
+        except SRCNNError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the exporter raises many types for unsupported ops
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SRCNNError(f"{path}: {props['srcnn.name']} cannot be exported to ONNX opset {opset} "
+                             f"({type(e).__name__}: {msg[:300]})") from None
+        try:
+            sess = _ort_session(tmp)
+        except ImportError:
+            sess = None  # no onnxruntime: the file is checked by onnx.checker only
+        if sess is not None:
+            _verify(lambda x: sess.run(None, {"input": x.numpy()})[0], model, path, "ONNX")
+    return props
+
+
+def export_torchscript(model, meta: dict, path) -> dict[str, str]:
+    """Write ``torch.jit.trace(model)`` to ``path`` atomically, metadata in the extra file srcnn.json."""
+    path = Path(path)
+    props = export_metadata(model, meta, opset=None)
+    with _temporary(path) as tmp:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(model, _probe(model), check_trace=False)
+                torch.jit.save(traced, str(tmp), _extra_files={TS_META: json.dumps(props)})
+        except Exception as e:  # noqa: BLE001
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SRCNNError(f"{path}: {props['srcnn.name']} cannot be exported to TorchScript "
+                             f"({type(e).__name__}: {msg[:300]})") from None
+        with torch.inference_mode():
+            _verify(lambda x: traced(x).numpy(), model, path, "TorchScript")
+    return props
+
+
+def export_file(checkpoint, output, fmt: str | None = None, opset: int = OPSET) -> tuple[str, dict]:
+    """Export a checkpoint (train.py's, exported weights, or the authors' .mat) to ``output``;
+    returns (format, metadata). The "pt" format is train.py's own weights-only export, not handled here."""
+    from .checkpoint import load_model
+    fmt = format_for(output, fmt)
+    src, dst = Path(checkpoint), Path(output)
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise SRCNNError(f"{dst}: the output would overwrite the checkpoint it is exported from")
+    if dst.is_dir():
+        raise SRCNNError(f"{dst}: is a folder")
+    model, meta = load_model(src)   # SRCNN trained without padding runs (and exports) with replicate padding
+    model.requires_grad_(False)
+    if meta.get("scale") is None:
+        raise SRCNNError(f"{src}: the file does not say its scale")
+    if fmt == "onnx":
+        return fmt, export_onnx(model, meta, dst, opset)
+    if fmt == "torchscript":
+        return fmt, export_torchscript(model, meta, dst)
+    raise SRCNNError(f"{dst}: format {fmt!r} is written by train.py export itself")
+
+
+# ----------------------------------------------------------------------------------------------
+# running an exported file
+
+def _ort_session(path):
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _model_from_props(props: dict, path) -> tuple[dict, dict]:
+    """(attributes, meta) of an exported model from its srcnn.* metadata."""
+    try:
+        attrs = dict(channels=int(props["srcnn.channels"]), upscale=int(props["srcnn.upscale"]),
+                     shrink=int(props["srcnn.shrink"]))
+        scales = [int(s) for s in props["srcnn.scale"].split(",")]
+        config = json.loads(props.get("srcnn.model") or "null")
+    except (KeyError, ValueError) as e:
+        raise SRCNNError(f"{path}: no srcnn metadata ({e}); export the model with 'python train.py export "
+                         "CKPT out.onnx' (or give --scale with a checkpoint)") from None
+    meta = {"model": config, "scale": scales[0] if len(scales) == 1 else scales,
+            "channels": "y" if attrs["channels"] == 1 else "rgb", "path": str(path), "metadata": props}
+    return attrs, meta
+
+
+class OnnxModel(torch.nn.Module):
+    """An exported .onnx file run by onnxruntime (CPU), with the attributes srcnn.inference needs
+    (channels, upscale, shrink). forward: (N,C,h,w) float tensor -> (N,C,u*h,u*w) float32 tensor."""
+    runtime = "onnxruntime"
+
+    def __init__(self, path):
+        super().__init__()
+        try:
+            self.session = _ort_session(path)
+        except ImportError:
+            raise SRCNNError(f"{path}: running an ONNX model needs onnxruntime: pip install onnxruntime") from None
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SRCNNError(f"{path}: not a loadable ONNX model ({msg[:300]})") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        attrs, self.meta = _model_from_props(props, path)
+        self.channels, self.upscale, self.shrink = attrs["channels"], attrs["upscale"], attrs["shrink"]
+        self.input_name = self.session.get_inputs()[0].name
+        self.meta["format"] = "onnx"
+
+    @property
+    def input_kind(self) -> str:
+        return "upscaled" if self.upscale == 1 else "lr"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        return torch.from_numpy(self.session.run(None, {self.input_name: a})[0]).to(x.device)
+
+
+class TorchScriptModel(torch.nn.Module):
+    """An exported TorchScript file with the attributes srcnn.inference needs."""
+    runtime = "torchscript"
+
+    def __init__(self, path, device="cpu"):
+        super().__init__()
+        extra = {TS_META: ""}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.net = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+        except Exception as e:  # noqa: BLE001
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SRCNNError(f"{path}: not a loadable TorchScript file ({msg[:300]})") from None
+        try:
+            props = json.loads(extra[TS_META] or "{}")
+        except ValueError:
+            props = {}
+        attrs, self.meta = _model_from_props(props, path)
+        self.channels, self.upscale, self.shrink = attrs["channels"], attrs["upscale"], attrs["shrink"]
+        self.meta["format"] = "torchscript"
+
+    @property
+    def input_kind(self) -> str:
+        return "upscaled" if self.upscale == 1 else "lr"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def is_torchscript(path) -> bool:
+    """A TorchScript archive written by :func:`export_torchscript` (by suffix, or by its srcnn.json)."""
+    path = Path(path)
+    if path.suffix.lower() in (".ts", ".torchscript"):
+        return True
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith(f"/extra/{TS_META}") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def is_exported(path) -> bool:
+    """An .onnx or TorchScript file (run through load_exported), not a checkpoint."""
+    return Path(path).suffix.lower() == ".onnx" or is_torchscript(path)
+
+
+def load_exported(path, device="cpu") -> tuple[torch.nn.Module, dict]:
+    """(model, meta) for an exported .onnx (onnxruntime, CPU) or TorchScript file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SRCNNError(f"{path}: no such file")
+    model = OnnxModel(path) if path.suffix.lower() == ".onnx" else TorchScriptModel(path, device)
+    return model.eval(), model.meta
+
+
+def read_metadata(path) -> dict[str, str]:
+    """The srcnn.* metadata of an exported .onnx or TorchScript file."""
+    model, meta = load_exported(path)
+    return dict(meta["metadata"])
+
+
+__all__ = ["OPSET", "FORMATS", "format_for", "export_metadata", "export_onnx", "export_torchscript",
+           "export_file", "OnnxModel", "TorchScriptModel", "load_exported", "read_metadata", "is_exported"]
