@@ -260,11 +260,8 @@ def _quiet(*args) -> None:
     pass
 
 
-def init_from(model: SRModel, source: str) -> str:
-    """Load the weights of ``source`` into ``model`` (fine-tuning / a warm restart with a fresh optimizer):
-    a bundled name ("srcnn_x3", "fsrcnn_x3", "vdsr_x2-3-4"), an exported .pt, a train.py checkpoint (its EMA
-    weights when it has them) or the authors' .mat. The architecture, channels and (LR-input models) scale
-    must match; SRCNN's padding may differ (it has no weights). Returns the path, for the log."""
+def _weights_source(source: str):
+    """(model, meta) of an --init-from source: a path, else a bundled weights name."""
     from .checkpoint import load_model
     from .inference import WEIGHTS_DIR
     path = Path(source)
@@ -274,7 +271,23 @@ def init_from(model: SRModel, source: str) -> str:
             names = ", ".join(sorted(f.stem for f in WEIGHTS_DIR.glob("*.pt")))
             raise SRCNNError(f"--init-from {source}: no such file, and not a bundled weights name ({names})")
         path = bundled
-    src, _ = load_model(path)
+    return load_model(path)
+
+
+def lineage(meta: dict) -> dict:
+    """What a run started with --init-from records of its starting weights (recipe["parent"]): their file,
+    epoch, best validation and recipe, which holds their own parent: the whole chain, shown by inspect."""
+    return {"weights": meta.get("path"), "epoch": meta.get("epoch"), "best": meta.get("best"),
+            "recipe": meta.get("recipe")}
+
+
+def init_from(model: SRModel, source: str) -> dict:
+    """Load the weights of ``source`` into ``model`` (fine-tuning / a warm restart with a fresh optimizer):
+    a bundled name ("srcnn_x3", "fsrcnn_x3", "vdsr_x2-3-4"), an exported .pt, a train.py checkpoint (its EMA
+    weights when it has them) or the authors' .mat. The architecture, channels and (LR-input models) scale
+    must match; SRCNN's padding may differ (it has no weights). Returns their ``lineage``."""
+    src, meta = _weights_source(source)
+    path = meta.get("path", source)
     mine, theirs = dict(model.config()), dict(src.config())
     mine.pop("padding", None), theirs.pop("padding", None)
     if mine != theirs:
@@ -282,7 +295,7 @@ def init_from(model: SRModel, source: str) -> str:
                          f"train, {model_summary(model)}; pick weights of the same architecture, channels "
                          "and scale")
     model.load_state_dict(src.state_dict())
-    return str(path)
+    return lineage(meta)
 
 
 def augment_choice(seed: int, step: int) -> int:
@@ -358,8 +371,8 @@ class Trainer:
             self.model = self._new_model()
             if hp["init"] == "paper":
                 self.model.init_paper()
-            if hp["init_from"]:
-                self.init_source = init_from(self.model, hp["init_from"])
+            parent = init_from(self.model, hp["init_from"]) if hp["init_from"] else None
+            self.init_source = parent and parent["weights"]
         if hp["model"] != "srcnn":  # the SRCNN-only options do not apply: not recorded
             self.hp.update({k: None for k in SRCNN_OPTIONS})
         self.input_kind = self._check_input_kind()
@@ -406,9 +419,13 @@ class Trainer:
         self.last_good = (resume_path, resume.get("epoch", 0)) if resume is not None else None
         # how to reproduce: the prepare and train commands, plus the options changed at each resume
         self.recipe = {"prepare": self._prepare_command(), "train": train_command(self.hp), "changes": []}
+        if resume is None and hp["init_from"]:
+            self.recipe["parent"] = parent
         if resume is not None:
             self.recipe = {**self.recipe, **(resume.get("recipe") or {})}
             self.recipe["changes"] = list(self.recipe.get("changes", []))
+            if hp["init_from"] and "parent" not in self.recipe:  # a run started before parents were recorded
+                self.recipe["parent"] = lineage(_weights_source(hp["init_from"])[1])
             self.epoch, self.step = resume.get("epoch", 0), resume.get("step", 0)
             self.time_spent = resume.get("time_spent", 0.0)
             self.history, self.best = list(resume.get("history", [])), resume.get("best")

@@ -582,6 +582,9 @@ def test_init_from_exported_weights_and_errors(tmp_path, data, capsys):
     tr.run()
     ck = load_checkpoint(tmp_path / "ft/checkpoint.last")
     assert ck["hparams"]["init_from"] == str(tmp_path / "w.pt") and "--init-from" in ck["recipe"]["train"]
+    parent = ck["recipe"]["parent"]  # the lineage: the starting weights' own recipe
+    assert parent["weights"] == str(tmp_path / "w.pt") and parent["epoch"] == 1
+    assert parent["recipe"]["train"] == load_checkpoint(tmp_path / "w.pt")["recipe"]["train"]
     assert any("weights from" in s and "w.pt" in s for s in lines)
     with pytest.raises(SRCNNError, match="does not match the model to train"):
         trainer(make_hp(tmp_path, n1=6, out_dir=str(tmp_path / "x"), init_from=str(tmp_path / "w.pt")))

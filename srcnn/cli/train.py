@@ -360,11 +360,24 @@ def cmd_inspect(ns) -> int:
     r = ck.get("recipe") or {}
     if r:
         print("recipe")
-        print(f"  prepare       {r.get('prepare') or '-'}")
-        print(f"  train         {r.get('train') or '-'}")
-        for c in r.get("changes", []):
-            print(f"  then          {c}")
+        _print_recipe(r, "  ")
     return 0
+
+
+def _print_recipe(r: dict, pad: str) -> None:
+    """The recipe lines; a run started with --init-from first shows its starting weights' recipe (and so on
+    up the chain), indented."""
+    parent = r.get("parent")
+    if isinstance(parent, dict):
+        best = parent.get("best") or {}
+        val = f", val PSNR {best['val_psnr']:.3f} dB" if isinstance(best.get("val_psnr"), (int, float)) else ""
+        print(f"{pad}{'from':<14}{parent.get('weights')} (epoch {parent.get('epoch', '-')}{val})")
+        if isinstance(parent.get("recipe"), dict):
+            _print_recipe(parent["recipe"], pad + "  ")
+    print(f"{pad}{'prepare':<14}{r.get('prepare') or '-'}")
+    print(f"{pad}{'train':<14}{r.get('train') or '-'}")
+    for c in r.get("changes", []):
+        print(f"{pad}{'then':<14}{c}")
 
 
 def _onnx_opset() -> int:
