@@ -264,13 +264,12 @@ def _weights_source(source: str):
     """(model, meta) of an --init-from source: a path, else a bundled weights name."""
     from .checkpoint import load_model
     from .inference import WEIGHTS_DIR
-    path = Path(source)
-    if not path.exists():
-        bundled = WEIGHTS_DIR / f"{source}.pt"
-        if "/" in source or not bundled.is_file():
-            names = ", ".join(sorted(f.stem for f in WEIGHTS_DIR.glob("*.pt")))
-            raise SRCNNError(f"--init-from {source}: no such file, and not a bundled weights name ({names})")
+    path, bundled = Path(source), WEIGHTS_DIR / f"{source}.pt"
+    if not path.is_file() and "/" not in source and bundled.is_file():  # a name, even beside a folder of that name
         path = bundled
+    elif not path.exists():
+        names = ", ".join(sorted(f.stem for f in WEIGHTS_DIR.glob("*.pt")))
+        raise SRCNNError(f"--init-from {source}: no such file, and not a bundled weights name ({names})")
     return load_model(path)
 
 

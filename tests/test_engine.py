@@ -595,7 +595,9 @@ def test_init_from_exported_weights_and_errors(tmp_path, data, capsys):
     assert "--init-from cannot change on resume" in capsys.readouterr().err
 
 
-def test_init_from_a_bundled_name(tmp_path):
+def test_init_from_a_bundled_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "srcnn_x3").mkdir()  # a run folder named like the weights does not hide them
     write_patches(tmp_path / "train.h5", n=16, patch=33, label=21, chunk=8, scales=(3,), val_images=1, val_size=20)
     from srcnn.checkpoint import load_model
     from srcnn.inference import WEIGHTS_DIR
