@@ -4,6 +4,7 @@
     sr = srcnn.load("fsrcnn", scale=3)     # bundled weights by name, or a path (see load)
     out = sr(img)                           # numpy (H,W[,C]) uint8/uint16 -> (3H,3W[,C]), same dtype
     out = srcnn.upscale(img, scale=3)       # the bundled SRCNN in one call
+    fast = srcnn.load("fsrcnn", precision="auto")   # bfloat16 where the hardware has it natively
     srcnn.list_models()                     # the bundled weights: name, scales, parameters, Set5 PSNR
 
 Every call goes through srcnn.inference.super_resolve (tiles, Y or RGB as the model, alpha and 16 bits
@@ -38,17 +39,21 @@ class SuperResolver:
     model: the network (torch.nn.Module; an onnxruntime/TorchScript wrapper for exported files);
     meta: what its file says (architecture, scale(s), channels, provenance); scale: the factor it upscales
     by; name: a short label ("fsrcnn", "srcnn-9-5-5", ...); tile: output tile side (None automatic,
-    0 one pass); ensemble: self-ensemble (8 flips/rotations averaged, 8x the time).
+    0 one pass); ensemble: self-ensemble (8 flips/rotations averaged, 8x the time); precision: "fp32"
+    (default, bit-exact), "bf16" or "auto" (srcnn.precision.inference_path; ``path`` is the resolved one).
     """
     model: torch.nn.Module
     meta: dict
     scale: int
     tile: int | None = None
     ensemble: bool = False
+    precision: str = "fp32"
     name: str = field(init=False)
+    path: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.name = inference.model_name(self.meta)
+        self.path = inference.numeric_path(self.model, self.precision)
 
     @property
     def channels(self) -> int:
@@ -66,9 +71,10 @@ class SuperResolver:
 
     def __repr__(self) -> str:
         return (f"SuperResolver({self.name} x{self.scale}, {self.input_kind} input, {self.channels} channel(s), "
-                f"{self.meta.get('path')}, device {self.device})")
+                f"{self.meta.get('path')}, device {self.device}, {self.path.name})")
 
-    def __call__(self, img: Any, tile: int | None = None, ensemble: bool | None = None):
+    def __call__(self, img: Any, tile: int | None = None, ensemble: bool | None = None,
+                 precision: str | None = None):
         """Super-resolve ``img`` by ``self.scale``.
 
         - numpy (H,W), (H,W,1), (H,W,3) RGB or (H,W,4) RGBA, uint8 or uint16 -> (sH,sW[,C]) same dtype
@@ -76,18 +82,19 @@ class SuperResolver:
         - numpy float (same layouts) in [0,1] -> float32 in [0,1];
         - torch tensor (B,C,H,W) or (C,H,W), float in [0,1], C = 1 (grey), 3 (RGB) or 4 (RGBA) ->
           (B,C,sH,sW) float32 in [0,1] on the tensor's device.
-        tile / ensemble: override the loader's for this call.
+        tile / ensemble / precision: override the loader's for this call.
         """
         tile = self.tile if tile is None else tile
         ensemble = self.ensemble if ensemble is None else ensemble
+        path = self.path if precision is None else inference.numeric_path(self.model, precision)
         if isinstance(img, torch.Tensor):
-            return self._tensor(img, tile, ensemble)
+            return self._tensor(img, tile, ensemble, path)
         a = np.asarray(img)
         if np.issubdtype(a.dtype, np.floating):
-            return inference.super_resolve_float(a, self.model, self.scale, tile, ensemble)
-        return inference.super_resolve(a, self.model, self.scale, tile, ensemble)
+            return inference.super_resolve_float(a, self.model, self.scale, tile, ensemble, path)
+        return inference.super_resolve(a, self.model, self.scale, tile, ensemble, path)
 
-    def _tensor(self, x: torch.Tensor, tile, ensemble) -> torch.Tensor:
+    def _tensor(self, x: torch.Tensor, tile, ensemble, path) -> torch.Tensor:
         if not x.is_floating_point():
             raise SRCNNError(f"expected a float tensor in [0,1], got {x.dtype}")
         single = x.dim() == 3
@@ -99,7 +106,7 @@ class SuperResolver:
         for b in x.detach().to("cpu", torch.float64):
             a = b.permute(1, 2, 0).numpy()
             y = inference.super_resolve_float(a[:, :, 0] if a.shape[2] == 1 else a, self.model, self.scale,
-                                              tile, ensemble)
+                                              tile, ensemble, path)
             outs.append(torch.from_numpy(y[:, :, None] if y.ndim == 2 else y).permute(2, 0, 1))
         out = torch.stack(outs).to(x.device)
         return out[0] if single else out
@@ -122,7 +129,7 @@ def _resolve_name(name_or_path) -> tuple[str | None, Path | None]:
 
 
 def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: str | None = "cpu",
-         tile: int | None = None, ensemble: bool = False) -> SuperResolver:
+         tile: int | None = None, ensemble: bool = False, precision: str = "fp32") -> SuperResolver:
     """A callable :class:`SuperResolver` for
 
     - a bundled model name ("srcnn", "fsrcnn", "espcn", "vdsr"): its weights for ``scale`` (default 3);
@@ -130,8 +137,11 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
       MATLAB .mat, or an exported .onnx (run by onnxruntime) / TorchScript (.ts) file;
       ``scale`` defaults to the file's own (the first of a multi-scale model's).
 
-    device: "cpu" (default), "cuda" or "auto" (an .onnx file always runs on the CPU). SRCNNError for an
-    unknown name, a missing or foreign file, or a scale the weights were not trained for.
+    device: "cpu" (default), "cuda" or "auto" (an .onnx file always runs on the CPU). precision: "fp32"
+    (default: float32, the same bits for every tile size), "bf16" (bfloat16 autocast, channels-last on the
+    CPU: fast only on hardware with native bfloat16) or "auto" (bf16 only there); an .onnx file runs in
+    float32 (bf16 is refused). SRCNNError for an unknown name or precision, a missing or foreign file, or
+    a scale the weights were not trained for.
     """
     name, path = _resolve_name(name_or_path)
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 2):
@@ -140,7 +150,7 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
         raise SRCNNError(f"tile {tile}: must be 0 (no tiling) or a positive number of pixels")
     dev = inference.resolve_device(device)
     model, meta, s = inference.load_for_scale(path, None if scale is None else int(scale), dev, model=name)
-    return SuperResolver(model, meta, s, tile=tile, ensemble=ensemble)
+    return SuperResolver(model, meta, s, tile=tile, ensemble=ensemble, precision=precision)
 
 
 _CACHE: dict[tuple, SuperResolver] = {}

@@ -6,7 +6,8 @@ Y of MATLAB rgb2ycbcr as uint8, /255 (a greyscale image is its own Y); MATLAB bi
 bicubic image (upscale-1 models: SRCNN, VDSR, ...) or takes the LR image itself (LR-input models: FSRCNN,
 ESPCN, ...); outputs quantised like MATLAB uint8(y*255); PSNR and SSIM on Y in [0,255] with ``scale``
 pixels shaved from every border. With self-ensemble the network's output is the mean over the 8
-flips/rotations of its input (scored as a separate method, "<method>+se").
+flips/rotations of its input (scored as a separate method, "<method>+se"). ``precision`` (fp32, the
+default; bf16; auto) is the network's numeric path (srcnn.precision.inference_path); scoring stays float64.
 
 RGB variant (``rgb=True``, *not* the paper's protocol, labelled "rgb" everywhere): the same on the
 three RGB channels (bicubic per channel; a Y model refines Y and takes Cb/Cr from bicubic); PSNR from
@@ -24,7 +25,7 @@ from .color import rgb2y, rgb2ycbcr, ycbcr2rgb
 from .errors import SRCNNError
 from .imresize import modcrop
 from .images import list_images, read_image, to_rgb8, write_image
-from .inference import check_upscale, forward_array
+from .inference import check_upscale, forward_array, numeric_path
 from .metrics import psnr, ssim
 from .protocol import degrade, hr_y, quantize, score
 
@@ -77,34 +78,36 @@ def _rgb_psnr_ssim(sr: np.ndarray, gt: np.ndarray, scale: int) -> tuple[float, f
     return p, float(np.mean([ssim(a[:, :, c], b[:, :, c], shave=s) for c in range(a.shape[2])]))
 
 
-def _net_rgb(model, bic: np.ndarray, lr: np.ndarray | None, tile, ensemble: bool) -> np.ndarray:
+def _net_rgb(model, bic: np.ndarray, lr: np.ndarray | None, tile, ensemble: bool,
+             precision="fp32") -> np.ndarray:
     """A model on a float image (H,W) grey or (H,W,3) RGB in [0,1] -> same layout, float64 [0,1].
 
     bic: the bicubic-upscaled image; lr: the low-resolution one (the input of an LR-input model). A Y
     model refines Y and keeps the Cb/Cr of bic.
     """
     src = lr if model.upscale > 1 else bic
+    net = lambda a: forward_array(model, a, tile, ensemble, precision)  # noqa: E731
     if model.channels == 1:
         if src.ndim == 2:
-            return forward_array(model, src, tile, ensemble).astype(np.float64)
+            return net(src).astype(np.float64)
         ycc = rgb2ycbcr(bic)
-        ycc[:, :, 0] = forward_array(model, rgb2ycbcr(src)[:, :, 0] if src is lr else ycc[:, :, 0], tile, ensemble)
+        ycc[:, :, 0] = net(rgb2ycbcr(src)[:, :, 0] if src is lr else ycc[:, :, 0])
         return ycbcr2rgb(ycc)
     if src.ndim == 2:
-        return forward_array(model, np.repeat(src[:, :, None], 3, axis=2), tile,
-                             ensemble).mean(axis=2).astype(np.float64)
-    return np.clip(forward_array(model, src, tile, ensemble).astype(np.float64), 0.0, 1.0)
+        return net(np.repeat(src[:, :, None], 3, axis=2)).mean(axis=2).astype(np.float64)
+    return np.clip(net(src).astype(np.float64), 0.0, 1.0)
 
 
 def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, tile=None,
-                   images: bool = False, self_ensemble: bool = False) -> dict:
+                   images: bool = False, self_ensemble: bool = False, precision="fp32") -> dict:
     """Score bicubic (and ``model`` if given) on one HR image.
 
     hr: (H,W) or (H,W,3) uint8. Returns {"bicubic": (psnr, ssim), "model": (psnr, ssim) or None} plus,
     with self_ensemble, "ensemble": (psnr, ssim) of the model's 8-transform self-ensemble; with
     images=True, "views": {"bicubic", "model"[, "ensemble"], "gt"}: viewable (H',W'[,3]) uint8 images
     (for the Y protocol the model's view is its scored Y with bicubic Cb/Cr). The model takes the
-    bicubic-upscaled image, or the LR image itself when model.upscale > 1.
+    bicubic-upscaled image, or the LR image itself when model.upscale > 1. precision: the network's
+    numeric path ("fp32" default, "bf16", "auto" or a srcnn.precision.NumericPath).
     """
     gt_rgb = modcrop(hr, scale).astype(np.float64) / 255.0
     if min(gt_rgb.shape[:2]) < 2 * scale + 11:
@@ -120,7 +123,7 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
     if rgb:
         res["bicubic"] = _rgb_psnr_ssim(bic_rgb, gt_rgb, scale)
         for key, ens in runs:
-            views[key] = _net_rgb(model, bic_rgb, lr_rgb, tile, ens)
+            views[key] = _net_rgb(model, bic_rgb, lr_rgb, tile, ens, precision)
             res[key] = _rgb_psnr_ssim(views[key], gt_rgb, scale)
     else:
         gt = hr_y(hr, scale)
@@ -128,12 +131,12 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
         res["bicubic"] = score(bic, gt, scale)
         for key, ens in runs:
             if model.channels == 1:
-                sr = forward_array(model, lr if lr_input else bic, tile, ens).astype(np.float64)
+                sr = forward_array(model, lr if lr_input else bic, tile, ens, precision).astype(np.float64)
                 if images:
                     views[key] = sr if sr.ndim == bic_rgb.ndim else ycbcr2rgb(
                         np.concatenate([sr[:, :, None], rgb2ycbcr(bic_rgb)[:, :, 1:]], axis=2))
             else:  # an RGB model, scored on the Y of its output
-                views[key] = _net_rgb(model, bic_rgb, lr_rgb, tile, ens)
+                views[key] = _net_rgb(model, bic_rgb, lr_rgb, tile, ens, precision)
                 sr = rgb2y(views[key])
             res[key] = score(sr, gt, scale)
     if images:
@@ -202,7 +205,8 @@ def _mean_row(base: dict, items: list[dict]) -> dict:
 
 def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None, method: str = "model",
                  checkpoint: str | None = None, sha256: str | None = None, rgb: bool = False, tile=None,
-                 self_ensemble: bool = False, save_dir=None, compare_dir=None, progress=None) -> list[dict]:
+                 self_ensemble: bool = False, save_dir=None, compare_dir=None, progress=None,
+                 precision="fp32") -> list[dict]:
     """Evaluate bicubic and ``model`` (None: bicubic only) on every image in ``set_dir``.
 
     Returns the JSON rows: [bicubic row, model row(, self-ensemble row "<method>+se")]; each {"set",
@@ -210,7 +214,8 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
     "psnr", "ssim"}]} (means over the images). save_dir: writes <save_dir>/<set>/x<scale>/<name>_bicubic.png
     and <name>_<method>.png (and <name>_<method>-se.png); compare_dir: writes
     <compare_dir>/<set>/x<scale>/<name>_compare.png (crops bicubic | model [| model+se] | GT).
-    progress(name, result) is called after each image (result: see evaluate_image).
+    progress(name, result) is called after each image (result: see evaluate_image). precision: the
+    network's numeric path (see evaluate_image).
     """
     set_dir = Path(set_dir)
     set_name = set_name or set_dir.name
@@ -223,6 +228,8 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
             d.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise SRCNNError(f"{d}: cannot create the output folder ({e.strerror or e})") from None
+    if model is not None:   # resolved once (and an impossible one refused) before any image
+        precision = numeric_path(model, precision)
     methods = {"bicubic": "bicubic", "model": method, "ensemble": method + "+se"}
     prot = protocol(rgb)["name"]
     items = {"bicubic": [], "model": [], "ensemble": []}
@@ -230,7 +237,7 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
         hr = to_rgb8(read_image(f))
         try:
             r = evaluate_image(hr, scale, model, rgb=rgb, tile=tile, images=bool(outs),
-                               self_ensemble=self_ensemble)
+                               self_ensemble=self_ensemble, precision=precision)
         except SRCNNError as e:
             raise SRCNNError(f"{f}: {e}") from None
         for key in items:

@@ -18,6 +18,12 @@ full-image pass. So the tiled result equals the untiled one exactly: bit for bit
 run_model keeps PyTorch on the same kernels for every tile size (see there); on CUDA cuDNN may pick a
 different algorithm for a different tile shape, a last-bit difference. The same holds with
 self-ensemble (the 8 flips/rotations of each tile's input, each output mapped back, averaged).
+
+That is the float32 path (``precision="fp32"``, the default). ``precision="bf16"`` runs the network in
+bfloat16 autocast (channels-last on the CPU; srcnn.precision.inference_path decides, "auto" picks bf16
+only where the hardware computes it natively), its output back in float32 before anything else: faster
+on such hardware, a few grey levels off at most, and tiles then agree with one pass only to bfloat16
+rounding.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ import torch
 from .color import rgb2ycbcr, ycbcr2rgb
 from .errors import SRCNNError
 from .imresize import contributions
+from .precision import FP32, NumericPath, inference_input, inference_numerics, inference_path
 
 # Output pixels per tile side when tile=None: a 9-5-5 tile then needs ~0.3 GB (CPU) / ~1.2 GB (CUDA).
 AUTO_TILE = {"cpu": 512, "cuda": 1024}
@@ -204,8 +211,16 @@ def _onednn(enabled: bool):
     return hook
 
 
-def _forward(model, x: torch.Tensor) -> torch.Tensor:
-    """model(x), computed with the same kernels whatever the size of x (on the CPU, see above)."""
+def numeric_path(model, precision: str | NumericPath = "fp32") -> NumericPath:
+    """The numeric path of ``precision`` (auto | fp32 | bf16) for this model on its device and runtime."""
+    return inference_path(precision, _device_of(model), getattr(model, "runtime", "torch"))
+
+
+def _forward(model, x: torch.Tensor, path: NumericPath = FP32) -> torch.Tensor:
+    """model(x), computed with the same kernels whatever the size of x (on the CPU, see above); on a
+    reduced-precision path (inside inference_numerics) model(x) in its layout, back to float32."""
+    if path.autocast is not None:
+        return model(inference_input(path, x)).float()
     if x.device.type != "cpu" or getattr(model, "runtime", "torch") != "torch":  # e.g. onnxruntime
         return model(x)
     if x.shape[0] == 1 and x.shape[-2] * x.shape[-1] <= ONEDNN_MIN_ELEMENTS:
@@ -223,35 +238,38 @@ def _forward(model, x: torch.Tensor) -> torch.Tensor:
             h.remove()
 
 
-def run_model(model, x: torch.Tensor, ensemble: bool = False) -> torch.Tensor:
+def run_model(model, x: torch.Tensor, ensemble: bool = False, path: NumericPath = FP32) -> torch.Tensor:
     """The network on a batch, with the same result for any image size (a tile = the same region of the
     whole image's result); with ``ensemble`` the mean of the 8 flips/rotations of x, each output
-    mapped back (summed in a fixed order, then / 8).
+    mapped back (summed in a fixed order, then / 8). path: the numeric path (srcnn.precision; float32
+    by default); a reduced-precision one is applied by the caller (tiled_forward, inference_numerics).
 
     x: (N,C,h,w) float32 -> (N,C,u*h,u*w) float32, u = model.upscale.
     """
     if not ensemble:
-        return _forward(model, x)
+        return _forward(model, x, path)
     total = None
     for k in range(4):
         for flip in (False, True):
             t = torch.rot90(x, k, (2, 3))
             t = t.flip(3) if flip else t
-            y = _forward(model, t.contiguous())
+            y = _forward(model, t.contiguous(), path)
             y = y.flip(3) if flip else y
             y = torch.rot90(y, -k, (2, 3))
             total = y if total is None else total + y
     return total / 8
 
 
-def tiled_forward(model, region, hw: tuple[int, int], tile: int | None = None, ensemble: bool = False):
+def tiled_forward(model, region, hw: tuple[int, int], tile: int | None = None, ensemble: bool = False,
+                  precision: str | NumericPath = "fp32"):
     """Run ``model`` over an input image it sees only through ``region``, one tile at a time.
 
     hw = (H, W) of the network's input grid (the bicubic-upscaled image for upscale 1, the LR image
     for an LR-input model). region(r0, r1, c0, c1) -> (r1-r0, c1-c0, P) float array of that grid,
     P >= model.channels: the network input in its first model.channels planes (any further planes are
     passed through). tile = output tile side (None: automatic, 0: one pass); input tiles are
-    tile // upscale. ensemble: self-ensemble (see run_model).
+    tile // upscale. ensemble: self-ensemble (see run_model). precision: "fp32" (default), "bf16", "auto"
+    or a NumericPath (srcnn.precision.inference_path).
     Yields ((R0, R1, C0, C1) output box = upscale x the input box, net (R1-R0, C1-C0, C) float32 numpy,
     planes (r1-r0, c1-c0, P) float: the region of the tile's core, on the input grid).
     """
@@ -259,6 +277,7 @@ def tiled_forward(model, region, hw: tuple[int, int], tile: int | None = None, e
     u = int(getattr(model, "upscale", 1))
     m = _margin(model)
     device = _device_of(model)
+    path = numeric_path(model, precision)
     t = tile_size(tile, device)
     t = max(1, t // u) if t else max(H, W)
     c = model.channels
@@ -268,7 +287,8 @@ def tiled_forward(model, region, hw: tuple[int, int], tile: int | None = None, e
                 a0, a1, b0, b1 = max(r0 - m, 0), min(r1 + m, H), max(c0 - m, 0), min(c1 + m, W)
                 planes = region(a0, a1, b0, b1)
                 x = np.ascontiguousarray(planes[:, :, :c].transpose(2, 0, 1), dtype=np.float32)
-                y = run_model(model, torch.from_numpy(x)[None].to(device), ensemble)[0]
+                with inference_numerics(path, model):
+                    y = run_model(model, torch.from_numpy(x)[None].to(device), ensemble, path)[0]
                 if tuple(y.shape[1:]) != (u * (a1 - a0), u * (b1 - b0)):
                     raise SRCNNError(f"{type(model).__name__} turned a {a1 - a0}x{b1 - b0} input into "
                                      f"{y.shape[1]}x{y.shape[2]}, not {u} times larger")
@@ -277,12 +297,14 @@ def tiled_forward(model, region, hw: tuple[int, int], tile: int | None = None, e
                        planes[r0 - a0:r1 - a0, c0 - b0:c1 - b0])
 
 
-def forward_array(model, x: np.ndarray, tile: int | None = None, ensemble: bool = False) -> np.ndarray:
+def forward_array(model, x: np.ndarray, tile: int | None = None, ensemble: bool = False,
+                  precision: str | NumericPath = "fp32") -> np.ndarray:
     """The network on a whole input image, tiled to bound memory.
 
     x: the network input, (H,W) (1-channel model) or (H,W,C) float in [0,1]: the bicubic-upscaled
     image for upscale 1, the low-resolution image for an LR-input model. Returns (u*H, u*W[,C])
-    float32, not clipped (u = model.upscale). ensemble: self-ensemble (see run_model).
+    float32, not clipped (u = model.upscale). ensemble: self-ensemble (see run_model); precision: see
+    tiled_forward.
     """
     x3 = x[:, :, None] if x.ndim == 2 else x
     if x3.shape[2] != model.channels:
@@ -290,7 +312,7 @@ def forward_array(model, x: np.ndarray, tile: int | None = None, ensemble: bool 
     u = int(getattr(model, "upscale", 1))
     out = np.empty((u * x3.shape[0], u * x3.shape[1], x3.shape[2]), np.float32)
     region = lambda r0, r1, c0, c1: x3[r0:r1, c0:c1]  # noqa: E731
-    for (r0, r1, c0, c1), y, _ in tiled_forward(model, region, x3.shape[:2], tile, ensemble):
+    for (r0, r1, c0, c1), y, _ in tiled_forward(model, region, x3.shape[:2], tile, ensemble, precision):
         out[r0:r1, c0:c1] = y
     return out[:, :, 0] if x.ndim == 2 else out
 
@@ -348,7 +370,7 @@ def _check_layout(img: np.ndarray) -> None:
         raise SRCNNError(f"image is only {w}x{h} pixels; need at least {MIN_SIDE}x{MIN_SIDE}")
 
 
-def _sr_tiles(f: np.ndarray, model, scale: int, tile: int | None, ensemble: bool):
+def _sr_tiles(f: np.ndarray, model, scale: int, tile: int | None, ensemble: bool, precision="fp32"):
     """The one path from an image to the network and back, tile by tile.
 
     f: (H,W) grey or (H,W,3|4) RGB[A], float64 in [0,1]. Yields ((R0, R1, C0, C1) output box,
@@ -376,7 +398,7 @@ def _sr_tiles(f: np.ndarray, model, scale: int, tile: int | None, ensemble: bool
         source = BicubicUpscale(np.ascontiguousarray(planes), scale)
         hw = source.shape
     has_alpha = not gray and f.shape[2] == 4
-    for box, y, core in tiled_forward(model, source, hw, tile, ensemble):
+    for box, y, core in tiled_forward(model, source, hw, tile, ensemble, precision):
         y = y.astype(np.float64)
         if gray:
             yield box, y.mean(axis=2), None
@@ -388,24 +410,25 @@ def _sr_tiles(f: np.ndarray, model, scale: int, tile: int | None, ensemble: bool
 
 
 def super_resolve(img: np.ndarray, model, scale: int, tile: int | None = None,
-                  ensemble: bool = False) -> np.ndarray:
+                  ensemble: bool = False, precision: str | NumericPath = "fp32") -> np.ndarray:
     """Upscale a low-resolution image by ``scale`` with the network (after a MATLAB-bicubic upscale
     for an upscale-1 model; on the image itself for an LR-input model).
 
     img: (H,W) grey, (H,W,1), (H,W,3) RGB or (H,W,4) RGBA; uint8 or uint16.
     Returns (H*scale, W*scale[, C]) with img's layout and dtype. The model (on its device, eval mode)
     has 1 channel (Y) or 3 (RGB); tile = output tile side (None: automatic, 0: one pass);
-    ensemble: self-ensemble (the 8 flips/rotations averaged).
+    ensemble: self-ensemble (the 8 flips/rotations averaged); precision: "fp32" (default, bit-exact for
+    every tile size), "bf16" or "auto" (srcnn.precision.inference_path).
     """
     img = np.asarray(img)
     check_image(img)
     if img.ndim == 3 and img.shape[2] == 1:
-        return super_resolve(img[:, :, 0], model, scale, tile, ensemble)[:, :, None]
+        return super_resolve(img[:, :, 0], model, scale, tile, ensemble, precision)[:, :, None]
     dtype, top = img.dtype, np.iinfo(img.dtype).max
     f = img.astype(np.float64) / top
     H, W = f.shape[0] * scale, f.shape[1] * scale
     out = np.empty((H, W) if img.ndim == 2 else (H, W, img.shape[2]), dtype)
-    for (r0, r1, c0, c1), rgb, alpha in _sr_tiles(f, model, scale, tile, ensemble):
+    for (r0, r1, c0, c1), rgb, alpha in _sr_tiles(f, model, scale, tile, ensemble, precision):
         if img.ndim == 2:
             out[r0:r1, c0:c1] = _quantize(rgb, dtype)
             continue
@@ -416,7 +439,7 @@ def super_resolve(img: np.ndarray, model, scale: int, tile: int | None = None,
 
 
 def super_resolve_float(x: np.ndarray, model, scale: int, tile: int | None = None,
-                        ensemble: bool = False) -> np.ndarray:
+                        ensemble: bool = False, precision: str | NumericPath = "fp32") -> np.ndarray:
     """:func:`super_resolve` on a float image in [0,1] (the same path, without the quantisation):
     (H,W), (H,W,1), (H,W,3) or (H,W,4) float -> (H*scale, W*scale[, C]) float32, clipped to [0,1]."""
     x = np.asarray(x)
@@ -424,11 +447,11 @@ def super_resolve_float(x: np.ndarray, model, scale: int, tile: int | None = Non
         raise SRCNNError(f"expected a float image in [0,1], got {x.dtype}")
     _check_layout(x)
     if x.ndim == 3 and x.shape[2] == 1:
-        return super_resolve_float(x[:, :, 0], model, scale, tile, ensemble)[:, :, None]
+        return super_resolve_float(x[:, :, 0], model, scale, tile, ensemble, precision)[:, :, None]
     f = x.astype(np.float64)
     H, W = f.shape[0] * scale, f.shape[1] * scale
     out = np.empty((H, W) if f.ndim == 2 else (H, W, f.shape[2]), np.float32)
-    for (r0, r1, c0, c1), rgb, alpha in _sr_tiles(f, model, scale, tile, ensemble):
+    for (r0, r1, c0, c1), rgb, alpha in _sr_tiles(f, model, scale, tile, ensemble, precision):
         if f.ndim == 2:
             out[r0:r1, c0:c1] = np.clip(rgb, 0.0, 1.0)
             continue

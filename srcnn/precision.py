@@ -12,11 +12,19 @@ training steps of each candidate on the actual model and batch shape (``probe``)
 ``choose(...) -> NumericPath``: ``name`` ("fp32", "fp32-cl", "bf16-cl", "fp16-cl", ...), ``autocast``
 (None | torch.bfloat16 | torch.float16), ``channels_last``, ``scaler`` (float16 on CUDA needs gradient
 scaling), ``probe`` {name: samples/s} and ``reason``. Validation and export always run in float32.
+
+Inference (super_resolve.py, evaluate.py, srcnn.load) takes ``--precision auto|fp32|bf16`` through
+``inference_path(precision, device, runtime) -> NumericPath``, the one place that decides it: fp32 (the
+default) is the bit-exact reference; bf16 is bfloat16 autocast, with a channels-last model and input on
+the CPU; auto is bf16 only where the hardware has it natively (``cpu_native_bf16()``, or CUDA with
+bfloat16), else fp32. ``inference_numerics(path, model)`` applies a path around forward passes and
+``inference_input(path, x)`` puts an input in its layout; outputs go back to float32 before use.
 """
 from __future__ import annotations
 
 import copy
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+INFERENCE_PRECISIONS = ("auto", "fp32", "bf16")
 PROBE_SECONDS = 0.3       # timed per candidate (at least PROBE_MIN_STEPS, at most PROBE_MAX_STEPS steps)
 PROBE_MIN_STEPS = 3
 PROBE_MAX_STEPS = 50
@@ -151,3 +160,83 @@ def describe(p: NumericPath) -> str:
     """One line for the training log: the path, why, and the probe figures."""
     speeds = ", ".join(f"{k} {v:,.0f}" for k, v in p.probe.items())
     return f"numeric {p.name} ({p.reason}" + (f"; probe samples/s: {speeds}" if speeds else "") + ")"
+
+
+# ----------------------------------------------------------------------------------------------
+# inference
+
+FP32 = NumericPath("fp32", reason="--precision fp32")
+
+
+def inference_path(precision: str | NumericPath, device, runtime: str = "torch") -> NumericPath:
+    """The numeric path of inference for ``--precision`` (auto | fp32 | bf16) on ``device``; a NumericPath
+    is returned as it is. ``runtime``: the model's (``model.runtime``; "torch" for a plain module). An
+    ONNX model (onnxruntime) computes in float32 only: auto is fp32 for it, bf16 an SRCNNError.
+
+    fp32: the reference (float32, default layout; tiles bit-identical to one pass). bf16: bfloat16
+    autocast, with a channels-last model and input on the CPU (bfloat16 convolutions are fast only in
+    that layout), the default layout on CUDA. auto: bf16 where the CPU has native bfloat16 (AMX or
+    AVX-512 BF16) or the CUDA GPU supports it, else fp32 (emulated bfloat16 is slower than float32).
+    """
+    if isinstance(precision, NumericPath):
+        return precision
+    if precision not in INFERENCE_PRECISIONS:
+        from .errors import SRCNNError
+        raise SRCNNError(f"precision {precision!r}: must be one of {', '.join(INFERENCE_PRECISIONS)}")
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    if runtime == "onnxruntime":
+        if precision == "bf16":
+            from .errors import SRCNNError
+            raise SRCNNError("precision bf16: an ONNX model runs in onnxruntime, in float32 only; use fp32 "
+                             "or auto (or the model's .pt weights for bfloat16)")
+        return NumericPath("fp32", reason=f"--precision {precision}: onnxruntime computes in float32")
+    if precision == "auto":
+        native = torch.cuda.is_bf16_supported() if cuda else cpu_native_bf16()
+        if not native:
+            return NumericPath("fp32", reason="auto: " + ("this GPU has no bfloat16" if cuda else
+                               "CPU without native bfloat16 (it would be emulated, slower than float32)"))
+        why = "auto: CUDA GPU with bfloat16" if cuda else "auto: CPU with native bfloat16 (AMX/AVX-512 BF16)"
+    elif precision == "fp32":
+        return FP32
+    else:
+        why = "--precision bf16" + ("" if cuda or cpu_native_bf16() else
+                                    " (this CPU has no native bfloat16: emulated, slower than float32)")
+    if cuda:
+        return NumericPath("bf16", torch.bfloat16, False, reason=why)
+    return NumericPath("bf16-cl", torch.bfloat16, True, reason=why)
+
+
+def inference_input(path: NumericPath, x: torch.Tensor) -> torch.Tensor:
+    """x in the memory layout of ``path`` (channels-last or as it is)."""
+    return x.to(memory_format=torch.channels_last) if path.channels_last else x  # real strides also for C=1
+
+
+@contextmanager
+def inference_numerics(path: NumericPath, model: torch.nn.Module):
+    """Forward passes of ``model`` inside run on ``path``: autocast to its dtype, and for a channels-last
+    path the model's 4-D parameters in that layout; on exit the original parameter tensors are put back
+    (so a float32 pass afterwards is bit-identical to one before). Nothing changes for fp32. The swap is
+    in place: do not run the same model on other paths from other threads meanwhile."""
+    if path.autocast is None and not path.channels_last:
+        yield
+        return
+    saved = []
+    if path.channels_last and hasattr(model, "parameters"):
+        with torch.no_grad():
+            for prm in model.parameters():
+                if prm.dim() == 4:
+                    saved.append((prm, prm.data))
+                    prm.data = prm.data.to(memory_format=torch.channels_last)
+    try:
+        dtype = path.autocast or torch.bfloat16
+        with torch.autocast(_device_type(model), dtype=dtype, enabled=path.autocast is not None):
+            yield
+    finally:
+        for prm, data in saved:
+            prm.data = data
+
+
+def _device_type(model) -> str:
+    prm = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    return prm.device.type if prm is not None else "cpu"

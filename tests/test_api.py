@@ -133,6 +133,39 @@ def test_load_errors(tmp_path, bundled):
         srcnn.load(ck)(np.zeros((4, 4), np.int32))
 
 
+def test_precision_keyword(bundled, tmp_path, make_image, capsys):
+    """load(precision=...): fp32 by default (the same bits as super_resolve), bf16 computed in bfloat16
+    and close, a per-call override, an .onnx model in float32 (bf16 refused), a bad value refused."""
+    from srcnn.cli.train import main as train_cli
+    img = make_image(9, 11, 3)
+    sr = srcnn.load("srcnn")
+    model, _, _ = inference.load_for_scale(None, 3, "cpu")
+    assert sr.precision == "fp32" and sr.path.name == "fp32" and "fp32" in repr(sr)
+    ref = inference.super_resolve(img, model, 3)
+    assert np.array_equal(sr(img), ref)
+    b = srcnn.load("srcnn", precision="bf16")
+    assert b.path.name == "bf16-cl" and b.path.channels_last and "bf16-cl" in repr(b)
+    seen = []
+    b.model.conv2.register_forward_hook(lambda mod, i, o: seen.append(o.dtype))
+    out = b(img)
+    assert seen == [torch.bfloat16] and np.abs(out.astype(int) - ref).max() <= 3
+    assert np.array_equal(b(img, precision="fp32"), ref) and seen[-1] == torch.float32   # per-call override
+    x = torch.from_numpy(img).permute(2, 0, 1).float() / 255
+    t = b(x)
+    assert t.dtype == torch.float32 and np.abs(t.permute(1, 2, 0).numpy() - ref / 255).max() <= 3.5 / 255
+    assert np.abs(srcnn.load("fsrcnn-s", precision="bf16")(img).astype(int)
+                  - srcnn.load("fsrcnn-s")(img)).max() <= 3
+    with pytest.raises(SRCNNError, match="precision 'fp16': must be one of auto, fp32, bf16"):
+        srcnn.load("srcnn", precision="fp16")
+    ck = save_tiny_checkpoint(tmp_path / "checkpoint.4", scale=3)
+    assert train_cli(["export", str(ck), str(tmp_path / "m.onnx")]) == 0
+    with pytest.raises(SRCNNError, match="ONNX model runs in onnxruntime, in float32 only"):
+        srcnn.load(tmp_path / "m.onnx", precision="bf16")
+    o = srcnn.load(tmp_path / "m.onnx", precision="auto")
+    assert o.path.autocast is None and o(img).shape == (27, 33, 3)
+    capsys.readouterr()
+
+
 def test_upscale_keeps_the_model(bundled, make_image):
     img = make_image(6, 7, 3)
     out = srcnn.upscale(img, scale=3)

@@ -207,6 +207,32 @@ def test_self_ensemble_rows_and_table(root, ckpt, tmp_path, capsys):
     assert rc == 0 and "+se" not in out
 
 
+def test_precision_flag(root, ckpt, tmp_path, capsys):
+    """--precision fp32 is the default bit for bit; bf16 scores within a small PSNR difference, noted in the
+    table title and the JSON; an .onnx model refuses bf16 in one line; a bad value is refused by argparse."""
+    from srcnn.cli.train import main as train_cli
+    base = ["--set", "SetA", "--checkpoint", ckpt, "--scale", 3, "--data-root", root]
+    scores = {}
+    for prec in (None, "fp32", "bf16"):
+        rc, out, err = run(base + (["--precision", prec] if prec else []) + ["--json", tmp_path / f"{prec}.json"],
+                           capsys)
+        assert rc == 0, err
+        data = json.loads((tmp_path / f"{prec}.json").read_text())
+        assert data["precision"] == (prec or "fp32")
+        scores[prec] = [(i["psnr"], i["ssim"]) for i in data["rows"][1]["images"]]
+        assert ("numeric: bf16-cl" in out) == (prec == "bf16")
+    assert scores[None] == scores["fp32"]
+    assert all(abs(b[0] - f[0]) < 0.3 for b, f in zip(scores["bf16"], scores["fp32"])), scores
+    assert train_cli(["export", str(ckpt), str(tmp_path / "m.onnx")]) == 0
+    capsys.readouterr()
+    rc, _, err = run(["--set", "SetA", "--checkpoint", tmp_path / "m.onnx", "--scale", 3, "--data-root", root,
+                      "--precision", "bf16"], capsys)
+    assert rc == 2 and "ONNX model runs in onnxruntime, in float32 only" in err and err.count("\n") == 1, err
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in base] + ["--precision", "half"])
+    assert e.value.code == 2 and "invalid choice: 'half'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, match", [
     (["--set", "Nope"], "Nope: image folder not found"),
     (["--scale", 4], "trained for scale [2, 3], but scale 4"),
@@ -234,7 +260,8 @@ def test_help_documents_the_protocol():
                        cwd=REPO)
     assert r.returncode == 0
     for text in ("--set", "--scale", "--checkpoint", "--model NAME", "--self-ensemble", "--json", "--save-images",
-                 "--compare", "--rgb", "--device", "--data-root", "modcrop", "rgb2ycbcr", "shaved", "--model all"):
+                 "--compare", "--rgb", "--device", "--data-root", "modcrop", "rgb2ycbcr", "shaved", "--model all",
+                 "--precision {auto,fp32,bf16}", "native"):
         assert text in r.stdout, text
 
 
@@ -250,3 +277,16 @@ def test_authors_x3_on_set5_end_to_end(data_root, tmp_path, capsys):
     bic, sr = json.loads((tmp_path / "r.json").read_text())["rows"]
     assert abs(bic["psnr"] - 30.39) <= 0.01 and abs(sr["psnr"] - 32.75) <= 0.01
     assert [i["name"] for i in sr["images"]] == ["baby", "bird", "butterfly", "head", "woman"]
+
+
+@pytest.mark.parametrize("where, msg", [("missing_folder", "folder {d}/no does not exist"),
+                                        ("under_file", "{d}/f is a file, not a folder"),
+                                        ("long_name", "unusable --json name (File name too long)")])
+def test_json_output_checked_before_the_work(root, ckpt, tmp_path, capsys, where, msg):
+    """issue 13 items 7 and 8, 'check outputs before the work': nothing is evaluated (no table row)."""
+    (tmp_path / "f").write_text("x")
+    out = {"missing_folder": tmp_path / "no" / "r.json", "under_file": tmp_path / "f" / "r.json",
+           "long_name": tmp_path / ("n" * 300 + ".json")}[where]
+    rc, stdout, err = run(["--set", "SetB", "--checkpoint", ckpt, "--data-root", root, "--json", out], capsys)
+    assert rc == 2 and err == f"error: {out}: {msg.format(d=tmp_path)}\n", err
+    assert "mean" not in stdout and "PSNR" not in stdout  # failed before evaluating anything

@@ -451,3 +451,70 @@ def test_sample_is_deterministic_and_divisible():
         assert sample_lr(s).shape == (384 // s, 576 // s, 3)
     with pytest.raises(ValueError, match="not by 5"):
         sample_lr(5)
+
+
+# ---------------------------------------------------------------- numeric path (--precision)
+
+def _conv_dtypes(model) -> list:
+    """Records the output dtype of every (transposed) convolution of ``model`` in the returned list."""
+    seen = []
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            m.register_forward_hook(lambda mod, i, o: seen.append(o.dtype))
+    return seen
+
+
+def test_fp32_precision_is_the_reference_bit_for_bit(make_image, monkeypatch):
+    """precision="fp32" (the default) and "auto" on a CPU without native bfloat16 are the float32 path:
+    the plain recipe and every tile size, bit for bit; the same after a bfloat16 run of the same model."""
+    from srcnn import precision
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: False)
+    model = tiny_model()
+    img = make_image(19, 26, 3, seed=3)
+    ref = reference_sr(img, model, 3)
+    for tile in (0, 20, None):
+        assert np.array_equal(super_resolve(img, model, 3, tile=tile, precision="fp32"), ref), tile
+    assert np.array_equal(super_resolve(img, model, 3, tile=40, precision="auto"), ref)
+    super_resolve(img, model, 3, precision="bf16")
+    assert np.array_equal(super_resolve(img, model, 3, tile=30), ref)   # the model is left as it was
+    lr = TinyLR(3, up="deconv").eval()
+    x = np.random.default_rng(4).random((17, 20))
+    full = full_pass(lr, x[:, :, None])[:, :, 0]
+    for tile in (0, 27):
+        assert np.array_equal(forward_array(lr, x, tile=tile, precision="fp32"), full), tile
+
+
+@pytest.mark.parametrize("make", [lambda: tiny_model(), lambda: TinyLR(3, up="subpixel").eval(),
+                                  lambda: TinyLR(3, up="deconv").eval()], ids=["srcnn", "subpixel", "deconv"])
+def test_bf16_is_computed_in_bfloat16_close_to_fp32_and_tiles(make, make_image):
+    model = make()
+    seen = _conv_dtypes(model)
+    img = make_image(19, 26, 3, seed=3)
+    fp32 = super_resolve(img, model, 3, tile=0).astype(int)
+    assert set(seen) == {torch.float32}
+    seen.clear()
+    weights = [(p.data_ptr(), p.stride()) for p in model.parameters()]
+    for tile in (0, 30, None):   # one pass and tiles: bfloat16 everywhere, a few grey levels off
+        out = super_resolve(img, model, 3, tile=tile, precision="bf16")
+        assert out.dtype == np.uint8 and out.shape == fp32.shape
+        assert seen and set(seen) == {torch.bfloat16}, tile
+        diff = np.abs(out.astype(int) - fp32)
+        assert diff.max() <= 3 and diff.mean() < 0.5, (tile, diff.max(), diff.mean())
+        seen.clear()
+    ens = super_resolve(img, model, 3, tile=40, ensemble=True, precision="bf16")
+    assert np.abs(ens.astype(int) - super_resolve(img, model, 3, ensemble=True)).max() <= 3
+    y = forward_array(model, img[:, :, 0] / 255.0, tile=12, precision="bf16")
+    assert y.dtype == np.float32        # back in float32 before clamping / quantising
+    assert [(p.data_ptr(), p.stride()) for p in model.parameters()] == weights
+
+
+def test_auto_precision_follows_the_hardware(make_image, monkeypatch):
+    from srcnn import precision
+    model = tiny_model()
+    seen = _conv_dtypes(model)
+    img = make_image(12, 14, 3)
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: True)    # AMX / AVX-512 BF16
+    super_resolve(img, model, 3, precision="auto")
+    assert set(seen) == {torch.bfloat16}
+    with pytest.raises(SRCNNError, match="must be one of auto, fp32, bf16"):
+        super_resolve(img, model, 3, precision="fp16")

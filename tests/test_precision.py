@@ -70,3 +70,52 @@ def test_cpu_flags_reads_cpuinfo(monkeypatch, tmp_path):
     assert precision.cpu_flags() >= {"avx2", "avx512_bf16"} and precision.cpu_native_bf16()
     info.write_text("flags : fpu avx2\n")
     assert not precision.cpu_native_bf16()
+
+
+# ---------------------------------------------------------------- inference (--precision auto|fp32|bf16)
+
+def test_inference_path_choices(monkeypatch):
+    from srcnn.errors import SRCNNError
+    from srcnn.precision import FP32, inference_path
+    assert inference_path("fp32", CPU) == FP32 and FP32.autocast is None and not FP32.channels_last
+    p = inference_path("bf16", CPU)
+    assert (p.name, p.autocast, p.channels_last) == ("bf16-cl", torch.bfloat16, True)  # fast only channels-last
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: False)
+    assert inference_path("auto", CPU).name == "fp32" and "emulated" in inference_path("auto", CPU).reason
+    assert "emulated" in inference_path("bf16", CPU).reason
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: True)
+    assert inference_path("auto", CPU).name == "bf16-cl"
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert [inference_path(n, cuda).name for n in ("auto", "bf16", "fp32")] == ["bf16", "bf16", "fp32"]
+    assert not inference_path("bf16", cuda).channels_last          # plain autocast on CUDA
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert inference_path("auto", cuda).name == "fp32"
+    assert inference_path(p, CPU) is p                               # a resolved path passes through
+    for n in ("auto", "fp32"):                                       # onnxruntime computes in float32
+        assert inference_path(n, CPU, runtime="onnxruntime").autocast is None
+    with pytest.raises(SRCNNError, match="ONNX model runs in onnxruntime, in float32 only"):
+        inference_path("bf16", CPU, runtime="onnxruntime")
+    for bad in ("fp16", "int8", "BF16"):
+        with pytest.raises(SRCNNError, match="must be one of auto, fp32, bf16"):
+            inference_path(bad, CPU)
+
+
+def test_inference_numerics_applies_and_restores():
+    from srcnn.precision import FP32, inference_input, inference_numerics, inference_path
+    m = build_model("srcnn", f1=3, f2=1, f3=3, n1=4, n2=2).eval()
+    before = [(prm.data_ptr(), prm.stride()) for prm in m.parameters()]
+    x = torch.rand(1, 1, 12, 12)
+    seen = []
+    m.conv1.register_forward_hook(lambda mod, i, o: seen.append(
+        (o.dtype, o.is_contiguous(memory_format=torch.channels_last), mod.weight.stride())))
+    with inference_numerics(FP32, m), torch.inference_mode():
+        ref = m(inference_input(FP32, x))
+    path = inference_path("bf16", CPU)
+    with inference_numerics(path, m), torch.inference_mode():
+        y = m(inference_input(path, x))
+    assert seen[0][0] == torch.float32 and seen[1][0] == torch.bfloat16
+    assert seen[1][1] and seen[1][2] == (9, 1, 3, 1)    # channels-last for real, also with one input channel
+    assert y.dtype == torch.bfloat16 and (y.float() - ref).abs().max() < 0.05
+    assert [(prm.data_ptr(), prm.stride()) for prm in m.parameters()] == before   # the same tensors back
+    assert inference_input(path, x).stride() == (144, 1, 12, 1) and inference_input(FP32, x) is x

@@ -167,6 +167,32 @@ def test_tile_flag_does_not_change_the_result(tmp_path, ckpt, make_image, capsys
     assert np.array_equal(read_image(tmp_path / "a_x3.png"), read_image(tmp_path / "ref.png"))
 
 
+def test_precision_flag(tmp_path, ckpt, make_image, capsys, monkeypatch):
+    """fp32 (default) is the float32 result bit for bit; bf16 a few grey levels off, also tiled; auto is
+    fp32 on a CPU without native bfloat16; a bad value is refused by argparse."""
+    from srcnn import precision
+    write_image(tmp_path / "a.png", make_image(17, 19, 3))
+    assert run(["--checkpoint", ckpt, tmp_path / "a.png", "-o", tmp_path / "ref.png"], capsys)[0] == 0
+    ref = read_image(tmp_path / "ref.png").astype(int)
+    rc, out, err = run(["--checkpoint", ckpt, "--precision", "fp32", tmp_path / "a.png", "-o", tmp_path / "f.png"],
+                       capsys)
+    assert rc == 0 and "numeric" not in out and np.array_equal(read_image(tmp_path / "f.png"), ref)
+    for tile in (0, 20):
+        rc, out, err = run(["--checkpoint", ckpt, "--precision", "bf16", "--tile", tile, tmp_path / "a.png",
+                            "-o", tmp_path / f"b{tile}.png"], capsys)
+        assert rc == 0, err
+        assert "numeric bf16-cl (--precision bf16" in out
+        assert np.abs(read_image(tmp_path / f"b{tile}.png").astype(int) - ref).max() <= 3
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: False)
+    rc, out, err = run(["--checkpoint", ckpt, "--precision", "auto", tmp_path / "a.png", "-o", tmp_path / "u.png"],
+                       capsys)
+    assert rc == 0 and "numeric fp32 (auto: CPU without native bfloat16" in out
+    assert np.array_equal(read_image(tmp_path / "u.png"), ref)
+    with pytest.raises(SystemExit) as e:
+        main(["--checkpoint", str(ckpt), "--precision", "fp16", str(tmp_path / "a.png")])
+    assert e.value.code == 2 and "invalid choice: 'fp16'" in capsys.readouterr().err
+
+
 def test_device_flag(tmp_path, ckpt, make_image, capsys, monkeypatch):
     write_image(tmp_path / "a.png", make_image(6, 6, 3))
     rc, out, _ = run(["--checkpoint", ckpt, "--device", "cpu", tmp_path / "a.png"], capsys)
@@ -387,6 +413,7 @@ def test_help_documents_every_flag(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     for flag in ("--outscale X", "--suffix TEXT", "--ext {auto,png,jpg,tif,webp}", "--overwrite", "--checkpoint",
-                 "--tile", "--self-ensemble", "--sample", "--device", "--scale", "--model"):
+                 "--tile", "--self-ensemble", "--sample", "--device", "--scale", "--model",
+                 "--precision {auto,fp32,bf16}"):
         assert flag in out, flag
     assert ".onnx" in out

@@ -16,8 +16,9 @@ from . import add_weights_options
 from ..evaluation import evaluate_set, protocol
 from ..images import list_images
 from ..inference import (DEFAULT_SCALE, bundled_models, bundled_names, load_for_scale, model_name,
-                         resolve_device)
+                         numeric_path, resolve_device)
 from ..models import model_names
+from ..precision import INFERENCE_PRECISIONS
 
 PROTOCOL_HELP = """\
 protocol (the SRCNN paper's; every published SR table uses it):
@@ -36,6 +37,7 @@ examples:
   python evaluate.py --set Set5,Set14 --scale 2,3,4 --json results.json
   python evaluate.py --set Set5,Set14 --model all --scale 2,3,4 --json results.json
   python evaluate.py --set Set5 --model fsrcnn --scale 3 --self-ensemble
+  python evaluate.py --set Set5 --scale 3 --model srcnn --precision bf16   # bfloat16: speed and PSNR cost
   python evaluate.py --set Set14 --checkpoint checkpoints/checkpoint.best --compare out/compare
   python evaluate.py --set my_photos/ --checkpoint x3.mat --save-images out/sr
 """
@@ -66,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--self-ensemble", action="store_true",
                    help="also score each model's self-ensemble (8 flips/rotations of the input, outputs "
                         "mapped back and averaged; 8x the time) as a separate row '<model>+se'")
+    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="fp32",
+                   help="numeric path of the networks: fp32 (default; float32, the reference), bf16 "
+                        "(bfloat16 autocast, channels-last on the CPU: faster only where the CPU has native "
+                        "bfloat16, AMX or AVX-512 BF16, or on a CUDA GPU), auto (bf16 where the hardware "
+                        "has it natively, else fp32). An .onnx model runs in float32 (bf16 refused)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--save-images", metavar="DIR",
                    help="write the outputs as PNG: DIR/<set>/x<s>/<name>_bicubic.png and <name>_<model>.png")
@@ -95,6 +102,26 @@ def _write_json(path: Path, obj: dict) -> None:
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise SRCNNError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def _check_json_out(path: Path) -> None:
+    """SRCNNError unless ``path`` can be written: a folder, a missing folder or one that is a file, a
+    name over the limit, no permission."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        pass
+    except NotADirectoryError:
+        above = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+        raise SRCNNError(f"{path}: {above} is a file, not a folder") from None
+    except OSError as e:
+        raise SRCNNError(f"{path}: unusable --json name ({e.strerror or e})") from None
+    if path.is_dir():
+        raise SRCNNError(f"{path}: is a folder; --json takes a file name")
+    if not path.parent.is_dir():
+        raise SRCNNError(f"{path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise SRCNNError(f"{path}: folder {path.parent} is not writable")
 
 
 class Table:
@@ -160,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         for d in (args.save_images, args.compare):
             if d and Path(d).exists() and not Path(d).is_dir():
                 raise SRCNNError(f"{d}: exists and is not a folder")
-        if args.json and Path(args.json).is_dir():
-            raise SRCNNError(f"{args.json}: is a folder; --json takes a file name")
+        if args.json:  # checked before the work, not after it
+            _check_json_out(Path(args.json))
         digests = {}
         rows, t0 = [], time.time()
         mode = "RGB (not the paper's protocol)" if args.rgb else "Y, the paper's protocol"
@@ -174,12 +201,14 @@ def main(argv: list[str] | None = None) -> int:
                     if ckpt not in digests and Path(ckpt).is_file():
                         digests[ckpt] = sha256_file(Path(ckpt))
                     method = model_name(meta)
-                    table = Table(f"{set_name} x{scale}   model: {method} ({ckpt})   scores: {mode}",
+                    path = numeric_path(model, args.precision)
+                    numeric = "" if args.precision == "fp32" else f"   numeric: {path.name}"
+                    table = Table(f"{set_name} x{scale}   model: {method} ({ckpt}){numeric}   scores: {mode}",
                                   max(map(len, names), default=8), args.self_ensemble)
                     set_rows = evaluate_set(
                         folder, scale, model, set_name=set_name, method=method, checkpoint=ckpt,
                         sha256=digests.get(ckpt), rgb=args.rgb, self_ensemble=args.self_ensemble,
-                        save_dir=args.save_images, compare_dir=args.compare,
+                        save_dir=args.save_images, compare_dir=args.compare, precision=path,
                         progress=lambda name, r: table.row(name, r["bicubic"], r["model"], r.get("ensemble")))
                     print(table.rule)
                     means = [(r["psnr"], r["ssim"]) for r in set_rows]
@@ -189,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows += set_rows if i == 0 else set_rows[1:]   # one bicubic row per set and scale
         if args.json:
             _write_json(Path(args.json), {
-                "protocol": protocol(args.rgb), "rows": rows, "device": str(device),
+                "protocol": protocol(args.rgb), "rows": rows, "device": str(device), "precision": args.precision,
                 "srcnn_version": __version__, "command": " ".join(["evaluate.py", *argv]),
                 "seconds": round(time.time() - t0, 2)})
             print(f"\nwrote {args.json}")
