@@ -5,22 +5,52 @@ only ever read with ``torch.load(weights_only=True)``, which refuses pickled cod
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import pickle
 import re
+import sys
 import warnings
 import zipfile
 from pathlib import Path
 
 import torch
 
-from .errors import SRCNNError
+from .errors import SRCNNError, check_number
+from .files import regular_file
+from .locks import make_folder
 from .models import build_model
 
 FORMAT = "srcnn-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED = ("model", "state_dict", "scale", "channels")
 TRAINING_STATE = ("state_dict", "optimizer", "scheduler", "rng", "scaler")
+DIGEST = "sha256"  # {name of a tensor dict in the checkpoint: SHA-256 hex of its tensors}, see tensor_digest
+_BUNDLED = Path(__file__).resolve().parent / "weights"
+_noted: set = set()
+
+
+def tensor_digest(tensors: dict, where: str = "state_dict") -> str:
+    """SHA-256 (hex) over a dict of tensors in a fixed order: for each key in sorted order its name,
+    dtype, shape and raw bytes (CPU, contiguous). Independent of device and of how the file was
+    pickled, so it identifies the numbers themselves. SRCNNError for a value that is not a tensor."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name]
+        if not isinstance(name, str) or not isinstance(t, torch.Tensor):
+            raise SRCNNError(f"{where}[{name!r}] is a {type(t).__name__}, not a tensor")
+        t = t.detach().to("cpu").contiguous().reshape(-1)
+        head = f"{name}\0{str(t.dtype)}\0{'x'.join(map(str, tensors[name].shape))}\0{t.numel() * t.element_size()}\0"
+        h.update(head.encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _digested(obj: dict) -> list[str]:
+    """The tensor dicts of a checkpoint that carry a digest: "state_dict" and any other "*state_dict"
+    (e.g. an EMA copy of the weights)."""
+    return [k for k, v in obj.items() if isinstance(k, str) and k.endswith("state_dict") and isinstance(v, dict)]
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -41,14 +71,29 @@ def save_checkpoint(obj: dict, path) -> Path:
     then renamed over ``path`` (and the folder fsynced). A crash at any moment leaves either the old
     file or the new one, never a partial one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    obj = {**obj, DIGEST: {k: tensor_digest(obj[k], k) for k in _digested(obj)}}  # always fresh
+    try:
+        is_dir = path.is_dir()
+    except OSError:  # e.g. a name over the limit: reported by the write below
+        is_dir = False
+    if is_dir:
+        raise SRCNNError(f"{path}: is a folder; give a file name for the checkpoint")
+    make_folder(path.parent, target=path)
+    name = f".{path.name}.tmp-{os.getpid()}"
+    if len(name.encode()) > 255:  # a long (legal) name: a short temporary, matched by the same glob
+        name = f".{hashlib.sha256(path.name.encode()).hexdigest()[:16]}.tmp-{os.getpid()}"
+    tmp = path.with_name(name)
     try:
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # disk full, a name too long, no permission...: the old file is kept
+        tmp.unlink(missing_ok=True)
+        need = f"; it needs about {_tensor_bytes(obj) / 1e6:.1f} MB" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise SRCNNError(f"{path}: cannot write the checkpoint ({e.strerror or e}){need}; an earlier file of "
+                         "that name, if any, is kept") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -56,12 +101,21 @@ def save_checkpoint(obj: dict, path) -> Path:
     return path
 
 
+def _tensor_bytes(obj) -> int:
+    """Bytes of the tensors in a nested dict/list (about the size of the saved file)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
 def load_checkpoint(path) -> dict:
     """Read a srcnn checkpoint on the CPU. SRCNNError for a missing, truncated, corrupt, foreign or
     code-carrying file; nothing in the file is executed."""
-    path = Path(path)
-    if not path.is_file():
-        raise SRCNNError(f"{path}: no such checkpoint file")
+    path = regular_file(path, "checkpoint file")  # a folder, FIFO or device: refused before reading
     try:
         with warnings.catch_warnings():  # e.g. "pickle protocol 4" notes: the error below says it all
             warnings.simplefilter("ignore", UserWarning)
@@ -89,7 +143,81 @@ def load_checkpoint(path) -> dict:
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
         raise SRCNNError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
+    _check_fields(ckpt, path)
+    _verify_digest(ckpt, path)
     return ckpt
+
+
+def _check_fields(ckpt: dict, path: Path) -> None:
+    """Types and ranges of the fields read from a checkpoint (a hand-made or damaged file may hold a
+    string where a number belongs): SRCNNError naming the file and the field."""
+    def bad(field: str, why: str):
+        raise SRCNNError(f"{path}: damaged checkpoint: {field} {why}")
+
+    m = ckpt["model"]
+    if not isinstance(m, dict) or not all(isinstance(k, str) for k in m) or not isinstance(m.get("name", ""), str):
+        bad("'model'", f"is {_short(m)}, not an architecture like {{'name': 'srcnn', ...}}")
+    sd = ckpt["state_dict"]
+    if not isinstance(sd, dict) or not sd:
+        bad("'state_dict'", f"is {_short(sd)}, not a dict of tensors")
+    for k, v in sd.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            bad(f"'state_dict' entry {k!r}", f"is a {type(v).__name__}, not a tensor")
+    scales = ckpt["scale"] if isinstance(ckpt["scale"], (list, tuple)) and ckpt["scale"] else [ckpt["scale"]]
+    for sc in scales:
+        if not isinstance(sc, int) or isinstance(sc, bool) or not 2 <= sc <= 255:
+            bad("'scale'", f"is {_short(ckpt['scale'])}, not an integer in 2..255 (or a list of them)")
+    if not isinstance(ckpt["channels"], str) or ckpt["channels"] not in ("y", "rgb"):
+        bad("'channels'", f"is {_short(ckpt['channels'])}, not 'y' or 'rgb'")
+    for k in ("epoch", "step"):
+        if k in ckpt and (not isinstance(ckpt[k], int) or isinstance(ckpt[k], bool) or ckpt[k] < 0):
+            bad(f"'{k}'", f"is {_short(ckpt[k])}, not a whole number >= 0")
+    if "time_spent" in ckpt:
+        try:
+            check_number("'time_spent'", ckpt["time_spent"], 0)
+        except SRCNNError as e:
+            raise SRCNNError(f"{path}: damaged checkpoint: {e}") from None
+    for k in ("hparams", "data", "best", "partial", "recipe", "distributed", "exported_from"):
+        if ckpt.get(k) is not None and not isinstance(ckpt[k], dict):
+            bad(f"'{k}'", f"is {_short(ckpt[k])}, not a dict")
+    if ckpt.get("best") is not None:
+        b = ckpt["best"]
+        if not isinstance(b.get("epoch"), int) or not isinstance(b.get("val_psnr"), (int, float)):
+            bad("'best'", f"is {_short(b)}, not {{'epoch': N, 'val_psnr': dB}}")
+    if not isinstance(ckpt.get("history", []), list) or not all(isinstance(h, dict) for h in ckpt.get("history", [])):
+        bad("'history'", "is not a list of per-epoch dicts")
+
+
+def _short(v) -> str:
+    """A value for a one-line message: its repr, at most 60 characters, newlines escaped."""
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _verify_digest(ckpt: dict, path: Path) -> None:
+    """Refuse tensors whose bytes differ from the digest stored when the file was written (bit rot, a
+    hand edit). A file without a digest (written before srcnn stored one) loads, with a note once."""
+    stored = ckpt.get(DIGEST)
+    if stored is None:
+        key = str(path.resolve())
+        if key not in _noted and path.resolve().parent != _BUNDLED:
+            _noted.add(key)
+            print(f"note: {path}: no tensor digest (written by an older srcnn); its weights are not "
+                  "verified (export it again to add one)", file=sys.stderr)
+        return
+    if not isinstance(stored, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in stored.items()):
+        raise SRCNNError(f"{path}: corrupt checkpoint (its {DIGEST!r} entry is a {type(stored).__name__}, "
+                         "not a dict of digests)")
+    for name in sorted(set(stored) | set(_digested(ckpt))):
+        if name not in stored or not isinstance(ckpt.get(name), dict):
+            raise SRCNNError(f"{path}: corrupt checkpoint ({name!r} has no digest, or a digest but no tensors)")
+        try:
+            actual = tensor_digest(ckpt[name], name)
+        except SRCNNError as e:
+            raise SRCNNError(f"{path}: corrupt checkpoint ({e})") from None
+        if actual != stored[name]:
+            raise SRCNNError(f"{path}: corrupt checkpoint: the {name} tensors do not match their SHA-256 "
+                             "digest (bit rot or an edited file); refused")
 
 
 def build_from_checkpoint(ckpt: dict, path, padding: str | None = None) -> torch.nn.Module:
@@ -99,15 +227,41 @@ def build_from_checkpoint(ckpt: dict, path, padding: str | None = None) -> torch
     if padding is not None:
         cfg["padding"] = padding
     try:
+        with torch.device("meta"):  # shapes only, no memory: a hand-made n1=10**9 allocates nothing
+            probe = build_model(**cfg)
+    except (TypeError, ValueError) as e:
+        raise SRCNNError(f"{path}: unknown architecture {_short(ckpt['model'])} ({e})") from None
+    except Exception:  # noqa: BLE001 (an architecture that cannot be built on the meta device: no probe)
+        probe = None
+    if probe is not None:
+        mismatch = _state_dict_mismatch(probe.state_dict(), ckpt["state_dict"])
+        if mismatch:
+            raise SRCNNError(f"{path}: the weights do not match the architecture {ckpt['model']} ({mismatch})")
+    try:
         model = build_model(**cfg)
     except (TypeError, ValueError) as e:
-        raise SRCNNError(f"{path}: unknown architecture {ckpt['model']!r} ({e})") from None
+        raise SRCNNError(f"{path}: unknown architecture {_short(ckpt['model'])} ({e})") from None
     try:
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = " ".join(str(e).split()) if str(e) else type(e).__name__  # the detail, on one line
         raise SRCNNError(f"{path}: the weights do not match the architecture {ckpt['model']} ({msg})") from None
     return model
+
+
+def _state_dict_mismatch(want: dict, have: dict) -> str:
+    """'' when ``have`` has exactly the names and shapes of ``want``, else what differs (one line)."""
+    parts = []
+    missing = [k for k in want if k not in have]
+    extra = [k for k in have if k not in want]
+    if missing:
+        parts.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
+    if extra:
+        parts.append(f"unexpected {', '.join(extra[:4])}{' ...' if len(extra) > 4 else ''}")
+    shapes = [f"{k} is {'x'.join(map(str, have[k].shape))} in the file, {'x'.join(map(str, want[k].shape))} in "
+              "the model" for k in want if k in have and tuple(have[k].shape) != tuple(want[k].shape)]
+    parts += shapes[:3] + (["..."] if len(shapes) > 3 else [])
+    return "; ".join(parts)
 
 
 def load_model(path, device="cpu"):
@@ -127,11 +281,13 @@ def load_model(path, device="cpu"):
         model, meta = load_official(path)
         return model.to(device).eval(), meta
     ckpt = load_checkpoint(path)
+    if isinstance(ckpt.get("ema_state_dict"), dict):  # a --ema run: the averaged weights are the validated ones
+        ckpt = {**ckpt, "state_dict": ckpt["ema_state_dict"]}
     cfg = ckpt["model"] if isinstance(ckpt["model"], dict) else {}
     srcnn = cfg.get("name", "srcnn") == "srcnn"
     train_padding = cfg.get("padding", "replicate") if srcnn else cfg.get("padding")
     model = build_from_checkpoint(ckpt, path, "replicate" if srcnn and train_padding == "none" else None)
-    meta = {k: v for k, v in ckpt.items() if k not in TRAINING_STATE}
+    meta = {k: v for k, v in ckpt.items() if k not in TRAINING_STATE and k != "ema_state_dict"}
     meta["path"], meta["train_padding"] = str(path), train_padding
     return model.to(device).eval(), meta
 

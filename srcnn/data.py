@@ -39,6 +39,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .errors import SRCNNError
+from .files import regular_file
 from .prepare import FORMAT, FORMAT_VERSION  # the writer owns the format
 
 IN_MEMORY_MAX_BYTES = 2 * 2**30  # auto mode loads files whose /train arrays fit in this
@@ -191,9 +192,8 @@ def open_patches(spec) -> PatchFile:
 
 
 def _open_one(path) -> PatchFile:
-    path = Path(path)
-    if not path.is_file():
-        raise SRCNNError(f"{path}: no such training file; {prepare_hint(path)}")
+    path = Path(path)  # missing, a folder, FIFO or device: one clear line, never a hang
+    regular_file(path, "training file (.h5)", missing=f"training file; {prepare_hint(path)}")
     try:
         f = h5py.File(path, "r")
     except OSError as e:

@@ -54,7 +54,7 @@ from .locks import lock_folder, make_folder
 from .models import SRModel, build_model, count_parameters, model_names
 from .models import input_kind as model_input_kind
 from .metrics import psnr
-from .precision import NumericPath, choose as choose_numeric, describe as describe_numeric
+from .precision import NUMERIC_PATHS, NumericPath, choose as choose_numeric, describe as describe_numeric
 from .protocol import quantize, score
 
 DEFAULTS = dict(
@@ -526,10 +526,18 @@ class Trainer:
         x = torch.rand(hp["batch_size"], c, self.in_size, self.in_size, generator=g)
         y = torch.rand(hp["batch_size"], c, lab, lab, generator=g)
         try:
-            return choose_numeric(hp["precision"], self.device, self.model, x, y, amp=hp["amp"],
+            path = choose_numeric(hp["precision"], self.device, self.model, x, y, amp=hp["amp"],
                                   channels_last=hp["channels_last"])
         except ValueError as e:
             raise SRCNNError(str(e)) from None
+        if self.dist.enabled:  # every rank runs rank 0's choice (probes can differ; DDP needs one layout)
+            names = [n for n in NUMERIC_PATHS]
+            pick = torch.tensor([names.index(path.name) if self.dist.is_main else 0], device=self.device)
+            name = names[int(self.dist.all_sum(pick).item())]
+            if name != path.name:
+                path = NumericPath(name, {"bf16": torch.bfloat16, "fp16": torch.float16}.get(name[:4]),
+                                   name.endswith("-cl"), path.scaler, path.probe, "rank 0's choice")
+        return path
 
     def _check_input_kind(self) -> str:
         """The data's input kind ("upscaled" | "lr"; files without the attribute are "upscaled"); an

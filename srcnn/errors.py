@@ -1,5 +1,44 @@
 """The one exception type the library raises for bad input; the CLIs print it as one line."""
+import math
+import numbers
+
+
+# control characters (a file name may hold a newline) are shown escaped: the message stays one line
+_ESCAPES = {**{i: f"\\x{i:02x}" for i in range(32)}, 9: "\\t", 10: "\\n", 13: "\\r", 0x7F: "\\x7f",
+            0x85: "\\x85", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 class SRCNNError(Exception):
-    """A user-facing error: the message names the file (if any) and the problem."""
+    """A user-facing error: the message names the file (if any) and the problem, on one line (control
+    characters in it, e.g. a newline in a file name, are escaped)."""
+
+    def __str__(self) -> str:
+        return super().__str__().translate(_ESCAPES)
+
+
+def check_number(name: str, value, lo=None, hi=None, *, lo_open: bool = False, hi_open: bool = False,
+                 unit: str = ""):
+    """``value`` if it is a finite int/float (not a bool) within lo..hi (open ends where asked; None =
+    unbounded), else SRCNNError "NAME must be positive / >= LO / in [LO, HI] UNIT, got VALUE" ("must be
+    finite and ..." for NaN and +-inf, "must be a number ..." for text). The one range check of the
+    numeric options and of numbers read from files."""
+    if lo is not None and hi is not None:
+        cond = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    elif lo is not None:
+        cond = "positive" if lo == 0 and lo_open else f"{'>' if lo_open else '>='} {lo:g}"
+    elif hi is not None:
+        cond = f"{'<' if hi_open else '<='} {hi:g}"
+    else:
+        cond = ""
+    cond += f" {unit}" if unit else ""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # numpy scalars too
+    if not number:
+        raise SRCNNError(f"{name} must be a number{f' ({cond})' if cond else ''}, got {value!r} "
+                         f"(a {type(value).__name__})")
+    if not math.isfinite(value):
+        raise SRCNNError(f"{name} must be finite{' and ' + cond if cond else ''}, got {value}")
+    ok = (lo is None or (value > lo if lo_open else value >= lo)) and \
+         (hi is None or (value < hi if hi_open else value <= hi))
+    if not ok:
+        raise SRCNNError(f"{name} must be {cond}, got {value}")
+    return value

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from srcnn.errors import SRCNNError
+from srcnn.files import read_regular
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -198,14 +199,7 @@ def read_image(path) -> np.ndarray:
     empty, truncated or corrupt file, or one that is not an image.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SRCNNError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SRCNNError(f"{path}: is a folder, not an image file") from None
-    except OSError as e:
-        raise SRCNNError(f"{path}: cannot read ({e.strerror or e})") from None
+    data = read_regular(path, "image file", missing="file")  # a FIFO or /dev/zero: refused, not read
     if not data:
         raise SRCNNError(f"{path}: empty file (0 bytes)")
 

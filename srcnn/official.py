@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .errors import SRCNNError
+from .files import regular_file
 from .models import SRCNN
 
 _KEYS = ("weights_conv1", "biases_conv1", "weights_conv2", "biases_conv2", "weights_conv3", "biases_conv3")
@@ -49,8 +50,7 @@ def load_official(path) -> tuple[SRCNN, dict]:
     except ImportError:
         raise SRCNNError(f"{path}: reading the authors' .mat weights needs scipy: "
                          "install scipy (pip install srcnn[mat])") from None
-    if not path.is_file():
-        raise SRCNNError(f"{path}: no such file")
+    regular_file(path, "file")  # missing, a folder, FIFO or device
     try:
         mat = scipy.io.loadmat(str(path))
     except Exception as e:  # scipy raises ValueError, TypeError, MatReadError... for foreign files
@@ -58,7 +58,17 @@ def load_official(path) -> tuple[SRCNN, dict]:
     missing = [k for k in _KEYS if k not in mat]
     if missing:
         raise SRCNNError(f"{path}: not an SRCNN weight file (missing {', '.join(missing)})")
-    w1, b1, w2, b2, w3, b3 = (np.asarray(mat[k], dtype=np.float64) for k in _KEYS)
+    arrays = []
+    for k in _KEYS:  # numbers, finite: a hand-made file may hold text, structs or NaN there
+        a = np.asarray(mat[k])
+        if a.dtype.kind not in "fiu" or a.size == 0:
+            what = "text" if a.dtype.kind in "SU" else "no values" if a.size == 0 else f"{a.dtype} data"
+            raise SRCNNError(f"{path}: {k} holds {what}, not real numbers")
+        a = a.astype(np.float64)
+        if not np.isfinite(a).all():
+            raise SRCNNError(f"{path}: {k} holds NaN or infinite values")
+        arrays.append(a)
+    w1, b1, w2, b2, w3, b3 = arrays
 
     try:
         if w1.ndim != 2:

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+NUMERIC_PATHS = ("fp32", "fp32-cl", "bf16", "bf16-cl", "fp16", "fp16-cl")  # every NumericPath.name
 INFERENCE_PRECISIONS = ("auto", "fp32", "bf16")
 PROBE_SECONDS = 0.3       # timed per candidate (at least PROBE_MIN_STEPS, at most PROBE_MAX_STEPS steps)
 PROBE_MIN_STEPS = 3

@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime
+import errno
 import hashlib
 import json
 import math
@@ -45,9 +46,10 @@ from tqdm import tqdm
 
 from . import __version__
 from .color import rgb2y
-from .errors import SRCNNError
+from .errors import SRCNNError, check_number
 from .images import list_images, read_image, to_rgb8
 from .imresize import imresize, modcrop
+from .locks import lock_folder
 
 FORMAT = "srcnn-patches"
 FORMAT_VERSION = 1
@@ -58,6 +60,8 @@ DEGRADATION = ("hr = modcrop(img, s); lr = imresize(imresize(blur(hr/255, blur_s
                "+ N(0, noise_sigma/255), size(hr)); MATLAB bicubic, float64, unclipped")
 DEGRADATION_LR = ("hr = modcrop(img, s); lr = imresize(blur(hr/255, blur_sigma), 1/s) + N(0, noise_sigma/255) "
                   "(not upscaled); MATLAB bicubic, float64, unclipped")
+BLUR_SIGMA_MAX = 50.0  # HR pixels: a kernel of 301 taps, wider than a training image is useful
+NOISE_SIGMA_MAX = 255.0  # grey levels: noise as strong as the whole signal range
 INPUTS = ("upscaled", "lr")  # network input: bicubic-upscaled LR image (SRCNN, VDSR) or the LR image
 
 
@@ -105,10 +109,10 @@ class PrepareConfig:
                              f"(a centred label), got {self.label}")
         if self.channels not in ("y", "rgb"):
             raise SRCNNError(f"--channels must be 'y' or 'rgb', got {self.channels!r}")
-        if not (self.blur_sigma >= 0 and self.noise_sigma >= 0):  # also rejects NaN
-            raise SRCNNError(f"--blur-sigma and --noise-sigma must be >= 0, got {self.blur_sigma} and {self.noise_sigma}")
-        if not 0 <= self.val_fraction < 1:
-            raise SRCNNError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        # finite and in range (NaN, inf and 1e7 are refused: they would write NaN or exhaust memory)
+        check_number("--blur-sigma", self.blur_sigma, 0, BLUR_SIGMA_MAX, unit="(HR pixels)")
+        check_number("--noise-sigma", self.noise_sigma, 0, NOISE_SIGMA_MAX, unit="(grey levels of 255)")
+        check_number("--val-fraction", self.val_fraction, 0, 1, hi_open=True)
         if self.seed < 0:
             raise SRCNNError(f"--seed must be >= 0, got {self.seed}")
         if self.input not in INPUTS:
@@ -482,6 +486,28 @@ def fingerprint(cfg: PrepareConfig, sources: list[dict]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+class NoSpace(SRCNNError):
+    """Not enough free space for the next write (checked before HDF5 writes: a failed HDF5 write
+    cannot be recovered from, the library crashes the process later)."""
+
+
+SPACE_MARGIN = 1 << 20  # bytes kept free beyond a write and the file's chunk cache, for HDF5 metadata
+
+
+def check_space(f: h5py.File, nbytes: int, written: int = 0) -> None:
+    """NoSpace naming the file and the space needed when writing ``nbytes`` more to ``f`` (plus what
+    of the ``written`` bytes may still sit in its chunk cache, and a margin) would not fit."""
+    try:
+        st = os.statvfs(Path(f.filename).parent)
+        cache = f.id.get_access_plist().get_cache()[2]
+    except (OSError, AttributeError, ValueError):  # no statvfs: HDF5 reports a failed write itself
+        return
+    free, need = st.f_bavail * st.f_frsize, nbytes + min(cache, written) + SPACE_MARGIN
+    if need > free:
+        raise NoSpace(f"{f.filename}: not enough free space: the next write needs about {need / 1e6:.1f} MB, "
+                      f"{free / 1e6:.1f} MB are free there")
+
+
 class PatchWriter:
     """Appends patch blocks to /train/{lr,hr,scale}: lr (N,C,R,R) float16, hr (N,C,L,L) uint8, scale (N,)
     uint8 (resizable, chunked along axis 0), buffering up to WRITE_BLOCK samples. R: the input side
@@ -494,6 +520,7 @@ class PatchWriter:
         self.count = 0
         self.buf: list[tuple] = []
         self.buffered = 0
+        self.written = 0  # bytes handed to HDF5 so far (some may still sit in its chunk cache)
 
     def append(self, lr: np.ndarray, hr: np.ndarray, scale: np.ndarray) -> None:
         self.buf.append((lr, hr, scale))
@@ -504,6 +531,9 @@ class PatchWriter:
     def flush(self) -> None:
         if not self.buffered:
             return
+        nbytes = sum(a.nbytes for b in self.buf for a in b)
+        check_space(self.lr.file, nbytes, self.written)
+        self.written += nbytes
         n0, n1 = self.count, self.count + self.buffered
         for ds, k in ((self.lr, 0), (self.hr, 1), (self.scale, 2)):
             ds.resize(n1, axis=0)
@@ -515,6 +545,38 @@ class PatchWriter:
 
 SEGMENT_SAMPLES = 32768  # a progress record is committed at least every this many samples ...
 SEGMENT_SECONDS = 60.0   # ... or this many seconds (and on Ctrl-C, SIGTERM or a crash)
+
+
+_WRITE_ERRNOS = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded",
+                 errno.EIO: "Input/output error", errno.EROFS: "Read-only file system"}
+
+
+def _write_failure(e: BaseException) -> str | None:
+    """The reason when ``e`` is a failed write (disk full, quota, I/O error, read-only), else None.
+    h5py reports these as RuntimeError/OSError text holding "errno = N"."""
+    if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
+        return e.strerror or _WRITE_ERRNOS[e.errno]
+    text = str(e)
+    for code, why in _WRITE_ERRNOS.items():
+        if f"errno = {code}," in text or why in text:
+            return why
+    return None
+
+
+def _check_out_path(out: Path) -> None:
+    """SRCNNError for an --out that cannot be a file: under a file (not "folder does not exist"), or a
+    name over the file system's limit (its own or that of the .OUT.partial folder beside it)."""
+    for p in (out, partial_path(out)):
+        try:
+            os.stat(p)
+        except FileNotFoundError:
+            pass
+        except NotADirectoryError:
+            above = next((q for q in out.parents if q.exists() and not q.is_dir()), out.parent)
+            raise SRCNNError(f"{out}: {above} is a file, not a folder") from None
+        except OSError as e:
+            extra = f" (prepare_data.py also writes {p.name} beside it)" if p != out else ""
+            raise SRCNNError(f"{out}: unusable output name ({e.strerror or e}){extra}") from None
 
 
 def partial_path(out: Path | str) -> Path:
@@ -628,9 +690,39 @@ class Segment:
                 "sources": self.sources, "skipped": self.skipped, "val": self.val_names}
 
     def discard(self) -> None:
-        with contextlib.suppress(Exception):
-            self.f.close()
+        _abandon_h5(self.f)
         self.tmp.unlink(missing_ok=True)
+
+
+def _abandon_h5(f) -> None:
+    """Close an HDF5 file being written that is given up (maybe after a failed write: disk full).
+    HDF5 retries the failed writes at every later close and, failing again, crashes the process
+    when the objects are freed (a segmentation fault after the error message); so its descriptor is
+    pointed at /dev/null first, where they succeed. The caller deletes the file."""
+    with contextlib.suppress(Exception):
+        if f.id.valid:  # still open: the descriptor is HDF5's own
+            fd = f.id.get_vfd_handle()
+            nul = os.open(os.devnull, os.O_RDWR)
+            try:
+                os.dup2(nul, fd)
+            finally:
+                os.close(nul)
+    with contextlib.suppress(Exception):
+        f.close()
+
+
+@contextlib.contextmanager
+def _h5_create(path: Path, **kw):
+    """``h5py.File(path, "w", **kw)`` closed on success; on any error abandoned (see _abandon_h5) and
+    deleted, then the error goes on."""
+    f = h5py.File(path, "w", **kw)
+    try:
+        yield f
+    except BaseException:
+        _abandon_h5(f)
+        Path(path).unlink(missing_ok=True)
+        raise
+    f.close()
 
 
 def read_segments(folder: Path) -> list[dict]:
@@ -687,15 +779,8 @@ def _key_difference(old: dict, new: dict) -> str:
 
 
 def _lock(folder: Path):
-    """An exclusive lock on the partial folder (released when the returned file is closed)."""
-    import fcntl
-    fh = open(folder / "lock", "a+")  # noqa: SIM115 (held open: the lock)
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        raise SRCNNError(f"{folder}: another prepare_data.py run is writing this output") from None
-    return fh
+    """An exclusive lock on the partial folder (released by ``.close()``; srcnn.locks)."""
+    return lock_folder(folder, "prepare_data.py run")
 
 
 @dataclass
@@ -769,6 +854,7 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
         raise SRCNNError(f"--shard-size must be >= 1, got {shard_size}")
     if not paths:
         raise SRCNNError(f"no images found in {root}")
+    _check_out_path(out)
     if out.is_dir():
         raise SRCNNError(f"{out}: is a folder, expected an .h5 file path")
     if not overwrite:
@@ -834,9 +920,18 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
         try:
             summary = _prepare_in(part, segs, manifest, tasks, root, out, cfg, workers, overwrite, strict,
                                   progress, command, shard_size, done, t0, model)
+        except NoSpace as e:  # checked before the write: every committed segment is intact
+            raise SRCNNError(f"{e}; the images done so far are kept in {part}: free space and rerun the "
+                             "command with --resume") from None
         except SRCNNError:  # a deterministic failure (--strict, nothing usable): the partial state is of no use
             shutil.rmtree(part, ignore_errors=True)
             raise
+        except (OSError, RuntimeError) as e:  # disk full etc. in any writer (HDF5 reports it as RuntimeError)
+            why = _write_failure(e)
+            if why is None:
+                raise
+            raise SRCNNError(f"{out}: cannot write ({why}); the images done so far are kept in {part}: free "
+                             f"space and rerun the command with --resume") from None
     finally:
         lock.close()
     shutil.rmtree(part, ignore_errors=True)
@@ -968,7 +1063,7 @@ def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, 
                 bar.update(b - a)
                 continue
             tmp = final.with_name(final.name + ".tmp")
-            with h5py.File(tmp, "w", rdcc_nbytes=64 << 20) as f:
+            with _h5_create(tmp, rdcc_nbytes=64 << 20) as f:
                 writer = PatchWriter(f.create_group("train"), cfg.n_channels, cfg.lr_size, cfg.label)
                 if k == 0 and n_val:
                     val_group = f.create_group("val")

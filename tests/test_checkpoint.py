@@ -1,6 +1,7 @@
 """srcnn.checkpoint: atomic save, safe load (nothing executed), load_model, compatibility checks."""
 import os
 import pickle
+import re
 
 import pytest
 import torch
@@ -40,7 +41,7 @@ def test_failed_save_keeps_old_file(tmp_path, monkeypatch):
         f.write(b"PK\x03\x04 partial")
         raise OSError("disk full")
     monkeypatch.setattr(torch, "save", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(SRCNNError, match="checkpoint.last: cannot write the checkpoint .disk full.; an earlier"):
         save_checkpoint({**ck, "epoch": 9}, p)
     monkeypatch.undo()
     assert load_checkpoint(p)["epoch"] == 2 and os.listdir(tmp_path) == ["checkpoint.last"]
@@ -168,3 +169,134 @@ def test_check_compatible():
         check_compatible(meta, scale=4)
     with pytest.raises(SRCNNError, match="trained on channels 'y', but 'rgb'"):
         check_compatible(meta, channels="rgb")
+
+
+def _flip_one_bit(src, dst, key="conv2.weight", index=3, bit=7):
+    """Load ``src`` raw, flip one bit of one weight and torch.save it again, keeping the stored digest."""
+    raw = torch.load(src, weights_only=True)
+    t = raw["state_dict"][key]
+    t.view(-1).view(torch.uint8)[index * t.element_size()] ^= 1 << bit
+    torch.save(raw, dst)
+    return raw
+
+
+def test_digest_refuses_one_flipped_bit(tmp_path):
+    ck, _ = make_ckpt()
+    good = save_checkpoint(ck, tmp_path / "good")
+    assert set(torch.load(good, weights_only=True)["sha256"]) == {"state_dict"}
+    load_checkpoint(good)
+    _flip_one_bit(good, tmp_path / "rotten")
+    with pytest.raises(SRCNNError, match="do not match their SHA-256 digest") as e:
+        load_checkpoint(tmp_path / "rotten")
+    assert str(tmp_path / "rotten") in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(SRCNNError, match="digest"):
+        load_model(tmp_path / "rotten")
+    # an exported-style file (weights only) is protected the same way, and a renamed tensor too
+    small = save_checkpoint({k: ck[k] for k in ("format", "format_version", "model", "state_dict", "scale",
+                                                "channels")}, tmp_path / "w.pt")
+    raw = torch.load(small, weights_only=True)
+    raw["state_dict"]["conv9.bias"] = raw["state_dict"].pop("conv3.bias")
+    torch.save(raw, tmp_path / "renamed.pt")
+    with pytest.raises(SRCNNError, match="digest"):
+        load_checkpoint(tmp_path / "renamed.pt")
+    raw["sha256"] = "deadbeef"
+    torch.save(raw, tmp_path / "baddigest.pt")
+    with pytest.raises(SRCNNError, match="not a dict of digests"):
+        load_checkpoint(tmp_path / "baddigest.pt")
+
+
+def test_digest_ignores_device_and_stale_copies(tmp_path):
+    ck, _ = make_ckpt()
+    first = save_checkpoint(ck, tmp_path / "a")
+    copied = load_checkpoint(first)  # carries a digest; changing the weights and saving recomputes it
+    copied["state_dict"] = {k: v + 1 for k, v in copied["state_dict"].items()}
+    load_checkpoint(save_checkpoint(copied, tmp_path / "b"))
+    assert torch.load(tmp_path / "a", weights_only=True)["sha256"] != torch.load(tmp_path / "b",
+                                                                                  weights_only=True)["sha256"]
+
+
+def test_file_without_digest_loads_with_one_note(tmp_path, capsys):
+    ck, _ = make_ckpt()
+    torch.save(ck, tmp_path / "old")  # as written before digests existed
+    assert load_checkpoint(tmp_path / "old")["epoch"] == 2
+    load_checkpoint(tmp_path / "old")
+    err = capsys.readouterr().err
+    assert err.count("no tensor digest") == 1 and str(tmp_path / "old") in err
+
+
+@pytest.mark.parametrize("field, value, msg", [
+    ("scale", "3", "'scale' is '3', not an integer in 2..255"), ("scale", [2, "x"], "'scale'"),
+    ("scale", True, "'scale'"), ("scale", 10**9, "'scale'"), ("channels", 1, "'channels' is 1, not 'y' or 'rgb'"),
+    ("model", "srcnn", "'model' is 'srcnn', not an architecture"), ("epoch", "2", "'epoch' is '2'"),
+    ("time_spent", float("nan"), "'time_spent' must be finite"), ("best", {"epoch": "1", "val_psnr": 30.0}, "'best'"),
+    ("history", "none", "'history'"), ("hparams", [1], "'hparams'"), ("state_dict", {"w": "text"},
+                                                                     "'state_dict' entry 'w' is a str"),
+])
+def test_damaged_metadata_is_refused(tmp_path, field, value, msg):
+    """issue 13 item 9: types and ranges of the fields, not only their presence (scale as a string...)."""
+    ck, _ = make_ckpt()
+    ck[field] = value
+    torch.save(ck, tmp_path / "c")
+    with pytest.raises(SRCNNError, match=re.escape(msg)) as e:
+        load_checkpoint(tmp_path / "c")
+    assert str(e.value).startswith(f"{tmp_path / 'c'}: damaged checkpoint: ") and "\n" not in str(e.value)
+
+
+def test_architecture_checked_without_building_it(tmp_path):
+    """A hand-made model config of absurd size is refused from its shapes (meta device), not by allocating
+    it; the mismatch message carries the detail."""
+    ck, _ = make_ckpt()
+    ck["model"] = {**ck["model"], "n1": 10**9}
+    with pytest.raises(SRCNNError, match=r"conv1\.weight is 4x1x3x3 in the file, 1000000000x1x3x3 in the model"):
+        load_model(save_checkpoint(ck, tmp_path / "c"))
+    ck, _ = make_ckpt()
+    ck["state_dict"] = {k: v for k, v in ck["state_dict"].items() if k != "conv2.bias"}
+    with pytest.raises(SRCNNError, match=r"do not match the architecture .*\(missing conv2\.bias\)"):
+        load_model(save_checkpoint(ck, tmp_path / "c"))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder", "long_name", "under_file"])
+def test_only_regular_files_are_loaded(tmp_path, kind):
+    """issue 13 items 7, 11 and 'a folder is called no such file': one precise line, nothing blocks."""
+    from specialfiles import fifo, finishes
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "d").mkdir()
+    path = {"fifo": lambda: fifo(tmp_path / "pipe.pt"), "device": lambda: "/dev/zero", "folder": lambda: tmp_path / "d",
+            "long_name": lambda: tmp_path / ("n" * 300), "under_file": lambda: tmp_path / "f" / "c.pt"}[kind]()
+    msg = {"fifo": "is a FIFO (named pipe), not a regular file", "device": "is a character device, not a "
+           "regular file", "folder": "is a folder, not a checkpoint file", "long_name": "cannot read (File name too "
+           "long)", "under_file": f"{tmp_path / 'f'} is a file, not a folder"}[kind]
+    for load in (load_checkpoint, load_model):
+        done, result = finishes(lambda: load(path))
+        assert done and isinstance(result, SRCNNError), result
+        assert str(result) == f"{path}: {msg}"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full for a real ENOSPC")
+def test_disk_full_is_one_line_and_keeps_the_old_file(tmp_path):
+    """issue 13 item 6 (checkpoints and exports): a real ENOSPC (the temporary is /dev/full) -> one line
+    with the size needed; the earlier file is intact and no temporary is left."""
+    ck, _ = make_ckpt()
+    p = save_checkpoint(ck, tmp_path / "checkpoint.last")
+    (tmp_path / f".checkpoint.last.tmp-{os.getpid()}").symlink_to("/dev/full")
+    with pytest.raises(SRCNNError, match=r"checkpoint.last: cannot write the checkpoint \(No space left on device\); "
+                                         r"it needs about [0-9.]+ MB; an earlier file of that name, if any, is kept"):
+        save_checkpoint({**ck, "epoch": 9}, p)
+    assert load_checkpoint(p)["epoch"] == 2 and os.listdir(tmp_path) == ["checkpoint.last"]
+
+
+def test_save_to_a_folder_or_under_a_file(tmp_path):
+    """issue 13 items 7 and 8 (train.py export CKPT FOLDER, export CKPT FILE/x.pt, long names)."""
+    ck, _ = make_ckpt()
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("a file")
+    for dst, msg in ((tmp_path / "d", "is a folder; give a file name"),
+                     (tmp_path / "f" / "x.pt", f"{tmp_path / 'f'} is a file, not a folder"),
+                     (tmp_path / ("n" * 300 + ".pt"), "cannot write the checkpoint (File name too long)")):
+        with pytest.raises(SRCNNError, match=re.escape(msg)) as e:
+            save_checkpoint(ck, dst)
+        assert str(e.value).startswith(str(dst)) and "\n" not in str(e.value)
+    assert (tmp_path / "f").read_text() == "a file" and sorted(os.listdir(tmp_path)) == ["d", "f"]
+    assert os.listdir(tmp_path / "d") == []
+    long_ok = save_checkpoint(ck, tmp_path / ("n" * 250))  # legal name, too long for the usual temporary
+    assert load_checkpoint(long_ok)["epoch"] == 2

@@ -307,3 +307,18 @@ def test_mixed_input_kinds_are_refused(tmp_path):
     d = write_patches(tmp_path / "d.h5", n=16, patch=18, input="lr", seed=1)
     pf = open_patches([str(a), str(d)])
     assert (pf.input, pf.lr_size, pf.count) == ("lr", 6, 32)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "long_name"])
+def test_data_must_be_a_regular_file(tmp_path, kind):
+    """issue 13 items 7 and 11: --data a FIFO (h5py blocked in open), a folder ('no such file' before) or
+    a name over 255 bytes: one precise line."""
+    from specialfiles import fifo, finishes
+    (tmp_path / "d.h5").mkdir()
+    path = {"fifo": lambda: fifo(tmp_path / "pipe.h5"), "folder": lambda: tmp_path / "d.h5",
+            "long_name": lambda: tmp_path / ("n" * 300 + ".h5")}[kind]()
+    msg = {"fifo": "is a FIFO (named pipe), not a regular file", "folder": "is a folder, not a training file (.h5)",
+           "long_name": "cannot read (File name too long)"}[kind]
+    done, result = finishes(lambda: open_patches(str(path)))
+    assert done and isinstance(result, SRCNNError), result
+    assert str(result) == f"{path}: {msg}"

@@ -447,3 +447,18 @@ def test_list_images_errors(tmp_path):
     (tmp_path / "f.png").write_bytes(b"")
     with pytest.raises(SRCNNError, match="not a folder"):
         list_images(tmp_path / "f.png")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "long_name"])
+def test_special_files_and_long_names_refused(tmp_path, kind):
+    """issue 13 items 7 and 11: a FIFO (blocked forever), a device (/dev/zero read until memory ran out)
+    or a name over 255 bytes: one line, nothing read."""
+    from specialfiles import fifo, finishes
+    path = {"fifo": lambda: fifo(tmp_path / "pipe.png"), "device": lambda: "/dev/null",
+            "long_name": lambda: tmp_path / ("n" * 300 + ".png")}[kind]()
+    done, result = finishes(lambda: read_image(path))
+    assert done, "read_image blocked"
+    assert isinstance(result, SRCNNError), result
+    msg = {"fifo": "is a FIFO (named pipe), not a regular file", "device": "is a character device, not a regular file",
+           "long_name": "cannot read (File name too long)"}[kind]
+    assert str(result) == f"{path}: {msg}"

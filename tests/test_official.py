@@ -1,5 +1,6 @@
 """srcnn.official: the authors' MATLAB weights, checked against their code and their published numbers."""
 import math
+import re
 import sys
 
 import numpy as np
@@ -100,6 +101,20 @@ def test_bad_files(tmp_path):
     scipy.io.savemat(str(tmp_path / "bad2.mat"), arrays)
     with pytest.raises(SRCNNError, match=r"weights_conv3 has shape \(2, 9\)"):
         load_official(tmp_path / "bad2.mat")
+
+
+@pytest.mark.parametrize("value, msg", [("0.1 0.2 0.3", "biases_conv2 holds text, not real numbers"),
+                                        (np.full((4, 1), np.nan), "biases_conv2 holds NaN or infinite values"),
+                                        (np.zeros((4, 1), complex), "biases_conv2 holds complex128 data")])
+def test_weights_that_are_not_numbers(tmp_path, value, msg):
+    """issue 13 item 9: a .mat whose weights are text (or NaN, complex) is one clear error."""
+    import scipy.io
+    arrays = write_official_mat(tmp_path / "x3.mat")
+    arrays["biases_conv2"] = value
+    scipy.io.savemat(str(tmp_path / "x3.mat"), arrays)
+    with pytest.raises(SRCNNError, match=re.escape(msg)) as e:
+        load_official(tmp_path / "x3.mat")
+    assert str(tmp_path / "x3.mat") in str(e.value)
 
 
 def test_missing_scipy_is_a_clear_error(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """prepare_data.py / srcnn.prepare: patch geometry, the paper's degradation, options, robustness."""
 import json
+import os
 import signal
 import struct
 import subprocess
@@ -690,3 +691,73 @@ def test_lr_input_resume_and_shards_are_identical(tmp_path, make_image, monkeypa
     other[other.index("--model") + 1:other.index("--model") + 1] = ["srcnn"]
     assert run(tmp_path, *other, "--out", tmp_path / "u.h5", "--resume") == 2
     assert "started with different options or images (input lr -> upscaled" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, needle", [
+    ("--noise-sigma", "inf", "--noise-sigma must be finite"), ("--noise-sigma", "nan", "must be finite"),
+    ("--noise-sigma", "1e400", "must be finite"), ("--noise-sigma", "300", "in [0, 255]"),
+    ("--blur-sigma", "inf", "--blur-sigma must be finite"), ("--blur-sigma", "1e7", "in [0, 50] (HR pixels)"),
+    ("--blur-sigma", "-0.5", "in [0, 50]"), ("--val-fraction", "nan", "--val-fraction must be finite"),
+])
+def test_float_options_finite_and_in_range(tmp_path, make_image, capsys, option, value, needle):
+    """issue 13 items 2 and 10: inf/NaN/absurd floats are refused up front (inf noise wrote a NaN set)."""
+    make_folder(tmp_path / "imgs", make_image, sizes=((40, 40),))
+    out = tmp_path / "o.h5"
+    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", out, option, value) == 2
+    err = capsys.readouterr().err
+    assert error_line(err) and needle in err, err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["imgs"]
+    with pytest.raises(SRCNNError, match="must be"):  # the library check is the same one
+        prep.PrepareConfig(**{option[2:].replace("-", "_"): float(value)}).validate()
+
+
+@pytest.mark.parametrize("where", ["under_file", "long_name", "long_partial"])
+def test_out_under_a_file_or_too_long(tmp_path, make_image, capsys, where):
+    """issue 13 items 7 and 8: --out FILE/x.h5 (was 'folder does not exist'), names over 255 bytes."""
+    make_folder(tmp_path / "imgs", make_image, sizes=((40, 40),))
+    (tmp_path / "f").write_text("a file")
+    out = {"under_file": tmp_path / "f" / "x.h5", "long_name": tmp_path / ("n" * 300 + ".h5"),
+           "long_partial": tmp_path / ("n" * 250 + ".h5")}[where]
+    msg = {"under_file": f"{tmp_path / 'f'} is a file, not a folder",
+           "long_name": "unusable output name (File name too long)",
+           "long_partial": "unusable output name (File name too long) (prepare_data.py also writes ."}[where]
+    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", out) == 2
+    err = capsys.readouterr().err
+    assert error_line(err) and f"error: {out}: {msg}" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "imgs"] and (tmp_path / "f").read_text() == "a file"
+
+
+def test_file_name_with_a_newline_stays_one_line(tmp_path, capsys):
+    """issue 13 'escape names': a newline in a file name no longer breaks the one-line error."""
+    odd = tmp_path / "evil\nerror: fake second line"
+    assert run(tmp_path, "--images", odd, "--out", tmp_path / "o.h5") == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"error: {str(odd)!s}: no such folder".replace("\n", "\\n")], err
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 300 KiB tmpfs (root with mount rights only): a real disk-full for the writers."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"DISK-FULL TEST NOT RUN: cannot mount a small tmpfs here ({r.stderr.strip() or 'not root'})")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_disk_full_is_one_line_not_a_segfault(tmp_path, make_image, small_tmpfs):
+    """issue 13 item 6: prepare_data.py on a full disk printed an HDF5 traceback and died with SIGSEGV;
+    now one line naming the file and the space needed, exit 2, the partial folder kept for --resume."""
+    make_folder(tmp_path / "imgs", make_image, sizes=((120, 130), (110, 100), (100, 120)))
+    out = small_tmpfs / "o.h5"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "srcnn.cli.prepare", "--images", str(tmp_path / "imgs"), "--out", str(out)],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert error_line(r.stderr) and "not enough free space: the next write needs about" in r.stderr, r.stderr
+    assert "free space and rerun the command with --resume" in r.stderr and not out.exists()
+    assert (small_tmpfs / ".o.h5.partial" / "run.json").is_file()
