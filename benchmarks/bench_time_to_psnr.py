@@ -26,38 +26,20 @@ import threading
 import time
 from pathlib import Path
 
-import h5py
-import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from srcnn.datasets import data_root, resolve_set  # noqa: E402
 from srcnn.engine import DEFAULTS, Trainer, validate_model  # noqa: E402
 from srcnn.evaluation import evaluate_set  # noqa: E402
 from srcnn.models import SRCNN  # noqa: E402
+from bench_train import PerSampleH5  # noqa: E402  (the naive per-sample h5py reader)
 
 
 def quiet(*args) -> None:
     pass
-
-
-class PerSampleH5(Dataset):
-    """The naive input pipeline: open the file and read one sample per __getitem__."""
-
-    def __init__(self, path):
-        self.path = str(path)
-        with h5py.File(self.path, "r") as f:
-            self.n = len(f["train/lr"])
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        with h5py.File(self.path, "r") as f:
-            return (torch.from_numpy(f["train/lr"][i].astype(np.float32)),
-                    torch.from_numpy(f["train/hr"][i].astype(np.float32) / 255.0))
 
 
 def run_project(data: str, out: Path, minutes: float, eval_every: float, hp_extra: dict) -> tuple[list, torch.nn.Module]:

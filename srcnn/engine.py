@@ -58,8 +58,8 @@ from .precision import NUMERIC_PATHS, NumericPath, choose as choose_numeric, des
 from .protocol import quantize, score
 
 DEFAULTS = dict(
-    data="train.h5", out_dir="checkpoints", lr=1e-4, batch_size=128, num_epoch=100, save_freq=10,
-    optimizer="adam", loss="mse", schedule="none", lr_step=30, lr_gamma=0.1, init="paper", seed=0,
+    data="train.h5", out_dir="checkpoints", lr=1e-3, batch_size=128, num_epoch=100, save_freq=10,
+    optimizer="adam", loss="mse", schedule="none", lr_step=30, lr_gamma=0.1, init="default", seed=0,
     model="srcnn", model_arg=[], filters="9-5-5", n1=64, n2=32, padding="none", clip=0.0, weight_decay=0.0,
     amp=False, channels_last=False, val_set=None, data_root=None, cuda=False, loader="auto", workers=2,
     precision="auto", init_from=None, augment=False, ema=0.0)

@@ -68,3 +68,21 @@ def read_regular(path, what: str = "file", missing: str | None = None) -> bytes:
             return f.read()
         except OSError as e:
             _refuse(path, e, what)
+
+
+def output_name(path, what: str = "output", beside=()) -> None:
+    """SRCNNError for a path that cannot become a file: one under a file ("X is a file, not a folder", not
+    "folder does not exist"), or a name the file system refuses (e.g. a component over 255 bytes). Also
+    checks the names in ``beside`` (files the writer puts next to it), naming them in the message."""
+    path = Path(path)
+    for p in (path, *map(Path, beside)):
+        try:
+            os.stat(p)
+        except FileNotFoundError:
+            pass
+        except NotADirectoryError:
+            above = next((q for q in path.parents if q.exists() and not q.is_dir()), path.parent)
+            raise SRCNNError(f"{path}: {above} is a file, not a folder") from None
+        except OSError as e:
+            extra = f" (it also writes {p.name} beside it)" if p != path else ""
+            raise SRCNNError(f"{path}: unusable {what} name ({e.strerror or e}){extra}") from None

@@ -566,17 +566,8 @@ def _write_failure(e: BaseException) -> str | None:
 def _check_out_path(out: Path) -> None:
     """SRCNNError for an --out that cannot be a file: under a file (not "folder does not exist"), or a
     name over the file system's limit (its own or that of the .OUT.partial folder beside it)."""
-    for p in (out, partial_path(out)):
-        try:
-            os.stat(p)
-        except FileNotFoundError:
-            pass
-        except NotADirectoryError:
-            above = next((q for q in out.parents if q.exists() and not q.is_dir()), out.parent)
-            raise SRCNNError(f"{out}: {above} is a file, not a folder") from None
-        except OSError as e:
-            extra = f" (prepare_data.py also writes {p.name} beside it)" if p != out else ""
-            raise SRCNNError(f"{out}: unusable output name ({e.strerror or e}){extra}") from None
+    from .files import output_name
+    output_name(out, "output", beside=[partial_path(out)])
 
 
 def partial_path(out: Path | str) -> Path:

@@ -720,7 +720,7 @@ def test_out_under_a_file_or_too_long(tmp_path, make_image, capsys, where):
            "long_partial": tmp_path / ("n" * 250 + ".h5")}[where]
     msg = {"under_file": f"{tmp_path / 'f'} is a file, not a folder",
            "long_name": "unusable output name (File name too long)",
-           "long_partial": "unusable output name (File name too long) (prepare_data.py also writes ."}[where]
+           "long_partial": "unusable output name (File name too long) (it also writes ."}[where]
     assert run(tmp_path, "--images", tmp_path / "imgs", "--out", out) == 2
     err = capsys.readouterr().err
     assert error_line(err) and f"error: {out}: {msg}" in err, err

@@ -148,7 +148,7 @@ def test_help(capsys):
     out = " ".join(capsys.readouterr().out.split())
     for flags, *_ in OPTIONS:
         assert flags[0] in out
-    assert "(default: 0.0001)" in out and "(default: checkpoints)" in out and "None" not in out
+    assert "(default: 0.001)" in out and "(default: checkpoints)" in out and "None" not in out
 
 
 @pytest.mark.parametrize("argv,msg", [
@@ -182,10 +182,10 @@ def test_resume_rules(workdir, capsys):
     assert code == 0 and "overridden: nothing" in out and "nothing to do: already at epoch 2 of 2" in out
     code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--n1", "16")
     assert code == 2 and "--n1 cannot change on resume (checkpoint: 8, given: 16)" in err
-    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--init", "default")
+    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--init", "paper")
     assert code == 2 and "--init cannot change" in err
     code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--optimizer", "sgd", "--lr", "0.01")
-    assert code == 0 and "overridden: optimizer adam -> sgd, lr 0.0001 -> 0.01" in out
+    assert code == 0 and "overridden: optimizer adam -> sgd, lr 0.001 -> 0.01" in out
     assert "optimizer changed to sgd; its state starts fresh" in out
     # the data file was re-made with other content: refused unless --data says so
     write_patches(workdir / "train.h5", n=16, patch=17, seed=5)

@@ -107,15 +107,8 @@ def _write_json(path: Path, obj: dict) -> None:
 def _check_json_out(path: Path) -> None:
     """SRCNNError unless ``path`` can be written: a folder, a missing folder or one that is a file, a
     name over the limit, no permission."""
-    try:
-        os.stat(path)
-    except FileNotFoundError:
-        pass
-    except NotADirectoryError:
-        above = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
-        raise SRCNNError(f"{path}: {above} is a file, not a folder") from None
-    except OSError as e:
-        raise SRCNNError(f"{path}: unusable --json name ({e.strerror or e})") from None
+    from ..files import output_name
+    output_name(path, "--json")
     if path.is_dir():
         raise SRCNNError(f"{path}: is a folder; --json takes a file name")
     if not path.parent.is_dir():

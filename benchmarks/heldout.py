@@ -1,0 +1,38 @@
+"""Held-out PSNR/SSIM of weight files on the /val images of a prepare_data.py file: the figure that selects
+bundled weights (Set5/Set14 are for reporting only). Uses the validation of train.py itself
+(srcnn.engine.validate_model on srcnn.data.load_val), so a checkpoint scores what its training log says.
+
+    python benchmarks/heldout.py --data t91_lr_x3.h5 srcnn/weights/fsrcnn_x3.pt runs/fsrcnn_x3/checkpoint.best
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from srcnn.checkpoint import load_model  # noqa: E402
+from srcnn.data import load_val, open_patches  # noqa: E402
+from srcnn.engine import validate_model  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("weights", nargs="+", help="checkpoints or exported .pt files (a checkpoint's EMA weights when it has them)")
+    ap.add_argument("--data", required=True, help="the prepare_data.py file whose /val images score")
+    a = ap.parse_args()
+    pf = open_patches(a.data)
+    val = load_val(pf)
+    print(f"{len(val)} held-out image(s) of {pf.name}")
+    print("| weights | held-out PSNR dB | SSIM |\n|---|---:|---:|")
+    for w in a.weights:
+        model, _ = load_model(w)
+        with torch.no_grad():
+            p, s = validate_model(model, val, "cpu")
+        print(f"| {w} | {p:.3f} | {s:.4f} |" if s is not None else f"| {w} | {p:.3f} | - |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
