@@ -70,14 +70,13 @@ def matmul_peak(dtype, device, n: int = 2048, seconds: float = 1.0) -> float:
 PATHS = {"fp32": (False, False), "fp32-cl": (False, True), "bf16": (True, False), "bf16-cl": (True, True)}
 
 
-def samples_per_s(name: str, scale: int, bs: int, path: str, seconds: float, repeats: int, device,
-                  eval_mode: bool = False):
+def samples_per_s(name: str, scale: int, bs: int, path: str, seconds: float, repeats: int, device):
     """(samples/s, training FLOPs per sample, label pixels per sample) of a full training step."""
     amp, cl = PATHS[path]
     kw = {"scale": scale} if input_kind(name) == "lr" else {}
     if name == "srcnn":
         kw["padding"] = "none"  # as train.py trains it
-    model = build_model(name, **kw).to(device).train(not eval_mode)
+    model = build_model(name, **kw).to(device)
     x, y = batch(name, scale, bs, device)
     flops = train_flops_per_sample(model, x)
     if cl:
@@ -122,9 +121,6 @@ def main() -> None:
     ap.add_argument("--paths", nargs="+", default=list(PATHS), choices=list(PATHS),
                     help="numeric paths to time (default: all four; bf16 = bfloat16 autocast on the CPU, "
                          "float16 on CUDA; -cl = channels-last)")
-    ap.add_argument("--eval-mode", action="store_true",
-                    help="time the step with the model in eval mode (a transposed convolution runs as such, "
-                         "not as the sub-pixel equivalent it trains with: srcnn.models.Deconv)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -139,8 +135,7 @@ def main() -> None:
           + " | best | label Mpx/s | GFLOP/s (share of its matmul peak) |")
     print("|---|---|" + "---:|" * (len(a.paths) + 3))
     for name in a.models:
-        res = {p: samples_per_s(name, a.scale, a.batch_size, p, a.seconds, a.repeats, device, a.eval_mode)
-               for p in a.paths}
+        res = {p: samples_per_s(name, a.scale, a.batch_size, p, a.seconds, a.repeats, device) for p in a.paths}
         best = max(res, key=lambda p: res[p][0])
         rate, flops, label_px = res[best]
         gflops = rate * flops / 1e9

@@ -137,54 +137,13 @@ def _conv(cin: int, cout: int, k: int, bias: bool = True) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, padding=k // 2, bias=bias)
 
 
-class Deconv(nn.ConvTranspose2d):
-    """k x k transposed convolution (odd k), stride ``scale``: (N,cin,h,w) -> (N,cout,scale*h,scale*w) exactly.
+def _deconv(cin: int, cout: int, k: int, scale: int) -> nn.ConvTranspose2d:
+    """k x k transposed convolution, stride ``scale``: (N,cin,h,w) -> (N,cout,scale*h,scale*w) exactly.
 
     Output pixel y = scale*i - k//2 + t (t in [0,k)) receives input pixel i; output_padding = scale-1 makes
     the output side (h-1)*scale - 2*(k//2) + k + scale-1 = scale*h.
-
-    In training mode the same map is computed as its sub-pixel equivalent: a K x K convolution on the input
-    grid to cout*scale^2 channels, then PixelShuffle(scale), with the weights rearranged from this module's
-    own (so the parameters, the state_dict and eval mode are those of the transposed convolution; the two
-    agree to float rounding, tests/test_models.py). CPU transposed-convolution kernels are slow for few
-    output channels (FSRCNN's 56 -> 1 at 9x9: about 0.4 GFLOP/s, two thirds of its training step); the
-    convolution runs at the speed of the other layers.
-    Phase a of output row scale*i + a reads input row i + d with kernel tap t = a + r - scale*d (r = k//2),
-    for d in [-floor(r/scale), floor((scale-1+r)/scale)].
     """
-
-    def __init__(self, cin: int, cout: int, k: int, scale: int):
-        super().__init__(cin, cout, k, stride=scale, padding=k // 2, output_padding=scale - 1)
-        r = k // 2
-        lo, hi = -(r // scale), (scale - 1 + r) // scale
-        self.subpixel_pad = (-lo, hi, -lo, hi)
-        taps = range(lo, hi + 1)
-        # index into weight.reshape(cin, cout*k*k) with one extra zero column (index cout*k*k) for unused taps
-        idx = torch.full((cout * scale * scale, len(taps), len(taps)), cout * k * k, dtype=torch.long)
-        for c in range(cout):
-            for ay in range(scale):
-                for ax in range(scale):
-                    for iy, dy in enumerate(taps):
-                        for ix, dx in enumerate(taps):
-                            ty, tx = ay + r - scale * dy, ax + r - scale * dx
-                            if 0 <= ty < k and 0 <= tx < k:
-                                idx[c * scale * scale + ay * scale + ax, iy, ix] = (c * k + ty) * k + tx
-        self.register_buffer("subpixel_index", idx, persistent=False)
-
-    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        if not self.training or output_size is not None:
-            return super().forward(x, output_size)
-        s = self.stride[0]
-        cin = self.weight.shape[0]
-        w = torch.cat([self.weight.reshape(cin, -1), self.weight.new_zeros(cin, 1)], 1)
-        w = w[:, self.subpixel_index].transpose(0, 1)  # (cout*s*s, cin, K, K)
-        b = None if self.bias is None else self.bias.repeat_interleave(s * s)
-        return F.pixel_shuffle(F.conv2d(F.pad(x, self.subpixel_pad), w.contiguous(), b), s)
-
-
-def _deconv(cin: int, cout: int, k: int, scale: int) -> Deconv:
-    """k x k transposed convolution, stride ``scale`` (see Deconv)."""
-    return Deconv(cin, cout, k, scale)
+    return nn.ConvTranspose2d(cin, cout, k, stride=scale, padding=k // 2, output_padding=scale - 1)
 
 
 def _deconv_radius(k: int, scale: int) -> int:

@@ -269,26 +269,3 @@ def test_data_defaults(scale, patch, stride):
         data_defaults("srcnn9", scale)
     with pytest.raises(ValueError, match="scale"):
         data_defaults("fsrcnn", 1)
-
-
-@pytest.mark.parametrize("scale", [2, 3, 4])
-@pytest.mark.parametrize("k", [3, 5, 9])
-def test_deconv_trains_as_its_subpixel_equivalent(scale, k):
-    """Training mode computes the transposed convolution as conv + PixelShuffle with rearranged weights:
-    the same outputs and the same gradients as eval mode (the transposed convolution itself), to rounding."""
-    from srcnn.models import Deconv
-    torch.manual_seed(scale * 10 + k)
-    d = Deconv(5, 2, k, scale)
-    x = torch.rand(2, 5, 6, 7)
-    outs, grads = [], []
-    for train in (False, True):
-        d.train(train)
-        d.zero_grad()
-        out = d(x)
-        (out * torch.linspace(0, 1, out.numel()).view_as(out)).sum().backward()
-        outs.append(out.detach())
-        grads.append((d.weight.grad.clone(), d.bias.grad.clone()))
-    assert outs[0].shape == outs[1].shape == (2, 2, 6 * scale, 7 * scale)
-    assert torch.allclose(outs[0], outs[1], atol=1e-5)
-    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(*grads))
-    assert set(d.state_dict()) == {"weight", "bias"}  # the index buffer is not saved

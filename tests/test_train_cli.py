@@ -280,7 +280,8 @@ def test_sigkill_during_save(tmp_path):
 
 def test_sigint_subprocess_then_resume_bit_identical(tmp_path):
     write_patches(tmp_path / "train.h5", n=40, patch=11, chunk=8, val_images=1, val_size=20)
-    proc = _train_proc(tmp_path, "--num-epoch", "300", "--save-freq", "100")
+    # --precision fp32: the same numeric path in both runs (auto's probe may pick another layout per run)
+    proc = _train_proc(tmp_path, "--num-epoch", "300", "--save-freq", "100", "--precision", "fp32")
     _wait_for(tmp_path / "checkpoints" / "checkpoint.last", proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -297,7 +298,7 @@ def test_sigint_subprocess_then_resume_bit_identical(tmp_path):
     os.chdir(tmp_path)
     try:
         assert cli(["--data", "train.h5", *TINY, "--batch-size", "8", "--lr", "0.001", "--num-epoch", str(k),
-                    "--save-freq", "100", "--out-dir", "straight"]) == 0
+                    "--save-freq", "100", "--out-dir", "straight", "--precision", "fp32"]) == 0
     finally:
         os.chdir(REPO)
     straight = load_checkpoint(tmp_path / "straight" / "checkpoint.last")
