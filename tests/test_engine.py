@@ -147,7 +147,7 @@ def test_optimizers_and_layers(tmp_path, data):
 
 
 def test_init(tmp_path, data):
-    paper = trainer(make_hp(tmp_path, n1=64, n2=32)).model
+    paper = trainer(make_hp(tmp_path, n1=64, n2=32, init="paper")).model
     w = paper.conv1.weight.detach()
     assert float(paper.conv3.weight.detach().std()) < 2e-3
     assert abs(float(w.std()) - 1e-3) < 2e-4 and float(paper.conv1.bias.detach().abs().max()) == 0
