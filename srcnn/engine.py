@@ -54,7 +54,7 @@ from .locks import lock_folder, make_folder
 from .models import SRModel, build_model, count_parameters, model_names
 from .models import input_kind as model_input_kind
 from .metrics import psnr
-from .precision import NUMERIC_PATHS, NumericPath, choose as choose_numeric, describe as describe_numeric
+from .precision import NUMERIC_PATHS, NumericPath, choose as choose_numeric, describe as describe_numeric, named_path
 from .protocol import quantize, score
 
 DEFAULTS = dict(
@@ -518,9 +518,8 @@ class Trainer:
         old = (resume or {}).get("hparams", {})
         same = all(old.get(k, DEFAULTS[k]) == hp[k] for k in ("precision", "amp", "channels_last"))
         if rec and same and self.device.type == "cpu" and rec.get("name") in ("fp32", "fp32-cl", "bf16-cl"):
-            name = rec["name"]
-            return NumericPath(name, torch.bfloat16 if name == "bf16-cl" else None, name.endswith("-cl"),
-                               probe=dict(rec.get("probe_samples_per_s") or {}), reason="as recorded in the checkpoint")
+            return named_path(rec["name"], probe=dict(rec.get("probe_samples_per_s") or {}),
+                              reason="as recorded in the checkpoint")
         c, lab = self.pf.channels, self.pf.label_size
         g = torch.Generator().manual_seed(0)
         x = torch.rand(hp["batch_size"], c, self.in_size, self.in_size, generator=g)
@@ -531,12 +530,10 @@ class Trainer:
         except ValueError as e:
             raise SRCNNError(str(e)) from None
         if self.dist.enabled:  # every rank runs rank 0's choice (probes can differ; DDP needs one layout)
-            names = [n for n in NUMERIC_PATHS]
-            pick = torch.tensor([names.index(path.name) if self.dist.is_main else 0], device=self.device)
-            name = names[int(self.dist.all_sum(pick).item())]
+            pick = torch.tensor([NUMERIC_PATHS.index(path.name) if self.dist.is_main else 0], device=self.device)
+            name = NUMERIC_PATHS[int(self.dist.all_sum(pick).item())]
             if name != path.name:
-                path = NumericPath(name, {"bf16": torch.bfloat16, "fp16": torch.float16}.get(name[:4]),
-                                   name.endswith("-cl"), path.scaler, path.probe, "rank 0's choice")
+                path = named_path(name, scaler=path.scaler, probe=path.probe, reason="rank 0's choice")
         return path
 
     def _check_input_kind(self) -> str:

@@ -72,10 +72,12 @@ def cpu_native_bf16() -> bool:
     return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
-def _path(name: str) -> NumericPath:
+def named_path(name: str, **kw) -> NumericPath:
+    """The NumericPath of a name in NUMERIC_PATHS ("bf16-cl": bfloat16 autocast, channels-last); ``kw``:
+    its scaler / probe / reason."""
     prec, _, layout = name.partition("-")
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[prec]
-    return NumericPath(name, dtype, layout == "cl")
+    return NumericPath(name, dtype, layout == "cl", **kw)
 
 
 def probe(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, names, device: torch.device,
@@ -85,7 +87,7 @@ def probe(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, names, devic
     the output's size."""
     rates = {}
     for name in names:
-        p = _path(name)
+        p = named_path(name)
         m = copy.deepcopy(model).to(device).train()
         xb = x.to(device)
         if p.channels_last:
@@ -132,16 +134,15 @@ def choose(precision: str, device: torch.device, model: torch.nn.Module, x: torc
             reason = "CUDA: autocast with TF32 matmuls"
         else:
             reason = f"--precision {precision}"
-        p = _path(f"{precision}-cl" if (channels_last or precision != "fp32") else precision)
-        return NumericPath(p.name, p.autocast, p.channels_last, scaler=precision == "fp16", reason=reason)
+        return named_path(f"{precision}-cl" if (channels_last or precision != "fp32") else precision,
+                          scaler=precision == "fp16", reason=reason)
     if precision == "fp16":  # no fast float16 kernels on the CPU: allowed, but said
-        p = _path("fp16-cl" if channels_last else "fp16")
-        return NumericPath(p.name, p.autocast, p.channels_last,
-                           reason="--precision fp16 (slow on the CPU: no float16 kernels)")
+        return named_path("fp16-cl" if channels_last else "fp16",
+                          reason="--precision fp16 (slow on the CPU: no float16 kernels)")
     if precision == "bf16":  # bfloat16 convolutions are fast only in channels-last
-        return NumericPath("bf16-cl", torch.bfloat16, True, reason="--precision bf16")
+        return named_path("bf16-cl", reason="--precision bf16")
     if precision == "fp32":  # the reference path: float32, default layout unless --channels-last
-        return NumericPath("fp32-cl" if channels_last else "fp32", None, channels_last, reason="--precision fp32")
+        return named_path("fp32-cl" if channels_last else "fp32", reason="--precision fp32")
     native = cpu_native_bf16()
     names = ["fp32-cl"] if channels_last else ["fp32", "fp32-cl"]
     if native:
@@ -153,8 +154,7 @@ def choose(precision: str, device: torch.device, model: torch.nn.Module, x: torc
         best = "bf16-cl"
     why = ("CPU with native bfloat16 (AMX/AVX-512 BF16)" if native else
            "CPU without native bfloat16 (it would be emulated, slower than float32): float32")
-    p = _path(best)
-    return NumericPath(p.name, p.autocast, p.channels_last, probe=rates, reason=f"auto: {why}, fastest probed")
+    return named_path(best, probe=rates, reason=f"auto: {why}, fastest probed")
 
 
 def describe(p: NumericPath) -> str:
@@ -204,8 +204,8 @@ def inference_path(precision: str | NumericPath, device, runtime: str = "torch")
         why = "--precision bf16" + ("" if cuda or cpu_native_bf16() else
                                     " (this CPU has no native bfloat16: emulated, slower than float32)")
     if cuda:
-        return NumericPath("bf16", torch.bfloat16, False, reason=why)
-    return NumericPath("bf16-cl", torch.bfloat16, True, reason=why)
+        return named_path("bf16", reason=why)
+    return named_path("bf16-cl", reason=why)
 
 
 def inference_input(path: NumericPath, x: torch.Tensor) -> torch.Tensor:
