@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from srcnn.checkpoint import load_model  # noqa: E402
 from srcnn.data import load_val, open_patches  # noqa: E402
 from srcnn.engine import validate_model  # noqa: E402
+from srcnn.errors import SRCNNError  # noqa: E402
 
 
 def main() -> None:
@@ -35,4 +36,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SRCNNError as e:
+        sys.exit(f"error: {e}")
