@@ -5,7 +5,6 @@ only ever read with ``torch.load(weights_only=True)``, which refuses pickled cod
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import pickle
@@ -18,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .errors import SRCNNError, check_number
-from .files import regular_file
+from .files import atomic_path, regular_file
 from .locks import make_folder
 from .models import build_model
 
@@ -53,19 +52,6 @@ def _digested(obj: dict) -> list[str]:
     return [k for k, v in obj.items() if isinstance(k, str) and k.endswith("state_dict") and isinstance(v, dict)]
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not supported on this platform/filesystem
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(obj: dict, path) -> Path:
     """Write ``obj`` to ``path`` atomically: a temporary file in the same folder, flushed and fsynced,
     then renamed over ``path`` (and the folder fsynced). A crash at any moment leaves either the old
@@ -79,25 +65,8 @@ def save_checkpoint(obj: dict, path) -> Path:
     if is_dir:
         raise SRCNNError(f"{path}: is a folder; give a file name for the checkpoint")
     make_folder(path.parent, target=path)
-    name = f".{path.name}.tmp-{os.getpid()}"
-    if len(name.encode()) > 255:  # a long (legal) name: a short temporary, matched by the same glob
-        name = f".{hashlib.sha256(path.name.encode()).hexdigest()[:16]}.tmp-{os.getpid()}"
-    tmp = path.with_name(name)
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:  # disk full, a name too long, no permission...: the old file is kept
-        tmp.unlink(missing_ok=True)
-        need = f"; it needs about {_tensor_bytes(obj) / 1e6:.1f} MB" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-        raise SRCNNError(f"{path}: cannot write the checkpoint ({e.strerror or e}){need}; an earlier file of "
-                         "that name, if any, is kept") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_path(path, "checkpoint", need_bytes=_tensor_bytes(obj)) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
     return path
 
 

@@ -1,15 +1,22 @@
-"""Input files: only regular files are read (a FIFO would block forever, /dev/zero never ends).
+"""Files in and out.
 
+In: only regular files are read (a FIFO would block forever, /dev/zero never ends).
 ``regular_file`` checks a path before a library opens it by name (h5py, torch.load, scipy);
 ``read_regular`` reads one whole, opening it without blocking and checking what it opened.
 Both raise SRCNNError naming the file: missing, a folder, a FIFO/device/socket, a path through a
 file, a name over the file system's limit, no permission.
+
+Out: every file the project writes goes through ``atomic_path`` (or ``atomic_text``): a temporary
+``.NAME.tmp-PID`` beside the target, fsynced, renamed over it, the folder fsynced. A crash, a full disk
+or Ctrl-C at any moment leaves the old file or the new one, never a partial one, and no temporary.
 """
 from __future__ import annotations
 
 import errno
 import os
+import hashlib
 import stat
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import SRCNNError
@@ -86,3 +93,69 @@ def output_name(path, what: str = "output", beside=()) -> None:
         except OSError as e:
             extra = f" (it also writes {p.name} beside it)" if p != path else ""
             raise SRCNNError(f"{path}: unusable {what} name ({e.strerror or e}){extra}") from None
+
+
+def fsync_dir(folder) -> None:
+    """Make a rename inside ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temporary_name(path) -> Path:
+    """``.NAME.tmp-PID`` beside ``path``; a hash of the name when that would pass the 255-byte limit
+    (the same ``.*.tmp-*`` pattern, which is what stale-file cleanups look for)."""
+    path = Path(path)
+    name = f".{path.name}.tmp-{os.getpid()}"
+    if len(name.encode()) > 255:
+        name = f".{hashlib.sha256(path.name.encode()).hexdigest()[:16]}.tmp-{os.getpid()}"
+    return path.with_name(name)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path, what: str = "", need_bytes: int | None = None):
+    """Yield a temporary path beside ``path`` for a writer that opens files by name (torch.save,
+    h5py, cv2, savefig, open); when the block ends normally the file is fsynced and renamed over
+    ``path`` and the folder fsynced. On any exception the temporary is removed and ``path`` is left as
+    it was; an OSError becomes one SRCNNError line: "PATH: cannot write[ the WHAT] (REASON)", with
+    "it needs about N MB" on a full disk when ``need_bytes`` is given. The folder must exist."""
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno in (errno.EACCES, errno.EPERM) and not os.access(path.parent, os.W_OK):
+            raise SRCNNError(f"{path}: cannot write, folder {path.parent} is not writable") from None
+        need = (f"; it needs about {need_bytes / 1e6:.1f} MB"
+                if need_bytes and e.errno in (errno.ENOSPC, errno.EDQUOT) else "")
+        the = f" the {what}" if what else ""
+        raise SRCNNError(f"{path}: cannot write{the} ({e.strerror or e}){need}; an earlier file of that "
+                         "name, if any, is kept") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_text(path, text: str, what: str = "") -> None:
+    """Write ``text`` (UTF-8) to ``path`` through ``atomic_path``."""
+    with atomic_path(path, what) as tmp:
+        tmp.write_text(text, encoding="utf-8")

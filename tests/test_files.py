@@ -1,0 +1,50 @@
+"""srcnn.files: the one atomic-write helper (the input checks are tested where they are used)."""
+import os
+
+import pytest
+
+from srcnn.errors import SRCNNError
+from srcnn.files import atomic_path, atomic_text, temporary_name
+
+
+def test_atomic_text_writes_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "a.json"
+    atomic_text(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_failure_keeps_the_old_file_and_removes_the_temporary(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("writer crashed")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_disk_full_is_one_line_naming_the_file(tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    target = tmp_path / "w.pt"
+    target.write_text("old")
+    temporary_name(target).symlink_to("/dev/full")
+    with pytest.raises(SRCNNError, match=r"w\.pt: cannot write the weights \(No space left on device\); it needs "
+                                         r"about 2\.0 MB; an earlier file"):
+        with atomic_path(target, "weights", need_bytes=2_000_000) as tmp, open(tmp, "wb") as f:
+            f.write(b"x" * 100_000)
+    assert target.read_text() == "old" and not temporary_name(target).exists()
+
+
+def test_long_names_get_a_short_temporary(tmp_path):
+    target = tmp_path / ("n" * 250 + ".png")
+    tmp = temporary_name(target)
+    assert len(tmp.name.encode()) <= 255 and tmp.name.startswith(".") and ".tmp-" in tmp.name
+    atomic_text(target, "ok")
+    assert target.read_text() == "ok"
+
+
+def test_missing_folder_is_an_error_not_a_traceback(tmp_path):
+    with pytest.raises(SRCNNError, match=r"x\.txt: cannot write the report \("):
+        atomic_text(tmp_path / "no" / "x.txt", "t", what="report")
