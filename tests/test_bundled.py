@@ -1,5 +1,6 @@
 """The weights shipped in srcnn/weights: present, small, loadable, with their recipe, and scoring what
 the README's results table says (real sets)."""
+import os
 import re
 import sys
 from pathlib import Path
@@ -65,6 +66,10 @@ def test_bundled_weights_score_what_the_readme_says(data_root, name):
     _, meta = load_model(next(b.path for b in BUNDLED if b.name == name))
     expected = _readme_row(title(name, meta["model"]))
     assert expected, f"no README results for {name}"
+    if name == "vdsr" and not os.environ.get("SRCNN_FULL_TABLE"):
+        # 665k multiply-adds per pixel: Set14 at three scales is ~3 of the suite's 10 minutes on 2 cores.
+        # The default run pins VDSR's Set5 row; SRCNN_FULL_TABLE=1 pins Set14 too (as results_table.py does).
+        expected = {k: v for k, v in expected.items() if k[0] == "Set5"}
     for set_name, scale in expected:
         model, _ = load_model(bundled_checkpoint(scale, name))
         bic, sr = evaluate_set(resolve_set(set_name, data_root), scale, model)

@@ -1,0 +1,109 @@
+"""Held-out PSNR against training samples seen, from the histories saved in checkpoints and weight
+files, and a rough estimate of what more training would bring.
+
+Each file holds the per-epoch history of the run that made it (epoch, validation PSNR, seconds,
+samples/s) and the patch count of its data. Files given in order are chained as successive stages of
+one lineage (a run, then a warm restart from it with --init-from, ...): samples seen accumulate. A
+file whose history starts with the previous file's is that run resumed: only its new epochs count,
+at its own data's patch count.
+A ``REV:PATH`` argument reads the file as it was at a git revision, so the first stage of a bundled
+file's lineage is still at hand after it is replaced (``git log -- srcnn/weights/NAME.pt``).
+
+    python benchmarks/training_curve.py d91ade9:srcnn/weights/fsrcnn_x3.pt srcnn/weights/fsrcnn_x3.pt
+
+The estimate fits held-out PSNR = a + b * log2(samples) to the best-so-far values of the last half of
+the chained curve (the slope of diminishing returns: dB per doubling of the samples seen) and
+extrapolates it; ``--gain DB`` asks how many samples (and CPU hours at the last stage's speed) a
+further DB would take on that line. It is a straight line through a concave curve: read it as a lower
+bound on the compute needed, not a promise.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def read(arg: str) -> dict:
+    """A checkpoint dict from a path or from REV:PATH at a git revision."""
+    rev, sep, path = arg.partition(":")
+    if sep and not Path(arg).exists():
+        blob = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], capture_output=True, check=True).stdout
+        return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    return torch.load(arg, map_location="cpu", weights_only=True)
+
+
+def stages(args: list[str]) -> list[dict]:
+    """One row per validated epoch across the chained files: stage, epoch, samples seen, PSNR, best so
+    far, hours spent, samples/s."""
+    rows, seen, hours, best, prev = [], 0, 0.0, -math.inf, []
+    for i, arg in enumerate(args, 1):
+        ck = read(arg)
+        count = int(ck["data"]["count"])
+        hist = [h for h in ck["history"] if h.get("val_psnr") is not None]
+        if prev and hist and hist[:len(prev)] == prev:  # the same run continued (resumed, maybe on more data)
+            prev, hist = hist, hist[len(prev):]
+        else:
+            prev = hist
+        first = hist[0]["epoch"] - 1 if hist else 0
+        for h in hist:  # "time": seconds of that epoch (validation included)
+            best = max(best, h["val_psnr"])
+            hours += h.get("time", 0.0) / 3600
+            rows.append({"stage": i, "file": arg, "epoch": h["epoch"], "samples": seen + (h["epoch"] - first) * count,
+                         "psnr": h["val_psnr"], "best": best, "hours": hours, "speed": h.get("samples_per_s")})
+        if hist:
+            seen += (hist[-1]["epoch"] - first) * count
+    return rows
+
+
+def fit(rows: list[dict]) -> tuple[float, float]:
+    """(a, b) of best = a + b * log2(samples), least squares over the last half of the rows."""
+    tail = rows[len(rows) // 2:]
+    xs = [math.log2(r["samples"]) for r in tail]
+    ys = [r["best"] for r in tail]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
+    return my - b * mx, b
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="+", help="checkpoints / weight files (or REV:PATH), oldest stage first")
+    ap.add_argument("--gain", type=float, default=None, metavar="DB",
+                    help="estimate the samples and CPU hours that DB more held-out PSNR would take")
+    ap.add_argument("--every", type=int, default=1, metavar="N", help="print every Nth epoch (the last always)")
+    a = ap.parse_args()
+    rows = stages(a.files)
+    if len(rows) < 2:
+        print("error: fewer than two validated epochs in these files", file=sys.stderr)
+        return 2
+    print("| stage | epoch | samples seen | held-out PSNR dB | best so far | hours |\n|---:|---:|---:|---:|---:|---:|")
+    for k, r in enumerate(rows):
+        if k % a.every == 0 or k == len(rows) - 1:
+            print(f"| {r['stage']} | {r['epoch']} | {r['samples'] / 1e6:.2f} M | {r['psnr']:.3f} | {r['best']:.3f} | "
+                  f"{r['hours']:.2f} |")
+    a0, b = fit(rows)
+    last = rows[-1]
+    print(f"\nfit over the last {len(rows) - len(rows) // 2} epochs: {b:+.3f} dB per doubling of the samples seen "
+          f"({last['samples'] / 1e6:.2f} M seen, best {last['best']:.3f} dB)")
+    if a.gain is not None:
+        if b <= 0:
+            print(f"+{a.gain} dB: the curve is flat; no estimate")
+        else:
+            need = last["samples"] * 2 ** (a.gain / b)
+            speed = next((r["speed"] for r in reversed(rows) if r["speed"]), None)
+            hours = f", about {(need - last['samples']) / speed / 3600:.0f} more hours at {speed:,.0f} samples/s" if speed else ""
+            print(f"+{a.gain} dB: about {need / 1e6:,.0f} M samples in all on this line{hours}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
