@@ -32,8 +32,9 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from srcnn.datasets import data_root, resolve_set  # noqa: E402
-from srcnn.engine import DEFAULTS, Trainer, validate_model  # noqa: E402
-from srcnn.evaluation import evaluate_set  # noqa: E402
+from srcnn.cli.train import build_trainer  # noqa: E402
+from srcnn.config import DEFAULTS  # noqa: E402
+from srcnn.evaluation import evaluate_set, score_model  # noqa: E402
 from srcnn.models import SRCNN  # noqa: E402
 from bench_train import PerSampleH5  # noqa: E402  (the naive per-sample h5py reader)
 
@@ -44,8 +45,8 @@ def quiet(*args) -> None:
 
 def run_project(data: str, out: Path, minutes: float, eval_every: float, hp_extra: dict) -> tuple[list, torch.nn.Module]:
     """train.py's defaults for ``minutes`` of training time: [(seconds, samples, held-out PSNR)], eval model."""
-    tr = Trainer(dict(DEFAULTS, data=data, out_dir=str(out), **hp_extra), log=quiet)
-    print(f"  project: {tr.numeric.name} ({tr.numeric.reason}), batch {tr.hp['batch_size']}, lr {tr.hp['lr']:g}",
+    tr = build_trainer(dict(DEFAULTS, data=data, out_dir=str(out), **hp_extra), log=quiet)
+    print(f"  project: {tr.numeric.name} ({tr.numeric.reason}), batch {tr.cfg.batch_size}, lr {tr.cfg.lr:g}",
           flush=True)
     curve, spent, seen = [(0.0, 0, tr.validate()[0])], 0.0, 0
     budget = minutes * 60
@@ -74,7 +75,7 @@ def run_naive(data: str, val: list, minutes: float, eval_every: float, seed: int
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     dl = DataLoader(PerSampleH5(data), batch_size=16, shuffle=True, num_workers=0)
     model.eval()
-    curve, spent, seen, budget = [(0.0, 0, validate_model(model, val, "cpu")[0])], 0.0, 0, minutes * 60
+    curve, spent, seen, budget = [(0.0, 0, score_model(model, val)[0])], 0.0, 0, minutes * 60
     next_eval = min(eval_every, budget)
     t0 = time.perf_counter()
     model.train()
@@ -90,7 +91,7 @@ def run_naive(data: str, val: list, minutes: float, eval_every: float, seed: int
             if spent + time.perf_counter() - t0 >= next_eval:
                 spent += time.perf_counter() - t0
                 model.eval()
-                curve.append((spent, seen, validate_model(model, val, "cpu")[0]))
+                curve.append((spent, seen, score_model(model, val)[0]))
                 model.train()
                 print(f"    {spent:7.0f} s  {seen:>10,} samples  {curve[-1][2]:.3f} dB", flush=True)
                 next_eval = min(next_eval + eval_every, budget)
@@ -113,7 +114,7 @@ def parity(data: str, steps: int, threads: int) -> None:
     rows = []
     for precision in ("fp32", "bf16"):
         with tempfile.TemporaryDirectory() as tmp:
-            tr = Trainer(dict(DEFAULTS, data=data, out_dir=tmp, precision=precision), log=quiet)
+            tr = build_trainer(dict(DEFAULTS, data=data, out_dir=tmp, precision=precision), log=quiet)
             tr.model.train()
             t0, step, epoch = time.perf_counter(), 0, 0
             while step < steps:
@@ -150,7 +151,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         print(f"project recipe (train.py defaults), {a.minutes:g} min, {a.threads} thread(s):", flush=True)
         ours, ours_model = run_project(a.data, Path(tmp) / "ours", a.minutes, a.eval_every, {})
-        val = Trainer(dict(DEFAULTS, data=a.data, out_dir=str(Path(tmp) / "v"), precision="fp32"), log=quiet).val
+        val = build_trainer(dict(DEFAULTS, data=a.data, out_dir=str(Path(tmp) / "v"), precision="fp32"), log=quiet).val
     print(f"naive recipe, {naive_minutes:g} min, {a.threads} thread(s):", flush=True)
     naive, naive_model = run_naive(a.data, val, naive_minutes, a.eval_every, DEFAULTS["seed"])
     print("\n| recipe | training min | samples | held-out PSNR dB | Set5 x3 PSNR dB |\n|---|---:|---:|---:|---:|")

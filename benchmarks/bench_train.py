@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from srcnn.engine import DEFAULTS, Trainer  # noqa: E402
+from srcnn.cli.train import build_trainer  # noqa: E402
+from srcnn.config import DEFAULTS  # noqa: E402
 from srcnn.models import SRCNN  # noqa: E402
 
 
@@ -77,7 +78,7 @@ def ours(data: Path, out: Path, device: str, loader: str, workers: int, amp=Fals
     """(batches, train step) of train.py's own loop: its loader and Trainer._train_step."""
     hp = dict(DEFAULTS, data=str(data), out_dir=str(out), batch_size=128, cuda=device == "cuda",
               loader=loader, workers=workers, amp=amp)
-    tr = Trainer(hp, log=lambda *a: None)
+    tr = build_trainer(hp, log=lambda *a: None)
     tr.model.train()
     epoch = [0]
 

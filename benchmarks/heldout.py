@@ -1,6 +1,6 @@
 """Held-out PSNR/SSIM of weight files on the /val images of a prepare_data.py file: the figure that selects
 bundled weights (Set5/Set14 are for reporting only). Uses the validation of train.py itself
-(srcnn.engine.validate_model on srcnn.data.load_val), so a checkpoint scores what its training log says.
+(srcnn.evaluation.score_model on srcnn.data.load_val), so a checkpoint scores what its training log says.
 
     python benchmarks/heldout.py --data t91_lr_x3.h5 srcnn/weights/fsrcnn_x3.pt runs/fsrcnn_x3/checkpoint.best
 """
@@ -10,13 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from srcnn.checkpoint import load_model  # noqa: E402
 from srcnn.data import load_val, open_patches  # noqa: E402
-from srcnn.engine import validate_model  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
+from srcnn.evaluation import score_model  # noqa: E402
 
 
 def main() -> None:
@@ -30,8 +28,7 @@ def main() -> None:
     print("| weights | held-out PSNR dB | SSIM |\n|---|---:|---:|")
     for w in a.weights:
         model, _ = load_model(w)
-        with torch.no_grad():
-            p, s = validate_model(model, val, "cpu")
+        p, s = score_model(model, val)
         print(f"| {w} | {p:.3f} | {s:.4f} |" if s is not None else f"| {w} | {p:.3f} | - |", flush=True)
 
 

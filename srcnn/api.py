@@ -146,8 +146,7 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
     name, path = _resolve_name(name_or_path)
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 2):
         raise SRCNNError(f"scale {scale!r}: must be an integer >= 2")
-    if tile is not None and tile < 0:
-        raise SRCNNError(f"tile {tile}: must be 0 (no tiling) or a positive number of pixels")
+    inference.check_tile(tile, "tile")
     dev = inference.resolve_device(device)
     model, meta, s = inference.load_for_scale(path, None if scale is None else int(scale), dev, model=name)
     return SuperResolver(model, meta, s, tile=tile, ensemble=ensemble, precision=precision)

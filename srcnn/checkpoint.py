@@ -1,6 +1,6 @@
 """Checkpoints: atomic saving, safe loading, and building a ready-to-run model from one.
 
-A checkpoint is ``torch.save`` of a dict of plain types and tensors (layout in SPEC / README). It is
+A checkpoint is ``torch.save`` of a dict of plain types and tensors (layout in docs/formats.md). It is
 only ever read with ``torch.load(weights_only=True)``, which refuses pickled code.
 """
 from __future__ import annotations
@@ -189,12 +189,19 @@ def _verify_digest(ckpt: dict, path: Path) -> None:
                              "digest (bit rot or an edited file); refused")
 
 
-def build_from_checkpoint(ckpt: dict, path, padding: str | None = None) -> torch.nn.Module:
-    """The checkpoint's architecture (any registered model; SRCNN with ``padding`` replaced when given)
-    holding its weights."""
-    cfg = dict(ckpt["model"])
-    if padding is not None:
-        cfg["padding"] = padding
+def inference_config(cfg: dict) -> dict:
+    """The architecture ``cfg`` (a model's config()) runs with on whole images, in inference and in
+    validation: an SRCNN trained without padding runs with replicate padding, as the authors run theirs,
+    so its output keeps the input's size; every other model as it is."""
+    if cfg.get("name", "srcnn") == "srcnn" and cfg.get("padding") == "none":
+        return {**cfg, "padding": "replicate"}
+    return dict(cfg)
+
+
+def build_from_checkpoint(ckpt: dict, path, inference: bool = False) -> torch.nn.Module:
+    """The checkpoint's architecture (any registered model; with ``inference``, as it runs on whole images:
+    :func:`inference_config`) holding its weights."""
+    cfg = inference_config(ckpt["model"]) if inference else dict(ckpt["model"])
     try:
         with torch.device("meta"):  # shapes only, no memory: a hand-made n1=10**9 allocates nothing
             probe = build_model(**cfg)
@@ -237,9 +244,8 @@ def load_model(path, device="cpu"):
     """A model ready for full-image inference, and its metadata: ``(model in eval mode on device, meta)``.
 
     Any registered architecture (srcnn.models). ``model(x)``: x (N,C,h,w) float32 in [0,1] -> (N,C,u*h,u*w)
-    with u = model.upscale: 1 for a model taking the bicubic-upscaled image (an SRCNN trained without
-    padding runs with replicate padding, as the authors run theirs, so its output keeps the input's
-    size), the scale for an LR-input model (FSRCNN, ESPCN, ...).
+    with u = model.upscale: 1 for a model taking the bicubic-upscaled image (its output keeps the input's
+    size: :func:`inference_config`), the scale for an LR-input model (FSRCNN, ESPCN, ...).
     ``meta``: the checkpoint without its training state (model, scale, channels, epoch, hparams, data,
     history, best, ...) plus "path" and "train_padding" (SRCNN's padding in training; None for models
     without that option). Accepts the authors' MATLAB .mat weights too (via srcnn.official.load_official).
@@ -255,7 +261,7 @@ def load_model(path, device="cpu"):
     cfg = ckpt["model"] if isinstance(ckpt["model"], dict) else {}
     srcnn = cfg.get("name", "srcnn") == "srcnn"
     train_padding = cfg.get("padding", "replicate") if srcnn else cfg.get("padding")
-    model = build_from_checkpoint(ckpt, path, "replicate" if srcnn and train_padding == "none" else None)
+    model = build_from_checkpoint(ckpt, path, inference=True)
     meta = {k: v for k, v in ckpt.items() if k not in TRAINING_STATE and k != "ema_state_dict"}
     meta["path"], meta["train_padding"] = str(path), train_padding
     return model.to(device).eval(), meta

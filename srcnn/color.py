@@ -1,4 +1,5 @@
-"""MATLAB-compatible colour conversion (ITU-R BT.601, studio range: Y in [16, 235]).
+"""MATLAB-compatible colour conversion (ITU-R BT.601, studio range: Y in [16, 235]), and the planes a
+network works on (``to_planes`` / ``from_planes``: Y or RGB, grey, alpha).
 
 The SR literature computes PSNR/SSIM on Y from MATLAB's ``rgb2ycbcr``. Greyscale images are
 handled as the SRCNN authors' code does: a 2-D (or single-channel) image *is* the luminance and
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import SRCNNError
 from .imresize import matlab_round
 
 # MATLAB's matrix for R, G, B in [0, 1] -> Y, Cb, Cr in [0, 255], and its offset.
@@ -68,3 +70,37 @@ def is_gray(img: np.ndarray) -> bool:
     if img.ndim == 2 or img.shape[2] == 1:
         return True
     return bool(np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]))
+
+
+def to_planes(img: np.ndarray, channels: int) -> np.ndarray:
+    """An image -> the planes a network with ``channels`` channels works on, then those it passes through.
+
+    img: (H,W) grey, (H,W,3) RGB or (H,W,4) RGBA, float. Returns (H,W,P): for a 1-channel (Y) model
+    [grey] (a grey image is its own Y) or [Y, Cb, Cr] of rgb2ycbcr; for a 3-channel model [grey]*3 or
+    [R, G, B]; then alpha, if any. The network sees planes[:, :, :channels]; :func:`from_planes` takes
+    its output and the rest back to an image.
+    """
+    if channels not in (1, 3):
+        raise SRCNNError(f"models with {channels} channels are not supported (1 = Y or 3 = RGB)")
+    if img.ndim == 2:
+        return img[:, :, None] if channels == 1 else np.repeat(img[:, :, None], 3, axis=2)
+    color, alpha = img[:, :, :3], img[:, :, 3:]
+    planes = rgb2ycbcr(color) if channels == 1 else color
+    return np.ascontiguousarray(np.concatenate([planes, alpha], axis=2)) if alpha.shape[2] else planes
+
+
+def from_planes(net: np.ndarray, rest: np.ndarray, gray: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The network's output planes and the pass-through ones back to an image (the inverse of
+    :func:`to_planes`, on any grid both share).
+
+    net: (h,w,C) the network's output (C = 1: Y; 3: RGB); rest: (h,w,K) the pass-through planes as
+    to_planes put them; gray: the image was grey. Returns (image, alpha): image (h,w) grey (the mean of
+    the network's planes) or (h,w,3) RGB (ycbcr2rgb of [Y, Cb, Cr] for a Y model, clipped to [0,1]; the
+    network's planes for an RGB model); alpha (h,w), the last plane of ``rest`` when it holds one,
+    else None. Computed in the dtype given.
+    """
+    if gray:
+        return net.mean(axis=2), None
+    c = net.shape[2]
+    color = ycbcr2rgb(np.concatenate([net, rest[:, :, :2]], axis=2)) if c == 1 else net
+    return color, (rest[:, :, -1] if rest.shape[2] > (2 if c == 1 else 0) else None)

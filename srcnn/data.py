@@ -1,4 +1,4 @@
-"""Training data: the "srcnn-patches" HDF5 file written by prepare_data.py (format in SPEC / README).
+"""Training data: the "srcnn-patches" HDF5 file written by prepare_data.py (format in docs/formats.md).
 
 ``open_patches(path)`` validates the file and returns a ``PatchFile`` (metadata only). Batches come from
 one of two loaders with the same interface, ``loader.epoch(epoch, skip=0)`` yielding ``(x, y)`` on the
@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .errors import SRCNNError
 from .files import regular_file
-from .prepare import FORMAT, FORMAT_VERSION  # the writer owns the format
+from .h5format import FORMAT, FORMAT_VERSION, INPUTS
 
 IN_MEMORY_MAX_BYTES = 2 * 2**30  # auto mode loads files whose /train arrays fit in this
 BLOCK_BYTES = 4 * 2**20          # streaming: bytes read per contiguous block (rounded to whole chunks)
@@ -49,7 +49,6 @@ DEGRADATION_ATTRS = ("input", "model", "scales", "patch_size", "label_size", "st
                      "noise_sigma", "augment", "val_fraction", "seed", "created", "command",
                      "srcnn_version", "shard_index", "shard_count")
 SHARED_ATTRS = ("input", "channels", "scales", "patch_size", "label_size")  # files read together must agree
-INPUTS = ("upscaled", "lr")
 
 
 def prepare_hint(path) -> str:
@@ -283,21 +282,20 @@ def _open_one(path) -> PatchFile:
 
 
 def load_val(pf: PatchFile) -> list[dict]:
-    """The /val images, one item per image and scale: {"name", "scale", "lr": (1,C,h,w) float32 tensor
-    about [0,1] (network input: h,w = H,W for input "upscaled", H/s,W/s, the LR image, for "lr"),
-    "gt_y": (H,W) float64 in [0,1] (Y of the HR image, as srcnn.protocol.hr_y)}."""
-    from .color import rgb2y
+    """The /val images, one item per image and scale (srcnn.evaluation.validation_item of the stored HR image
+    and its stored degradation): {"name", "scale", "lr": (1,C,h,w) float32 tensor about [0,1] (network
+    input: h,w = H,W for input "upscaled", H/s,W/s, the LR image, for "lr"), "gt_y": (H,W) float64 in [0,1]
+    (Y of the HR image, as srcnn.protocol.hr_y), "gray"}."""
+    from .evaluation import validation_item
     out = []
     for path in dict.fromkeys(p for p, _ in pf.val_parts):
         try:
             with h5py.File(path, "r") as f:
                 for name in (n for p, n in pf.val_parts if p == path):
                     g = f["val"][name]
-                    gt_y = rgb2y(g["hr"][...]).astype(np.float64) / 255.0
-                    label = _plain(g.attrs.get("name", name))
-                    for s in pf.scales:
-                        lr = torch.from_numpy(g[f"lr_x{s}"][...].astype(np.float32)).permute(2, 0, 1)[None]
-                        out.append({"name": label, "scale": s, "lr": lr.contiguous(), "gt_y": gt_y})
+                    hr, label = g["hr"][...], _plain(g.attrs.get("name", name))
+                    out += [validation_item(hr, s, name=label, net_input=g[f"lr_x{s}"][...])
+                            for s in pf.scales]
         except OSError as e:
             raise SRCNNError(f"{path}: cannot read /val ({e})") from None
     return out

@@ -1,16 +1,13 @@
 """Where the image sets live, and checking them against the checksums shipped in datasets/.
 
-    python -m srcnn.datasets list   [--data-root DIR]
-    python -m srcnn.datasets verify Set5 Set14 [--data-root DIR]
-
 The datasets root is --data-root, else $SRCNN_DATA, else ./datasets. Each set is a folder of HR
 images under it (<root>/Set5/baby.png, ...). datasets/<Name>.sha256 lists every file of a set in
 sha256sum format with root-relative paths ("<hex>  Set5/baby.png"), so `cd <root> && sha256sum -c
-<repo>/datasets/Set5.sha256` checks the same thing without Python. See datasets/README.md.
+<repo>/datasets/Set5.sha256` checks the same thing without Python. See datasets/README.md. The
+command line (``python -m srcnn.datasets list|verify``) is srcnn.cli.datasets.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import sys
@@ -132,58 +129,6 @@ def verify(name: str, root: str | os.PathLike) -> list[str]:
     return problems
 
 
-def _cmd_list(root: Path, source: str) -> int:
-    print(f"datasets root: {root} ({source})")
-    for name, (count, desc) in KNOWN_SETS.items():
-        folder = root / name
-        if folder.is_dir():
-            n = sum(1 for p in folder.rglob("*") if p.is_file())
-            state = f"present, {n} files" + ("" if n == count else f" (expected {count})")
-        else:
-            state = "missing"
-        sums = "checksums" if (CHECKSUM_DIR / f"{name}.sha256").is_file() else "no checksums"
-        print(f"  {name:<9} {state:<28} {sums:<13} {desc}")
-    return 0
-
-
-def _cmd_verify(names: list[str], root: Path) -> int:
-    rc = 0
-    for name in names:
-        try:
-            problems = verify(name, root)
-        except SRCNNError as e:
-            print(f"error: {e}", file=sys.stderr)
-            rc = 2
-            continue
-        known = _canonical(name)
-        if problems:
-            for p in problems:
-                print(p)
-            print(f"{known}: {len(problems)} problem(s)")
-            rc = max(rc, 1)
-        else:
-            print(f"{known}: {len(read_checksums(checksum_file(known)))} files OK")
-    return rc
-
-
-def main(argv: list[str] | None = None) -> int:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-root", metavar="DIR",
-                        help="datasets root (default: $SRCNN_DATA, else ./datasets)")
-    parser = argparse.ArgumentParser(prog="python -m srcnn.datasets", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", parents=[common], help="show the known sets and whether they are present")
-    p = sub.add_parser("verify", parents=[common],
-                       help="check sets against datasets/<Name>.sha256 (exit 0 all good, 1 problems, 2 error)")
-    p.add_argument("names", nargs="+", metavar="NAME", help=f"set name: {', '.join(KNOWN_SETS)}")
-    args = parser.parse_args(argv)
-    root = data_root(args.data_root)
-    if args.command == "list":
-        source = ("--data-root" if args.data_root else "from $SRCNN_DATA" if os.environ.get("SRCNN_DATA")
-                  else "default; set --data-root or SRCNN_DATA")
-        return _cmd_list(root, source)
-    return _cmd_verify(args.names, root)
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m srcnn.datasets list|verify (documented): the CLI is srcnn.cli.datasets
+    from srcnn.cli.datasets import main
     sys.exit(main())

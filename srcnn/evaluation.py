@@ -12,6 +12,11 @@ default; bf16; auto) is the network's numeric path (srcnn.precision.inference_pa
 RGB variant (``rgb=True``, *not* the paper's protocol, labelled "rgb" everywhere): the same on the
 three RGB channels (bicubic per channel; a Y model refines Y and takes Cb/Cr from bicubic); PSNR from
 the MSE over all three channels, SSIM the mean of the per-channel SSIMs.
+
+Validation items (``validation_item``) and their score (``score_item``, ``score_model``) are the one path
+from an image to a Y-protocol score: evaluate.py's reports and train.py's validation (hence
+checkpoint.best) both run it. An image too small for SSIM's window once the border is shaved is refused
+by evaluate.py (a report has both metrics for every image) and scored on PSNR alone in training.
 """
 from __future__ import annotations
 
@@ -20,8 +25,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
-from .color import rgb2y, rgb2ycbcr, ycbcr2rgb
+from .color import from_planes, rgb2y, to_planes
+from .datasets import data_root, resolve_set
 from .errors import SRCNNError
 from .imresize import modcrop
 from .images import list_images, read_image, to_rgb8, write_image
@@ -65,6 +72,82 @@ def slug(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
+# validation items: train.py validates (and so picks checkpoint.best) and evaluate.py reports with these
+
+SSIM_WINDOW = 11  # srcnn.metrics.ssim's window side
+
+
+def too_small_for_ssim(shape, scale: int) -> bool:
+    """True when an image of ``shape`` (H,W[,C]), ``scale`` pixels shaved from every border, is smaller than
+    SSIM's window."""
+    return min(shape[:2]) - 2 * scale < SSIM_WINDOW
+
+
+def validation_item(hr: np.ndarray, scale: int, channels: int = 1, input_kind: str = "upscaled",
+                    name: str = "", net_input: np.ndarray | None = None) -> dict:
+    """One image at one scale as the model's input and the ground truth (scored by :func:`score_item`):
+    {"name", "scale", "lr": (1,C,h,w) float32 tensor, the network input; "gt_y": (H,W) float64 in [0,1], the
+    ground-truth Y; "gray": whether the image is grey (the Y of an RGB model's output is then its mean)}.
+
+    hr: (H,W) grey or (H,W,C) uint8 (C = 1 or 3), modcropped here to the scale; gt_y is its Y as
+    srcnn.protocol.hr_y takes it. The network input (channels: the model's, 1 = Y, 3 = RGB) is the
+    protocol's degradation (srcnn.protocol.degrade, float, unrounded) of that Y for a Y model, of the image
+    for an RGB model (srcnn.color.to_planes: a grey image in all three planes): the bicubic-upscaled
+    image for input_kind "upscaled" (h,w = H,W), the downscaled one for "lr" (h,w = H/s,W/s).
+    net_input (h,w,C) float, when given, is the input instead and ``hr`` is taken as it is: prepare_data.py's
+    /val images, modcropped and degraded (blur and noise included) when the file was written.
+    """
+    if net_input is None:
+        hr = modcrop(hr, scale)
+    gt = rgb2y(hr).astype(np.float64) / 255.0
+    if net_input is None:
+        src = gt if channels == 1 else hr.astype(np.float64) / 255.0
+        net_input = to_planes(degrade(src, scale)[1 if input_kind == "upscaled" else 0], channels)
+    x = torch.from_numpy(np.ascontiguousarray(np.transpose(net_input, (2, 0, 1)), dtype=np.float32))[None]
+    return {"name": name, "scale": scale, "lr": x, "gt_y": gt, "gray": hr.ndim == 2 or hr.shape[2] == 1}
+
+
+def load_val_set(name, root, scales, channels: int, input_kind: str = "upscaled") -> list[dict]:
+    """The images of a set (a name like Set5 under the datasets root ``root``, or a folder, searched
+    recursively) as validation items (:func:`validation_item`), one per image and scale: train.py's --val-set."""
+    folder = resolve_set(name, data_root(root))
+    items = []
+    for path in list_images(folder):
+        hr = to_rgb8(read_image(path))
+        items += [validation_item(hr, s, channels, input_kind, path.name) for s in scales]
+    if not items:
+        raise SRCNNError(f"{folder}: no images for --val-set {name}")
+    return items
+
+
+def score_item(model, item: dict, tile=None, ensemble: bool = False, precision="fp32"
+               ) -> tuple[np.ndarray, tuple[float, float | None]]:
+    """``model`` (eval mode, any srcnn.models architecture, on its device) on a :func:`validation_item`,
+    scored on Y with the protocol (srcnn.protocol.score). Returns (output, (PSNR dB, SSIM)): output the
+    model's Y (H,W) float64 (unclipped; a Y model) or its clipped (H,W) grey / (H,W,3) RGB image (an RGB
+    model, whose Y is scored); SSIM None for an image too small for its window (PSNR only). tile,
+    ensemble, precision: see srcnn.inference.forward_array.
+    """
+    y = forward_array(model, item["lr"][0].permute(1, 2, 0).numpy(), tile, ensemble, precision)
+    if model.channels == 1:
+        out = y[:, :, 0].astype(np.float64)
+    else:
+        out = np.clip(from_planes(y, y[:, :, :0], item["gray"])[0].astype(np.float64), 0.0, 1.0)
+    sr, gt, scale = rgb2y(out), item["gt_y"], item["scale"]
+    if too_small_for_ssim(gt.shape, scale):
+        return out, (psnr(quantize(sr), quantize(gt), shave=scale), None)
+    return out, score(sr, gt, scale)
+
+
+def score_model(model, items: list[dict]) -> tuple[float, float | None]:
+    """Mean (PSNR dB, SSIM) of ``model`` over validation items (:func:`score_item`, float32, tiled as
+    evaluate.py runs it); the SSIM mean is over the items large enough for it, None when none is."""
+    scores = [score_item(model, item)[1] for item in items]
+    ssims = [s for _, s in scores if s is not None]
+    return float(np.mean([p for p, _ in scores])), (float(np.mean(ssims)) if ssims else None)
+
+
+# ----------------------------------------------------------------------------------------------
 # one image
 
 def _rgb_psnr_ssim(sr: np.ndarray, gt: np.ndarray, scale: int) -> tuple[float, float]:
@@ -78,24 +161,15 @@ def _rgb_psnr_ssim(sr: np.ndarray, gt: np.ndarray, scale: int) -> tuple[float, f
     return p, float(np.mean([ssim(a[:, :, c], b[:, :, c], shave=s) for c in range(a.shape[2])]))
 
 
-def _net_rgb(model, bic: np.ndarray, lr: np.ndarray | None, tile, ensemble: bool,
-             precision="fp32") -> np.ndarray:
-    """A model on a float image (H,W) grey or (H,W,3) RGB in [0,1] -> same layout, float64 [0,1].
-
-    bic: the bicubic-upscaled image; lr: the low-resolution one (the input of an LR-input model). A Y
-    model refines Y and keeps the Cb/Cr of bic.
-    """
-    src = lr if model.upscale > 1 else bic
-    net = lambda a: forward_array(model, a, tile, ensemble, precision)  # noqa: E731
-    if model.channels == 1:
-        if src.ndim == 2:
-            return net(src).astype(np.float64)
-        ycc = rgb2ycbcr(bic)
-        ycc[:, :, 0] = net(rgb2ycbcr(src)[:, :, 0] if src is lr else ycc[:, :, 0])
-        return ycbcr2rgb(ycc)
-    if src.ndim == 2:
-        return net(np.repeat(src[:, :, None], 3, axis=2)).mean(axis=2).astype(np.float64)
-    return np.clip(net(src).astype(np.float64), 0.0, 1.0)
+def _net_rgb(model, bic: np.ndarray, lr: np.ndarray, tile, ensemble: bool, precision) -> np.ndarray:
+    """A model on a float image (H,W) grey or (H,W,3) RGB in [0,1] -> same layout, float64 [0,1] (the RGB
+    variant). bic: the bicubic-upscaled image; lr: the low-resolution one (the input of an LR-input
+    model). A Y model refines Y and keeps the Cb/Cr of bic."""
+    c = model.channels
+    planes = to_planes(bic, c)
+    src = to_planes(lr, c) if model.upscale > 1 else planes
+    y = forward_array(model, src[:, :, :c], tile, ensemble, precision)
+    return np.clip(from_planes(y, planes[:, :, c:], bic.ndim == 2)[0].astype(np.float64), 0.0, 1.0)
 
 
 def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, tile=None,
@@ -106,18 +180,19 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
     with self_ensemble, "ensemble": (psnr, ssim) of the model's 8-transform self-ensemble; with
     images=True, "views": {"bicubic", "model"[, "ensemble"], "gt"}: viewable (H',W'[,3]) uint8 images
     (for the Y protocol the model's view is its scored Y with bicubic Cb/Cr). The model takes the
-    bicubic-upscaled image, or the LR image itself when model.upscale > 1. precision: the network's
-    numeric path ("fp32" default, "bf16", "auto" or a srcnn.precision.NumericPath).
+    bicubic-upscaled image, or the LR image itself when model.upscale > 1 (on the Y protocol through
+    :func:`validation_item` and :func:`score_item`, as train.py validates). An image too small for SSIM
+    is refused. precision: the network's numeric path ("fp32" default, "bf16", "auto" or a
+    srcnn.precision.NumericPath).
     """
     gt_rgb = modcrop(hr, scale).astype(np.float64) / 255.0
-    if min(gt_rgb.shape[:2]) < 2 * scale + 11:
+    if too_small_for_ssim(gt_rgb.shape, scale):
         raise SRCNNError(f"image {hr.shape[1]}x{hr.shape[0]} is too small to score at x{scale}")
     runs = [] if model is None else [("model", False)] + ([("ensemble", True)] if self_ensemble else [])
     if model is not None:
         check_upscale(model, scale)
-    lr_input = model is not None and model.upscale > 1
     lr_rgb = bic_rgb = None
-    if rgb or images or (model is not None and model.channels == 3):   # the protocol's bicubic, in RGB
+    if rgb or images:   # the protocol's bicubic, in RGB
         lr_rgb, bic_rgb = degrade(gt_rgb, scale)
     res, views = {"model": None}, {}
     if rgb:
@@ -127,18 +202,14 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
             res[key] = _rgb_psnr_ssim(views[key], gt_rgb, scale)
     else:
         gt = hr_y(hr, scale)
-        lr, bic = degrade(gt, scale)
-        res["bicubic"] = score(bic, gt, scale)
+        res["bicubic"] = score(degrade(gt, scale)[1], gt, scale)
+        if model is not None:
+            item = validation_item(hr, scale, model.channels, "lr" if model.upscale > 1 else "upscaled")
         for key, ens in runs:
-            if model.channels == 1:
-                sr = forward_array(model, lr if lr_input else bic, tile, ens, precision).astype(np.float64)
-                if images:
-                    views[key] = sr if sr.ndim == bic_rgb.ndim else ycbcr2rgb(
-                        np.concatenate([sr[:, :, None], rgb2ycbcr(bic_rgb)[:, :, 1:]], axis=2))
-            else:  # an RGB model, scored on the Y of its output
-                views[key] = _net_rgb(model, bic_rgb, lr_rgb, tile, ens, precision)
-                sr = rgb2y(views[key])
-            res[key] = score(sr, gt, scale)
+            out, res[key] = score_item(model, item, tile, ens, precision)
+            if images:   # a Y model's Y on a colour image: with the bicubic Cb/Cr
+                views[key] = out if out.ndim == bic_rgb.ndim else from_planes(
+                    out[:, :, None], to_planes(bic_rgb, 1)[:, :, 1:], False)[0]
     if images:
         views = {"bicubic": bic_rgb, **views, "gt": gt_rgb}
         res["views"] = {k: quantize(v).astype(np.uint8) for k, v in views.items()}
@@ -206,7 +277,7 @@ def _mean_row(base: dict, items: list[dict]) -> dict:
 def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None, method: str = "model",
                  checkpoint: str | None = None, sha256: str | None = None, rgb: bool = False, tile=None,
                  self_ensemble: bool = False, save_dir=None, compare_dir=None, progress=None,
-                 precision="fp32") -> list[dict]:
+                 precision="fp32", max_pixels: int | None = None) -> list[dict]:
     """Evaluate bicubic and ``model`` (None: bicubic only) on every image in ``set_dir``.
 
     Returns the JSON rows: [bicubic row, model row(, self-ensemble row "<method>+se")]; each {"set",
@@ -215,7 +286,8 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
     and <name>_<method>.png (and <name>_<method>-se.png); compare_dir: writes
     <compare_dir>/<set>/x<scale>/<name>_compare.png (crops bicubic | model [| model+se] | GT).
     progress(name, result) is called after each image (result: see evaluate_image). precision: the
-    network's numeric path (see evaluate_image).
+    network's numeric path (see evaluate_image). max_pixels: an image of more pixels is refused with
+    SRCNNError (srcnn.images.read_image); one that does not fit in memory all the same, too.
     """
     set_dir = Path(set_dir)
     set_name = set_name or set_dir.name
@@ -234,12 +306,17 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
     prot = protocol(rgb)["name"]
     items = {"bicubic": [], "model": [], "ensemble": []}
     for f in files:
-        hr = to_rgb8(read_image(f))
+        try:
+            hr = to_rgb8(read_image(f, max_pixels=max_pixels))
+        except MemoryError as e:  # within max_pixels, yet its pixels do not fit
+            raise SRCNNError(f"{f}: the decoded image does not fit in memory ({e})") from None
         try:
             r = evaluate_image(hr, scale, model, rgb=rgb, tile=tile, images=bool(outs),
                                self_ensemble=self_ensemble, precision=precision)
         except SRCNNError as e:
             raise SRCNNError(f"{f}: {e}") from None
+        except MemoryError as e:  # the float copies of a large image: one line, not a numpy traceback
+            raise SRCNNError(f"{f}: {hr.shape[1]} x {hr.shape[0]} image does not fit in memory ({e})") from None
         for key in items:
             if r.get(key) is not None:
                 items[key].append({"name": f.stem, "psnr": r[key][0], "ssim": r[key][1]})

@@ -24,16 +24,15 @@ srcnn.inference.super_resolve runs with the same tiling and colour handling as t
 from __future__ import annotations
 
 import json
-import os
 import warnings
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .errors import SRCNNError
+from .files import atomic_path
 
 OPSET = 17
 FORMATS = ("onnx", "torchscript", "pt")
@@ -89,16 +88,10 @@ def export_metadata(model, meta: dict, opset: int | None = OPSET) -> dict[str, s
     return props
 
 
-@contextmanager
-def _temporary(path: Path):
-    """A temporary path beside ``path`` that replaces it on success and is removed on any failure."""
+def _temporary(path: Path, what: str):
+    """srcnn.files.atomic_path for ``path``, its folder created first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return atomic_path(path, what)
 
 
 def _probe(model, extra: int = 0) -> torch.Tensor:
@@ -136,7 +129,7 @@ def export_onnx(model, meta: dict, path, opset: int = OPSET) -> dict[str, str]:
         raise SRCNNError("ONNX export needs the onnx package: pip install onnx onnxruntime") from None
     path = Path(path)
     props = export_metadata(model, meta, opset)
-    with _temporary(path) as tmp:
+    with _temporary(path, "ONNX model") as tmp:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the legacy exporter's deprecation notes
@@ -168,7 +161,7 @@ def export_torchscript(model, meta: dict, path) -> dict[str, str]:
     """Write ``torch.jit.trace(model)`` to ``path`` atomically, metadata in the extra file srcnn.json."""
     path = Path(path)
     props = export_metadata(model, meta, opset=None)
-    with _temporary(path) as tmp:
+    with _temporary(path, "TorchScript model") as tmp:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

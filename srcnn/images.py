@@ -12,7 +12,6 @@ Decoding and encoding use OpenCV only (no PIL). On top of cv2 this module:
 from __future__ import annotations
 
 import os
-import secrets
 import struct
 import zlib
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ import cv2
 import numpy as np
 
 from srcnn.errors import SRCNNError
-from srcnn.files import read_regular
+from srcnn.files import atomic_path, read_regular
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -190,14 +189,28 @@ def _quiet_cv2():
 # ----------------------------------------------------------------------------------------------
 # reading
 
-def read_image(path) -> np.ndarray:
+# Default --max-pixels of prepare_data.py and evaluate.py: 2**28 = 16384 x 16384, ~268 megapixels. Every
+# training or test set (DIV2K's largest is ~2040 x 2040, ImageNet's a few megapixels), an 8K frame (33 MP)
+# and the photos of 100-200 MP cameras pass; a 30000 x 30000 image (900 MP: 2.7 GB as 8-bit RGB, about
+# 22 GB once float64) is refused with one line before any float copy. OpenCV's own decoder limit is 2**30.
+MAX_PIXELS = 1 << 28
+
+
+def read_image(path, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file exactly as stored.
 
     Returns (H,W) gray, (H,W,3) RGB or (H,W,4) RGBA, dtype uint8 or uint16 (as stored), C-contiguous.
     Palette images are expanded (RGB, or RGBA with a tRNS chunk); gray+alpha comes back as RGBA;
     EXIF orientation is applied. Raises SRCNNError("<path>: <problem>") for a missing, unreadable,
-    empty, truncated or corrupt file, or one that is not an image.
+    empty, truncated or corrupt file, or one that is not an image; with ``max_pixels``, also for an
+    image of more pixels than that ("PATH: W x H = N megapixels, over the limit of M (raise it with
+    --max-pixels)"), refused from the PNG header before decoding, else right after the decode.
     """
+    def check_size(w: int, h: int) -> None:
+        if max_pixels is not None and w * h > max_pixels:
+            raise SRCNNError(f"{path}: {w} x {h} = {w * h / 1e6:.4g} megapixels, over the limit of "
+                             f"{max_pixels / 1e6:.4g} (raise it with --max-pixels)")
+
     path = Path(path)
     data = read_regular(path, "image file", missing="file")  # a FIFO or /dev/zero: refused, not read
     if not data:
@@ -213,6 +226,8 @@ def read_image(path) -> np.ndarray:
         problem, orientation = _check_webp(data)
     if problem:
         raise SRCNNError(f"{path}: {problem}")
+    if kind == "png":  # the IHDR chunk, checked above, comes first: refuse a huge image undecoded
+        check_size(*struct.unpack(">II", data[16:24]))
 
     try:
         with _quiet_cv2():
@@ -225,6 +240,7 @@ def read_image(path) -> np.ndarray:
         raise SRCNNError(f"{path}: cannot decode {kind.upper()} data (corrupt or truncated file)")
     if img.dtype not in (np.uint8, np.uint16):
         raise SRCNNError(f"{path}: unsupported sample type {img.dtype} (only 8- and 16-bit images)")
+    check_size(img.shape[1], img.shape[0])  # before any copy below
 
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
@@ -262,8 +278,8 @@ def write_image(path, img: np.ndarray) -> None:
     """Write (H,W), (H,W,1), (H,W,3) RGB or (H,W,4) RGBA, uint8 or uint16, format from the extension.
 
     uint16 only for .png/.tif/.tiff; alpha only for .png/.tif/.tiff/.webp. JPEG is written at
-    quality 95, WebP losslessly (OpenCV defaults). Atomic: the bytes go to a temporary file in the
-    same folder which then replaces `path`; on any failure nothing is created or changed.
+    quality 95, WebP losslessly (OpenCV defaults). Atomic (srcnn.files.atomic_path): the bytes go to a
+    temporary file in the same folder which then replaces `path`; on any failure nothing is created or changed.
     The folder must exist. Raises SRCNNError("<path>: <problem>").
     """
     path = Path(path)
@@ -305,22 +321,10 @@ def write_image(path, img: np.ndarray) -> None:
         raise SRCNNError(f"{path}: {folder} is not a folder")
     if path.is_dir():
         raise SRCNNError(f"{path}: is a folder")
-    tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
-    except PermissionError:
-        raise SRCNNError(f"{path}: cannot write, folder {folder} is not writable") from None
-    except OSError as e:
-        raise SRCNNError(f"{path}: cannot write ({e.strerror or e})") from None
-    try:
+    with atomic_path(path) as tmp:
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
+        except PermissionError:
+            raise SRCNNError(f"{path}: cannot write, folder {folder} is not writable") from None
         with os.fdopen(fd, "wb") as f:
             f.write(buf.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SRCNNError(f"{path}: cannot write ({e.strerror or e})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .color import rgb2ycbcr, ycbcr2rgb
+from .color import from_planes, to_planes
 from .errors import SRCNNError
 from .imresize import contributions
 from .precision import FP32, NumericPath, inference_input, inference_numerics, inference_path
@@ -187,13 +187,18 @@ def _device_of(model) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+def check_tile(tile: int | None, name: str = "--tile") -> int | None:
+    """``tile`` when it is None (automatic), 0 (no tiling) or positive; SRCNNError naming it ``name``."""
+    if tile is not None and tile < 0:
+        raise SRCNNError(f"{name} {tile}: must be 0 (no tiling) or a positive number of pixels")
+    return tile
+
+
 def tile_size(tile: int | None, device) -> int:
     """Core tile side in output pixels: ``tile`` if given (0 = the whole image at once), else AUTO_TILE."""
     if tile is None:
         return AUTO_TILE.get(torch.device(device).type, AUTO_TILE["cpu"])
-    if tile < 0:
-        raise SRCNNError(f"--tile {tile}: must be 0 (no tiling) or a positive number of pixels")
-    return tile
+    return check_tile(tile)
 
 
 # PyTorch runs a float32 CPU convolution with oneDNN or with its own kernels depending on the input's
@@ -378,17 +383,8 @@ def _sr_tiles(f: np.ndarray, model, scale: int, tile: int | None, ensemble: bool
     """
     check_upscale(model, scale)
     gray = f.ndim == 2
-    color, alpha = (f[:, :, None], None) if gray else (f[:, :, :3], f[:, :, 3:])
     c = model.channels
-    if c == 1:
-        planes = color if gray else rgb2ycbcr(color)          # the network works on plane 0 (Y)
-    elif c == 3:
-        planes = np.repeat(color, 3, axis=2) if gray else color
-    else:
-        raise SRCNNError(f"models with {c} channels are not supported (1 = Y or 3 = RGB)")
-    if alpha is not None and alpha.shape[2]:
-        planes = np.ascontiguousarray(np.concatenate([planes, alpha], axis=2))
-    # planes: (H,W,P), the network's c planes first, then the pass-through ones (Cb, Cr, alpha)
+    planes = to_planes(f, c)   # (H,W,P): the network's c planes first, then the pass-through ones (Cb, Cr, alpha)
     lr_input = getattr(model, "upscale", 1) > 1
     if lr_input:   # the network sees the LR planes; the pass-through planes are bicubic-upscaled
         source = lambda r0, r1, c0, c1: planes[r0:r1, c0:c1]  # noqa: E731
@@ -397,16 +393,10 @@ def _sr_tiles(f: np.ndarray, model, scale: int, tile: int | None, ensemble: bool
     else:          # the network and the pass-through planes share one bicubic upscale
         source = BicubicUpscale(np.ascontiguousarray(planes), scale)
         hw = source.shape
-    has_alpha = not gray and f.shape[2] == 4
     for box, y, core in tiled_forward(model, source, hw, tile, ensemble, precision):
-        y = y.astype(np.float64)
-        if gray:
-            yield box, y.mean(axis=2), None
-            continue
         r0, r1, c0, c1 = box
         extra = passthrough(r0, r1, c0, c1) if lr_input else core[:, :, c:]   # output grid
-        rgb = ycbcr2rgb(np.concatenate([y, extra[:, :, :2]], axis=2)) if c == 1 else y
-        yield box, rgb, (extra[:, :, -1] if has_alpha else None)
+        yield (box, *from_planes(y.astype(np.float64), extra, gray))
 
 
 def super_resolve(img: np.ndarray, model, scale: int, tile: int | None = None,

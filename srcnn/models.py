@@ -497,6 +497,18 @@ def input_kind(name: str, **kwargs) -> str:
     return "lr" if {**preset, **kwargs}.get("upsample", "none") != "none" else "upscaled"
 
 
+def receptive_field(name: str, scale: int, **kwargs) -> int:
+    """Side, in network-input pixels, of the square of input one output pixel of ``build_model(name,
+    **kwargs)`` depends on: 2 * shrink + 1 (SRCNN 9-5-5: 17, VDSR: 41, FSRCNN x3: 17 LR pixels).
+
+    ``scale`` is used only by LR-input models, whose deconvolution/sub-pixel layer depends on it. The
+    model is built on the "meta" device: no weights are allocated or initialised."""
+    if input_kind(name, **kwargs) == "lr":
+        kwargs = {"scale": scale, **kwargs}
+    with torch.device("meta"):
+        return 2 * build_model(name, **kwargs).shrink + 1
+
+
 def data_defaults(name: str, scale: int) -> dict:
     """Training-data layout for model ``name`` at ``scale``: dict(input, patch_size, stride), sizes in HR px.
 

@@ -1,4 +1,4 @@
-"""Tiny synthetic "srcnn-patches" HDF5 files in the SPEC format, for tests of anything that reads them.
+"""Tiny synthetic "srcnn-patches" HDF5 files in the docs/formats.md layout, for tests of anything that reads them.
 
 ``write_patches(path)`` writes a valid version-1 file in milliseconds; keyword arguments change the
 geometry, and ``attrs`` lets a test break one thing at a time. ``input="lr"`` writes a file for LR-input

@@ -38,7 +38,7 @@ def identity_model(channels=1) -> SRCNN:
 
 
 def save_tiny_checkpoint(path, scale=3, channels: int = 1, seed: int = 0, padding: str = "replicate") -> Path:
-    """A checkpoint in the SPEC format holding ``tiny_model``; returns its path."""
+    """A checkpoint in the checkpoint format (docs/formats.md) holding ``tiny_model``; returns its path."""
     m = tiny_model(seed, channels, padding)
     ckpt = {"format": "srcnn-checkpoint", "format_version": 1, "srcnn_version": "test",
             "model": m.config(), "state_dict": m.state_dict(), "scale": scale,

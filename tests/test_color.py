@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from srcnn.color import is_gray, rgb2y, rgb2ycbcr, ycbcr2rgb
+from srcnn.color import from_planes, is_gray, rgb2y, rgb2ycbcr, to_planes, ycbcr2rgb
+from srcnn.errors import SRCNNError
 
 
 def test_known_values_uint8():
@@ -53,3 +54,25 @@ def test_bad_shape():
         rgb2ycbcr(np.zeros((4, 4)))
     with pytest.raises(ValueError):
         ycbcr2rgb(np.zeros((4, 4, 2)))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_planes_round_trip(make_image, channels):
+    """to_planes puts the network's planes first (Y or RGB; grey is its own Y, repeated for RGB), then
+    the pass-through ones (Cb, Cr, alpha); from_planes of an unchanged output gives the image back."""
+    rgba = np.concatenate([make_image(9, 11, 3), make_image(9, 11, 0, seed=1)[:, :, None]], axis=2) / 255.0
+    for img in (rgba, rgba[:, :, :3], rgba[:, :, 0]):
+        planes = to_planes(img, channels)
+        gray = img.ndim == 2
+        assert planes.shape[2] == (channels if gray else channels + (2 if channels == 1 else 0)
+                                   + img.shape[2] - 3)
+        if channels == 1 and not gray:
+            assert np.array_equal(planes[:, :, 0], rgb2y(img[:, :, :3]))
+        out, alpha = from_planes(planes[:, :, :channels], planes[:, :, channels:], gray)
+        np.testing.assert_allclose(out, img if gray else img[:, :, :3], atol=1e-12)
+        if img.ndim == 3 and img.shape[2] == 4:
+            assert np.array_equal(alpha, img[:, :, 3])
+        else:
+            assert alpha is None
+    with pytest.raises(SRCNNError, match="2 channels are not supported"):
+        to_planes(rgba, 2)

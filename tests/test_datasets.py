@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from srcnn import datasets
-from srcnn.datasets import KNOWN_SETS, data_root, main, read_checksums, resolve_set, verify
+from srcnn.cli.datasets import main
+from srcnn.datasets import KNOWN_SETS, data_root, read_checksums, resolve_set, verify
 from srcnn.errors import SRCNNError
 
 REPO = Path(__file__).resolve().parents[1]

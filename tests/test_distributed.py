@@ -18,7 +18,8 @@ import torch.multiprocessing as mp
 
 from h5fixtures import write_patches
 from srcnn.checkpoint import load_checkpoint
-from srcnn.engine import DEFAULTS, Trainer
+from srcnn.cli.train import build_trainer
+from srcnn.config import DEFAULTS
 
 pytestmark = [pytest.mark.usefixtures("light_training"),
               pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
@@ -67,22 +68,22 @@ def _worker(rank, world, port, tmp):
     res = {}
     try:
         # 1. train two epochs from scratch
-        tr = Trainer(make_hp(tmp, out_dir=str(tmp / "dist")), log=quiet, dist=d)
+        tr = build_trainer(make_hp(tmp, out_dir=str(tmp / "dist")), log=quiet, dist=d)
         res["train"] = tr.run()
         res["w_train"] = {k: v.clone() for k, v in tr.model.state_dict().items()}
         # 2. resume a single-process checkpoint with two processes (epoch 2 -> 3)
         ck = load_checkpoint(tmp / "single" / "checkpoint.2")
-        tr = Trainer(make_hp(tmp, out_dir=str(tmp / "s2d"), num_epoch=3), resume=ck,
+        tr = build_trainer(make_hp(tmp, out_dir=str(tmp / "s2d"), num_epoch=3), resume=ck,
                      resume_path=tmp / "single" / "checkpoint.2", log=quiet, dist=d)
         res["resume"] = tr.run(fresh=False)
         # 3. a stop seen by rank 1 only (e.g. a signal sent to one process): both stop at the same step
-        tr = Trainer(make_hp(tmp, out_dir=str(tmp / "stop")), log=quiet, dist=d)
+        tr = build_trainer(make_hp(tmp, out_dir=str(tmp / "stop")), log=quiet, dist=d)
         if rank == 1:
             _stop_on(tr, 1, 2)
         res["stop"] = tr.run()
         res["stop_step"] = tr.step
         # 4. streaming, 5 blocks of 8: rank 0 reads 3 blocks (6 batches), rank 1 2 blocks (4 + 2 empty steps)
-        tr = Trainer(make_hp(tmp, out_dir=str(tmp / "stream"), loader="stream"), log=quiet, dist=d)
+        tr = build_trainer(make_hp(tmp, out_dir=str(tmp / "stream"), loader="stream"), log=quiet, dist=d)
         tr.loader = StreamLoader(tr.pf, B, 0, workers=0, block_bytes=1, rank=rank, world=world)
         res["stream"] = tr.run()
         res["stream_step"] = tr.step
@@ -125,8 +126,8 @@ def equal(a: dict, b: dict):
 def single(tmp, out, ckpt=None, **kw):
     hp = make_hp(tmp, out_dir=str(tmp / out), batch_size=B * WORLD, **kw)
     if ckpt is None:
-        return Trainer(hp, log=quiet).run()
-    return Trainer(hp, resume=load_checkpoint(ckpt), resume_path=ckpt, log=quiet).run(fresh=False)
+        return build_trainer(hp, log=quiet).run()
+    return build_trainer(hp, resume=load_checkpoint(ckpt), resume_path=ckpt, log=quiet).run(fresh=False)
 
 
 def test_two_process_gloo_training(tmp_path):

@@ -12,8 +12,10 @@ import torch
 
 from h5fixtures import write_patches
 from srcnn.checkpoint import load_checkpoint
-from srcnn.engine import (DEFAULTS, Trainer, charbonnier_loss, clip_gradients, lr_factor, parse_filters,
-                          parse_model_args, train_command)
+from srcnn.cli.train import build_trainer, train_command
+from srcnn.cli.train_model import parse_filters, parse_model_args
+from srcnn.config import DEFAULTS
+from srcnn.optim import charbonnier_loss, lr_factor
 from srcnn.errors import SRCNNError
 
 
@@ -35,8 +37,8 @@ def make_hp(tmp_path, **kw):
 def trainer(hp, ckpt_path=None, lines=None):
     log = (lambda *a: lines.append(" ".join(map(str, a)))) if lines is not None else (lambda *a: None)
     if ckpt_path is None:
-        return Trainer(hp, log=log)
-    return Trainer(hp, resume=load_checkpoint(ckpt_path), resume_path=ckpt_path, log=log)
+        return build_trainer(hp, log=log)
+    return build_trainer(hp, resume=load_checkpoint(ckpt_path), resume_path=ckpt_path, log=log)
 
 
 def weights(path):
@@ -77,21 +79,6 @@ def test_parse_model_args():
                      (["d=1", "d=2"], "given twice")):
         with pytest.raises(ValueError, match=msg):
             parse_model_args(bad)
-
-
-def test_charbonnier_and_clip_units():
-    z = torch.zeros(2, 1, 3, 3)
-    assert math.isclose(float(charbonnier_loss(z, z)), 1e-3, rel_tol=1e-6)
-    d = torch.full_like(z, 0.5)
-    assert math.isclose(float(charbonnier_loss(d, z)), math.sqrt(0.25 + 1e-6), rel_tol=1e-6)
-    # each gradient element clamped to [-theta/lr, theta/lr] with its group's current lr
-    a, b = torch.nn.Parameter(torch.zeros(4)), torch.nn.Parameter(torch.zeros(3))
-    opt = torch.optim.SGD([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.01}], lr=0.1)
-    a.grad = torch.tensor([-100.0, -1.0, 3.0, 100.0])
-    b.grad = torch.tensor([-100.0, 20.0, 50.0])
-    clip_gradients(opt, 0.4)
-    assert torch.allclose(a.grad, torch.tensor([-4.0, -1.0, 3.0, 4.0]))
-    assert torch.allclose(b.grad, torch.tensor([-40.0, 20.0, 40.0]))
 
 
 def test_recipe_lists_the_prepare_command_of_every_file(tmp_path, data):
@@ -538,13 +525,13 @@ def test_failed_new_run_leaves_the_old_one_in_place(tmp_path, data):
 
 def test_previous_folder_of_the_same_second(tmp_path, data, monkeypatch):
     """issue 13 item 8: previous-<time> already there (two runs in one second) -> previous-<time>-2."""
-    import srcnn.engine as engine
+    import srcnn.rundir as rundir
 
-    class Frozen(engine.datetime):
+    class Frozen(rundir.datetime):
         @classmethod
         def now(cls, tz=None):
             return cls(2026, 1, 2, 3, 4, 5)
-    monkeypatch.setattr(engine, "datetime", Frozen)
+    monkeypatch.setattr(rundir, "datetime", Frozen)
     ck = tmp_path / "ck"
     for n in range(3):
         lines = []
@@ -606,20 +593,6 @@ def test_init_from_a_bundled_name(tmp_path, monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(tr.model.state_dict().values(), ref.state_dict().values()))
 
 
-def test_dihedral_group_and_alignment():
-    from srcnn.engine import augment_choice, dihedral
-    t = torch.rand(2, 1, 5, 5)
-    outs = [dihedral(t, k) for k in range(8)]
-    assert all(not torch.equal(outs[i], outs[j]) for i in range(8) for j in range(i))  # 8 distinct elements
-    assert torch.equal(outs[0], t)
-    up = lambda v: torch.nn.functional.interpolate(v, scale_factor=3, mode="nearest")  # noqa: E731
-    for k in range(8):  # an LR patch and its HR label stay aligned under every element
-        assert torch.equal(dihedral(up(t), k), up(dihedral(t, k)))
-    ks = [augment_choice(0, s) for s in range(200)]
-    assert ks == [augment_choice(0, s) for s in range(200)] and set(ks) == set(range(8))
-    assert ks != [augment_choice(1, s) for s in range(200)]
-
-
 def test_augment_and_ema_resume_bit_identical(tmp_path, data):
     full = make_hp(tmp_path, num_epoch=4, augment=True, ema=0.9, out_dir=str(tmp_path / "a"))
     lines = []
@@ -640,7 +613,7 @@ def test_augment_and_ema_resume_bit_identical(tmp_path, data):
 def test_ema_is_validated_and_exported(tmp_path, data):
     from srcnn.checkpoint import load_model
     from srcnn.cli.train import main as train_main
-    from srcnn.engine import ema_update
+    from srcnn.optim import ema_update
     tr = trainer(make_hp(tmp_path, num_epoch=2, ema=0.9))
     assert tr.run() == 0
     ck = load_checkpoint(tmp_path / "ck/checkpoint.last")
@@ -678,12 +651,12 @@ def test_auto_precision_recorded(tmp_path, data):
 def test_disk_full_while_training_is_one_error(tmp_path, data, monkeypatch):
     """issue 13 item 6: a writer of the run (here log.jsonl, written to /dev/full) failing with ENOSPC is
     one SRCNNError naming what is kept, not a traceback; the checkpoints written before load."""
-    import srcnn.engine as engine
+    import srcnn.rundir as rundir
 
     def full(path, text):
         with open("/dev/full", "w") as f:
             f.write(text)
-    monkeypatch.setattr(engine, "_atomic_text", full)
+    monkeypatch.setattr(rundir, "atomic_text", full)
     with pytest.raises(SRCNNError, match=r"No space left on device; the checkpoints written before are kept "
                                          r"\(last good: .*checkpoint\.last\)") as e:
         trainer(make_hp(tmp_path, num_epoch=2)).run()

@@ -290,3 +290,28 @@ def test_json_output_checked_before_the_work(root, ckpt, tmp_path, capsys, where
     rc, stdout, err = run(["--set", "SetB", "--checkpoint", ckpt, "--data-root", root, "--json", out], capsys)
     assert rc == 2 and err == f"error: {out}: {msg.format(d=tmp_path)}\n", err
     assert "mean" not in stdout and "PSNR" not in stdout  # failed before evaluating anything
+
+
+def test_max_pixels_and_out_of_memory_are_one_line(root, ckpt, capsys, monkeypatch):
+    """issue 13 item 10: a valid 30000 x 30000 PNG ended evaluate.py with a numpy MemoryError traceback.
+    An HR image over --max-pixels (default 16384 x 16384) is refused with one line saying how to raise the
+    limit; one within it that still does not fit in memory is one line naming the file and its size."""
+    import numpy as np
+
+    from srcnn import evaluation
+    base = ["--set", "SetB", "--checkpoint", ckpt, "--scale", 3, "--data-root", root]
+    path = root / "SetB" / "img3.png"  # 40 x 39 = 1560 pixels
+    rc, _, err = run(base + ["--max-pixels", 1559], capsys)
+    assert rc == 2 and err == (f"error: {path}: 40 x 39 = 0.00156 megapixels, over the limit of 0.001559 "
+                               "(raise it with --max-pixels)\n"), err
+    assert run(base + ["--max-pixels", 1560], capsys)[0] == 0
+    with pytest.raises(SystemExit):
+        main([str(a) for a in base] + ["--max-pixels", "0"])
+    assert "--max-pixels" in capsys.readouterr().err
+    monkeypatch.setattr(evaluation, "evaluate_image", lambda *a, **k: np.empty((1 << 40, 1 << 10)))  # 8 PB
+    rc, _, err = run(base, capsys)
+    assert rc == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"error: {path}: 40 x 39 image does not fit in memory (Unable to allocate"), err
+    r = subprocess.run([sys.executable, str(REPO / "evaluate.py"), "--help"], capture_output=True, text=True,
+                       cwd=REPO)
+    assert "--max-pixels N" in r.stdout and "16384 x 16384" in " ".join(r.stdout.split())

@@ -201,3 +201,43 @@ def test_side_by_side_and_best_crop():
 def test_slug():
     assert slug("SRCNN 9-5-5 (authors)") == "srcnn-9-5-5-authors"
     assert slug("!!") == "model"
+
+
+@pytest.mark.usefixtures("light_training")
+@pytest.mark.parametrize("channels, name, args", [
+    (1, "srcnn", []),                        # the paper's SRCNN: trained without padding, validated with replicate
+    (3, "srcnn", []),                        # an RGB model: the grey image's Y is the mean of its output planes
+    (1, "fsrcnn", ["d=8", "s=4", "m=1"]),    # an LR-input model
+], ids=["srcnn-y", "srcnn-rgb", "fsrcnn"])
+def test_checkpoint_best_scores_what_evaluate_reports(tmp_path, make_image, channels, name, args):
+    """train.py's validation of checkpoint.best (--val-set) and evaluate.py's report on the same images agree
+    to the bit: checkpoint.best is chosen by the code that evaluate.py reports with."""
+    import json
+    from h5fixtures import write_patches
+    from srcnn.checkpoint import load_checkpoint
+    from srcnn.cli.evaluate import main
+    from srcnn.cli.train import build_trainer
+    from srcnn.config import DEFAULTS
+    folder = tmp_path / "Val"
+    folder.mkdir()
+    write_image(folder / "a.png", make_image(30, 33, 3, seed=1))
+    write_image(folder / "b.png", make_image(28, 26, 0, seed=2))   # greyscale
+    lr_input = name != "srcnn"
+    data = write_patches(tmp_path / "t.h5", n=32, chunk=8, channels=channels, scales=(2,), val_images=0,
+                         **({"input": "lr"} if lr_input else {"patch": 11}))
+    hp = dict(DEFAULTS, data=str(data), out_dir=str(tmp_path / "ck"), model=name, model_arg=args,
+              filters="3-1-3", n1=8, n2=4, batch_size=8, num_epoch=2, save_freq=1, lr=1e-3, precision="fp32",
+              val_set=str(folder))
+    if lr_input:
+        hp.update(filters=None, n1=None, n2=None, padding=None)
+    assert build_trainer(hp, log=lambda *a: None).run() == 0
+    ck = load_checkpoint(tmp_path / "ck" / "checkpoint.best")
+    (trained,) = [h for h in ck["history"] if h["epoch"] == ck["best"]["epoch"]]
+    assert trained["val_psnr"] == ck["best"]["val_psnr"] and trained["val_ssim"] is not None
+    if name == "srcnn":
+        assert ck["model"]["padding"] == "none"
+    assert main(["--set", str(folder), "--checkpoint", str(tmp_path / "ck" / "checkpoint.best"), "--scale", "2",
+                 "--device", "cpu", "--json", str(tmp_path / "r.json")]) == 0
+    bicubic, row = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert row["count"] == 2
+    assert (row["psnr"], row["ssim"]) == (trained["val_psnr"], trained["val_ssim"])

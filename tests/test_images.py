@@ -462,3 +462,20 @@ def test_special_files_and_long_names_refused(tmp_path, kind):
     msg = {"fifo": "is a FIFO (named pipe), not a regular file", "device": "is a character device, not a regular file",
            "long_name": "cannot read (File name too long)"}[kind]
     assert str(result) == f"{path}: {msg}"
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".webp"])
+def test_max_pixels_refuses_large_images_with_one_line(tmp_path, make_image, monkeypatch, ext):
+    """issue 13 item 10: a valid 30000 x 30000 PNG ended prepare_data.py and evaluate.py with a numpy
+    MemoryError. read_image(max_pixels=N) refuses more than N pixels with one line: a PNG from its header
+    without decoding, the other formats right after the decode; at the limit, or with none, it reads."""
+    path = tmp_path / f"a{ext}"
+    write_image(path, make_image(20, 30, 3))  # 600 pixels
+    assert read_image(path, max_pixels=600).shape == (20, 30, 3)
+    assert read_image(path).shape == (20, 30, 3) and images.MAX_PIXELS == 16384 * 16384
+    if ext == ".png":  # refused before cv2 decodes anything
+        monkeypatch.setattr(images.cv2, "imdecode", lambda *a: pytest.fail("decoded an over-limit PNG"))
+    with pytest.raises(SRCNNError) as e:
+        read_image(path, max_pixels=599)
+    assert str(e.value) == (f"{path}: 30 x 20 = 0.0006 megapixels, over the limit of 0.000599 "
+                            "(raise it with --max-pixels)")

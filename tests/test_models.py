@@ -269,3 +269,33 @@ def test_data_defaults(scale, patch, stride):
         data_defaults("srcnn9", scale)
     with pytest.raises(ValueError, match="scale"):
         data_defaults("fsrcnn", 1)
+
+
+def test_receptive_field_is_what_one_output_pixel_sees():
+    """receptive_field (issue 13: the smallest patch prepare_data.py accepts is derived from it):
+    2 * shrink + 1, for LR-input models at the given scale, model kwargs honoured; and it is the real
+    extent: an unpadded SRCNN's output is smaller by exactly F - 1, and moving one input pixel F // 2
+    away from an output pixel changes it while F // 2 + 1 does not."""
+    from srcnn.models import receptive_field
+    assert receptive_field("srcnn", 3) == 17 and receptive_field("srcnn", 3, f2=1) == 13
+    assert receptive_field("vdsr", 2) == 41 and receptive_field("espcn", 4) == 9
+    assert (receptive_field("fsrcnn", 2), receptive_field("fsrcnn", 3), receptive_field("fsrcnn", 4)) == (17, 17, 15)
+    assert receptive_field("srcnn-ca", 3) == 49
+    for name in NAMES:
+        for scale in (2, 3, 4):
+            kw = {"scale": scale} if name in LR_MODELS else {}
+            assert receptive_field(name, scale) == 2 * build_model(name, **kw).shrink + 1, (name, scale)
+    f = receptive_field("srcnn", 3)
+    torch.manual_seed(0)
+    net = build_model("srcnn", padding="none").double().eval()  # PyTorch's init: no vanishing changes
+    assert net.out_size(33) == 33 - (f - 1)
+    x = torch.rand(1, 1, 2 * f + 1, 2 * f + 1, dtype=torch.float64)
+    centre = f  # the output pixel at input position (f, f) is output (f - f//2, f - f//2) when unpadded
+    with torch.no_grad():
+        y0 = net(x)[0, 0, centre - f // 2, centre - f // 2]
+        for d, changes in ((f // 2, True), (f // 2 + 1, False)):
+            x2 = x.clone()
+            x2[0, 0, centre, centre + d] += 0.5
+            assert bool(net(x2)[0, 0, centre - f // 2, centre - f // 2] != y0) == changes, d
+    with pytest.raises(ValueError, match="unknown model"):
+        receptive_field("srcnn9", 3)

@@ -18,7 +18,13 @@ from srcnn.color import rgb2y
 from srcnn.errors import SRCNNError
 from srcnn.images import read_image, write_image
 from srcnn.imresize import imresize, modcrop
-from srcnn.protocol import bicubic_y, hr_y
+from srcnn.prepare import segments
+from srcnn.prepare.patches import dihedral, extract_patches, patch_count, too_small
+from srcnn.prepare.pool import Interrupt
+from srcnn.prepare.run import split_images
+from srcnn.prepare.segments import run_key
+from srcnn.prepare.writer import PatchWriter, fingerprint
+from srcnn.protocol import bicubic_y, degrade, degrade_lr, hr_y
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,7 +93,7 @@ def palette_png(path: Path, idx: np.ndarray, palette: np.ndarray) -> None:
 def fail_on_second_append(monkeypatch, error: BaseException):
     """Make the writer raise ``error`` right after its second block of patches is appended (counting
     from now); returns the append it replaced, to put back."""
-    real, seen = prep.PatchWriter.append, []
+    real, seen = PatchWriter.append, []
 
     def append(self, *a):
         real(self, *a)
@@ -95,7 +101,7 @@ def fail_on_second_append(monkeypatch, error: BaseException):
         if len(seen) == 2:
             raise error
 
-    monkeypatch.setattr(prep.PatchWriter, "append", append)
+    monkeypatch.setattr(PatchWriter, "append", append)
     return real
 
 
@@ -105,14 +111,14 @@ def fail_on_second_append(monkeypatch, error: BaseException):
 def test_patch_count_is_the_papers_loop(h, w, p, s):
     # generate_train.m: for x = 1:stride:hei-size_input+1, for y = 1:stride:wid-size_input+1
     expected = len(range(1, h - p + 2, s)) * len(range(1, w - p + 2, s))
-    assert prep.patch_count(h, w, p, s) == expected == (max(0, (h - p) // s + 1) * max(0, (w - p) // s + 1) if h >= p and w >= p else 0)
+    assert patch_count(h, w, p, s) == expected == (max(0, (h - p) // s + 1) * max(0, (w - p) // s + 1) if h >= p and w >= p else 0)
 
 
 def test_patch_positions_and_centre_label():
     h, w, p, l, s = 40, 45, 11, 5, 7
     lr = np.arange(h * w, dtype=np.float64).reshape(h, w, 1)
     hr = (np.arange(h * w) % 251).astype(np.uint8).reshape(h, w, 1)
-    a, b = prep.extract_patches(lr, hr, p, l, s)
+    a, b = extract_patches(lr, hr, p, l, s)
     ys, xs = range(0, h - p + 1, s), range(0, w - p + 1, s)
     assert a.shape == (len(ys) * len(xs), 1, p, p) and a.dtype == np.float16
     assert b.shape == (len(ys) * len(xs), 1, l, l) and b.dtype == np.uint8
@@ -128,33 +134,19 @@ def test_degradation_equals_protocol_bicubic_y(make_image):
     img = make_image(51, 62, 3, seed=1)
     for s in (2, 3, 4):
         y = hr_y(img, s)
-        got = prep.degrade(y[:, :, None], s)[:, :, 0]
+        got = degrade(y[:, :, None], s)[1][:, :, 0]
         np.testing.assert_array_equal(got, bicubic_y(y, s))
 
 
 def test_degradation_commutes_with_flips_and_rotations(make_image):
     hr = make_image(36, 45, 3, seed=2) / 255.0
-    lr = prep.degrade(hr, 3, blur_sigma=1.0)
-    for t_hr, t_lr in zip(prep.dihedral(hr), prep.dihedral(lr)):
-        np.testing.assert_allclose(prep.degrade(np.ascontiguousarray(t_hr), 3, blur_sigma=1.0), t_lr, atol=1e-12)
-    small = prep.degrade_lr(hr, 3, blur_sigma=1.0)  # the LR image itself (LR-input models) too
+    lr = degrade(hr, 3, blur_sigma=1.0)[1]
+    for t_hr, t_lr in zip(dihedral(hr), dihedral(lr)):
+        np.testing.assert_allclose(degrade(np.ascontiguousarray(t_hr), 3, blur_sigma=1.0)[1], t_lr, atol=1e-12)
+    small = degrade_lr(hr, 3, blur_sigma=1.0)  # the LR image itself (LR-input models) too
     assert small.shape == (12, 15, 3)
-    for t_hr, t_lr in zip(prep.dihedral(hr), prep.dihedral(small)):
-        np.testing.assert_allclose(prep.degrade_lr(np.ascontiguousarray(t_hr), 3, blur_sigma=1.0), t_lr, atol=1e-12)
-
-
-def test_blur_and_noise(make_image):
-    hr = make_image(30, 30, 0, seed=3)[:, :, None] / 255.0
-    blurred = prep.gaussian_blur(hr, 1.5)
-    assert abs(blurred.sum() - hr.sum()) / hr.sum() < 0.01 and blurred.std() < hr.std()
-    np.testing.assert_array_equal(prep.gaussian_blur(hr, 0), hr)
-    clean = prep.degrade(hr, 3)
-    assert not np.allclose(prep.degrade(hr, 3, blur_sigma=1.2), clean)
-    n1 = prep.degrade(hr, 3, noise_sigma=10, rng=np.random.default_rng(0))
-    n2 = prep.degrade(hr, 3, noise_sigma=10, rng=np.random.default_rng(0))
-    np.testing.assert_array_equal(n1, n2)
-    # noise of 10 grey levels on the 10x10 LR image, bicubic-upscaled: a few grey levels per pixel
-    assert 2 < (n1 - clean).std() * 255 < 10
+    for t_hr, t_lr in zip(dihedral(hr), dihedral(small)):
+        np.testing.assert_allclose(degrade_lr(np.ascontiguousarray(t_hr), 3, blur_sigma=1.0), t_lr, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- the file
@@ -219,7 +211,7 @@ def test_multi_scale(tmp_path, make_image):
     expected = []
     for h, w in ((61, 62), (50, 57)):
         for s in (2, 3, 4):
-            expected += [s] * prep.patch_count(h - h % s, w - w % s, 20, 10)
+            expected += [s] * patch_count(h - h % s, w - w % s, 20, 10)
     np.testing.assert_array_equal(sc, expected)
     # the first x4 patch of image 0 is the x4 degradation
     img = read_image(tmp_path / "imgs/img0.png")
@@ -234,7 +226,7 @@ def test_rgb_channels(tmp_path, make_image):
     assert run(tmp_path, "--images", tmp_path / "imgs", "--out", out, "--channels", "rgb", "--patch-size", 16, "--stride", 12) == 0
     img = read_image(tmp_path / "imgs/img0.png")
     hr_rgb = modcrop(img, 3)
-    lr_rgb = prep.degrade(hr_rgb / 255.0, 3)
+    lr_rgb = degrade(hr_rgb / 255.0, 3)[1]
     with h5py.File(out) as f:
         assert f.attrs["channels"] == "rgb"
         lr, hr = f["train/lr"][()], f["train/hr"][()]
@@ -256,13 +248,13 @@ def test_augment_counts_and_content(tmp_path, make_image):
     for f in (1.0, 0.9, 0.8, 0.7, 0.6):  # FSRCNN's copies, each in 8 orientations
         h, w = (imresize(img, f) if f != 1 else img).shape[:2]
         h, w = h - h % 3, w - w % 3
-        expected += 4 * (prep.patch_count(h, w, 15, 8) + prep.patch_count(w, h, 15, 8))
+        expected += 4 * (patch_count(h, w, 15, 8) + patch_count(w, h, 15, 8))
     with h5py.File(out) as f:
         assert f.attrs["augment"] and f["train"].attrs["count"] == expected
         assert list(f.attrs["augment_scales"]) == [1.0, 0.9, 0.8, 0.7, 0.6]
         lr, hr = f["train/lr"][()], f["train/hr"][()]
     y = np.round(hr_y(img, 3) * 255).astype(np.uint8)
-    n0 = prep.patch_count(*y.shape, 15, 8)  # the identity orientation comes first ...
+    n0 = patch_count(*y.shape, 15, 8)  # the identity orientation comes first ...
     np.testing.assert_array_equal(hr[0, 0], y[:15, :15])
     np.testing.assert_array_equal(hr[n0, 0], y[:15, ::-1][:15, :15])  # ... then its mirror image
     rot = np.rot90(y)  # and the rotated copy's patches are the degradation of the rotated image
@@ -289,14 +281,14 @@ def test_val_split(tmp_path, make_image):
         for s in (2, 3):
             assert g[f"lr_x{s}"].dtype == np.float16
             np.testing.assert_array_equal(g[f"lr_x{s}"][()][:, :, 0], bicubic_y(y / 255.0, s).astype(np.float16))
-        n_train = sum(prep.patch_count(h - h % s, w - w % s, 33, 14)
+        n_train = sum(patch_count(h - h % s, w - w % s, 33, 14)
                       for s_ in sources if s_["split"] == "train" for h, w in [(s_["h"], s_["w"])] for s in (2, 3))
         assert f["train"].attrs["count"] == n_train
-    assert prep.split_images(10, 0.2, 0) == prep.split_images(10, 0.2, 0)
-    assert prep.split_images(10, 0.2, 0).count("val") == 2
-    assert prep.split_images(10, 0.01, 0).count("val") == 1  # at least one image when asked
+    assert split_images(10, 0.2, 0) == split_images(10, 0.2, 0)
+    assert split_images(10, 0.2, 0).count("val") == 2
+    assert split_images(10, 0.01, 0).count("val") == 1  # at least one image when asked
     with pytest.raises(SRCNNError, match="no training image"):
-        prep.split_images(1, 0.5, 0)
+        split_images(1, 0.5, 0)
 
 
 def test_deterministic_for_any_number_of_workers(tmp_path, make_image):
@@ -338,7 +330,7 @@ def test_unusable_files_are_skipped_or_fail_with_strict(tmp_path, make_image, ca
     assert error_line(err) and "cut.png" in err and "--strict" in err
     assert not (tmp_path / "strict.h5").exists() and list(tmp_path.glob(".strict.h5*")) == []
     # 34 rows modcropped by 4 are 32 < 33: too small at x4, named with the reason
-    assert prep.too_small(34, 40, prep.PrepareConfig(scales=(4,)), "train") == \
+    assert too_small(34, 40, prep.PrepareConfig(scales=(4,)), "train") == \
         "40x34 image is smaller than a 33x33 patch after modcrop by 4"
 
 
@@ -430,7 +422,7 @@ def test_interrupt_or_crash_mid_write_keeps_progress_not_output(tmp_path, make_i
     part = tmp_path / ".t.h5.partial"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".t.h5.partial", "imgs", "ref.h5", "t.h5"]
     assert sorted(p.name for p in part.iterdir()) == ["000000.h5", "lock", "run.json"]  # image 0, committed
-    monkeypatch.setattr(prep.PatchWriter, "append", real)
+    monkeypatch.setattr(PatchWriter, "append", real)
     assert run(tmp_path, *args, "--resume") == 0
     assert "continued after 1 images" in capsys.readouterr().out
     assert same(read_h5(out), read_h5(tmp_path / "ref.h5"))
@@ -441,7 +433,7 @@ def test_interrupt_lost_in_a_destructor_is_raised_again(capsys):
     # Python drops an exception raised by a signal handler while __del__ / a weakref callback runs
     # (it happened with the process pool busy); check() raises it again, and nothing is printed.
     old, old_hook = signal.getsignal(signal.SIGINT), sys.unraisablehook  # pytest installs its own hook
-    with prep.Interrupt() as stop:
+    with Interrupt() as stop:
         assert signal.getsignal(signal.SIGINT) == stop._handler
 
         class Victim:
@@ -457,7 +449,7 @@ def test_interrupt_lost_in_a_destructor_is_raised_again(capsys):
 
 SLOW_WRITER = """
 import sys, time
-import srcnn.prepare as p
+import srcnn.prepare.writer as p
 real = p.PatchWriter.append
 def append(self, *a):
     real(self, *a)
@@ -615,7 +607,7 @@ def test_lr_input_override_rgb_and_augment(tmp_path, make_image):
                "--patch-size", 12, "--stride", 6, "--channels", "rgb", "--augment") == 0
     img = read_image(tmp_path / "imgs/img0.png")
     hr_rgb = modcrop(img, 2)
-    n0 = prep.patch_count(*hr_rgb.shape[:2], 12, 6)
+    n0 = patch_count(*hr_rgb.shape[:2], 12, 6)
     with h5py.File(out) as f:
         assert (f.attrs["patch_size"], f.attrs["stride"], f.attrs["model"]) == (12, 6, "espcn")
         lr, hr = f["train/lr"][()], f["train/hr"][()]
@@ -659,9 +651,9 @@ def test_fingerprint_depends_on_the_input_kind():
     up = prep.PrepareConfig(scales=(3,), patch_size=33, stride=15)
     lr = prep.PrepareConfig(scales=(3,), patch_size=33, stride=15, input="lr")
     src = [{"path": "a.png", "sha256": "0" * 64, "split": "train", "h": 40, "w": 40}]
-    assert prep.fingerprint(up, src) != prep.fingerprint(lr, src)
+    assert fingerprint(up, src) != fingerprint(lr, src)
     assert "input" not in up.params() and lr.params()["input"] == "lr"  # upscaled: fingerprints as before
-    assert prep.run_key(up, [], False) != prep.run_key(lr, [], False)  # --resume refuses a switch of kind
+    assert run_key(up, [], False) != run_key(lr, [], False)  # --resume refuses a switch of kind
 
 
 def test_lr_input_resume_and_shards_are_identical(tmp_path, make_image, monkeypatch, capsys):
@@ -670,11 +662,11 @@ def test_lr_input_resume_and_shards_are_identical(tmp_path, make_image, monkeypa
             "--noise-sigma", 3, "--val-fraction", 0.25, "--shard-size", 40]
     (tmp_path / "ref").mkdir()
     assert run(tmp_path, *args, "--out", tmp_path / "ref/t.h5") == 0
-    monkeypatch.setattr(prep, "SEGMENT_SAMPLES", 1)  # a commit per image
+    monkeypatch.setattr(segments, "SEGMENT_SAMPLES", 1)  # a commit per image
     real = fail_on_second_append(monkeypatch, KeyboardInterrupt("SIGINT"))
     assert run(tmp_path, *args, "--out", tmp_path / "t.h5") == 130
     assert "--resume" in capsys.readouterr().err and not list(tmp_path.glob("t-*.h5"))
-    monkeypatch.setattr(prep.PatchWriter, "append", real)
+    monkeypatch.setattr(PatchWriter, "append", real)
     assert run(tmp_path, *args, "--out", tmp_path / "t.h5", "--resume") == 0
     assert "continued after" in capsys.readouterr().out
     refs, got = sorted((tmp_path / "ref").glob("t-*.h5")), sorted(tmp_path.glob("t-*.h5"))
@@ -686,7 +678,7 @@ def test_lr_input_resume_and_shards_are_identical(tmp_path, make_image, monkeypa
     # switching the input kind on --resume is refused
     fail_on_second_append(monkeypatch, KeyboardInterrupt("SIGINT"))
     assert run(tmp_path, *args, "--out", tmp_path / "u.h5") == 130
-    monkeypatch.setattr(prep.PatchWriter, "append", real)
+    monkeypatch.setattr(PatchWriter, "append", real)
     other = [a for a in args if a != "fsrcnn"]
     other[other.index("--model") + 1:other.index("--model") + 1] = ["srcnn"]
     assert run(tmp_path, *other, "--out", tmp_path / "u.h5", "--resume") == 2
@@ -761,3 +753,110 @@ def test_disk_full_is_one_line_not_a_segfault(tmp_path, make_image, small_tmpfs)
     assert error_line(r.stderr) and "not enough free space: the next write needs about" in r.stderr, r.stderr
     assert "free space and rerun the command with --resume" in r.stderr and not out.exists()
     assert (small_tmpfs / ".o.h5.partial" / "run.json").is_file()
+
+
+# ----------------------------------------------------------------------------- issue 13: patch size, large images
+
+@pytest.mark.parametrize("extra, minimum, why", [
+    (["--patch-size", 1], 6, "a third of its 17 px receptive field"),
+    (["--patch-size", 2], 6, "a third of its 17 px receptive field"),
+    (["--patch-size", 13, "--label-size", 1], 17, "whose output is the patch less 16 px"),
+    (["--model", "vdsr", "--patch-size", 13], 14, "a third of its 41 px receptive field"),
+    (["--model", "fsrcnn", "--patch-size", 15], 18, "LR patches of at least 6 px, a third of its 17 px"),
+    (["--model", "espcn", "--scale", 2, "--patch-size", 2], 6, "LR patches of at least 3 px"),
+])
+def test_patch_size_below_what_the_model_can_use_is_refused(tmp_path, make_image, capsys, extra, minimum, why):
+    """issue 13: --patch-size 1 or 2 was accepted though no model can train on it. The network input must
+    span a third of --model's receptive field (an unpadded SRCNN's label, with --label-size, all of it):
+    one line naming the option, the value, the model and the minimum; nothing written."""
+    make_folder(tmp_path / "imgs", make_image)
+    out = tmp_path / "p.h5"
+    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", out, *extra) == 2
+    err = capsys.readouterr().err
+    model = extra[extra.index("--model") + 1] if "--model" in extra else "srcnn"
+    patch = extra[extra.index("--patch-size") + 1]
+    assert error_line(err) and f"--patch-size {patch} is too small for --model {model}" in err, err
+    assert f"the minimum is {minimum} (" in err and why in err, err
+    assert not out.exists() and not list(tmp_path.glob(".p.h5.partial"))
+
+
+def test_patch_size_minimum_keeps_the_defaults_and_the_papers_settings(tmp_path, make_image, capsys):
+    """The rule refuses nonsense only: the minimum itself, FSRCNN's own sub-images (LR 10/7/6 at x2/3/4,
+    below its receptive field), SRCNN's 33/21, and every model's default at every scale pass (a default
+    under the minimum, LR input at x7 and up, is raised to it); --help states the rule."""
+    from srcnn.cli.prepare import build_parser, config
+    from srcnn.models import model_names
+    make_folder(tmp_path / "imgs", make_image)
+    base = ["--images", tmp_path / "imgs", "--overwrite"]
+    for extra in (["--patch-size", 6], ["--patch-size", 17, "--label-size", 1], ["--label-size", 21],
+                  ["--model", "fsrcnn", "--scale", 2, "--patch-size", 20, "--stride", 10],
+                  ["--model", "fsrcnn", "--scale", 3, "--patch-size", 21, "--stride", 9],
+                  ["--model", "fsrcnn", "--scale", 4, "--patch-size", 24, "--stride", 12],
+                  ["--model", "vdsr", "--patch-size", 14]):
+        assert run(tmp_path, *base, "--out", tmp_path / "ok.h5", *extra) == 0, (extra, capsys.readouterr().err)
+    parser = build_parser()
+    for name in model_names():
+        for scale in (2, 3, 4, 7, 8, 16, 33):
+            cfg = config(parser.parse_args(["--out", "x.h5", "--model", name, "--scale", str(scale)]))
+            assert cfg.patch_size >= cfg.min_patch_size(name)[0] >= 3 * (scale if cfg.input == "lr" else 1)
+    assert config(parser.parse_args(["--out", "x.h5", "--model", "fsrcnn", "--scale", "3"])).patch_size == 33
+    assert config(parser.parse_args(["--out", "x.h5", "--model", "fsrcnn", "--scale", "8"])).patch_size == 40
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "a third of its receptive field" in text and "--max-pixels N" in text
+
+
+def test_max_pixels_skips_large_images_with_one_line(tmp_path, make_image, capsys):
+    """issue 13 item 10: a 30000 x 30000 PNG ended prepare_data.py with a numpy MemoryError traceback.
+    Images over --max-pixels (default 16384 x 16384) are skipped unread, like unusable ones, with one
+    line each ("raise it with --max-pixels"); --strict refuses them. The limit is not a content option:
+    no fingerprint changes, but --resume must not continue a run made with another limit."""
+    paths = make_folder(tmp_path / "imgs", make_image)  # 70x60 = 4200, 52x48 = 2496, 64x75 = 4800 pixels
+    out = tmp_path / "m.h5"
+    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", out, "--max-pixels", 4200) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:] == ["skipped 1 of 3 files:", f"  {paths[2]}: 64 x 75 = 0.0048 megapixels, over the limit of "
+                         "0.0042 (raise it with --max-pixels)"], lines
+    with h5py.File(out) as f:
+        assert [s["path"] for s in json.loads(f.attrs["sources"])] == ["img0.png", "img1.png"]
+    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", tmp_path / "s.h5", "--max-pixels", 4200,
+               "--strict") == 2
+    err = capsys.readouterr().err
+    assert error_line(err) and "img2.png: 64 x 75 = 0.0048 megapixels, over the limit of 0.0042" in err, err
+    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", tmp_path / "z.h5", "--max-pixels", 0) == 2
+    assert "--max-pixels must be a whole number of pixels >= 1, got 0" in capsys.readouterr().err
+    default = prep.PrepareConfig()
+    assert default.max_pixels == 1 << 28 and "max_pixels" not in default.params()
+    low = prep.PrepareConfig(max_pixels=4200)
+    assert low.params() == default.params() and run_key(low, [], False) != run_key(default, [], False)
+    assert run_key(default, [], False).keys() == run_key(prep.PrepareConfig(max_pixels=1 << 28), [], False).keys()
+
+
+def test_out_of_memory_in_an_image_is_one_line_and_resumable(tmp_path, make_image, monkeypatch, capsys):
+    """issue 13 item 10: an image within --max-pixels that still does not fit in memory stops the run
+    with one line naming the file and its size (not a MemoryError traceback); the images done before it
+    are kept, and --resume then gives the file of an uninterrupted run."""
+    from srcnn.prepare import patches
+    paths = make_folder(tmp_path / "imgs", make_image)
+    args = ["--images", tmp_path / "imgs", "--noise-sigma", 2]
+    (tmp_path / "ref").mkdir()
+    assert run(tmp_path, *args, "--out", tmp_path / "ref/o.h5") == 0
+    real = patches.network_input
+
+    def failing(hr, scale, cfg, rng):
+        if hr.shape[:2] == (48, 51):  # img1, 52 x 48 (modcrop to 51 x 48)
+            np.empty((1 << 40, 1 << 10))  # 8 PB: numpy's own MemoryError, nothing allocated
+        return real(hr, scale, cfg, rng)
+
+    monkeypatch.setattr(patches, "network_input", failing)
+    out = tmp_path / "o.h5"
+    assert run(tmp_path, *args, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert error_line(err) and f"{paths[1]}: 52 x 48 image does not fit in memory (Unable to allocate" in err, err
+    assert f"kept in {tmp_path / '.o.h5.partial'}" in err and "rerun the command with --resume" in err, err
+    assert not out.exists()
+    monkeypatch.setattr(patches, "network_input", real)
+    assert run(tmp_path, *args, "--out", out, "--resume") == 0
+    assert "continued after 1 images done before" in capsys.readouterr().out
+    assert same(read_h5(out), read_h5(tmp_path / "ref/o.h5"))

@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 from test_prepare import make_folder, read_h5, same
 
-from srcnn import prepare as prep
+import srcnn.prepare.run as prepare_run
 from srcnn.cli.prepare import main
 from srcnn.data import open_patches
+from srcnn.prepare.segments import lock_partial
 
 REPO = Path(__file__).resolve().parents[1]
 
 # One committed segment per image; after the third commit the process waits to be killed.
 KILLABLE = """
 import sys, time
-import srcnn.prepare as p
+import srcnn.prepare.segments as p
 p.SEGMENT_SAMPLES = 1
 real, n = p.Segment.commit, [0]
 def commit(self):
@@ -139,7 +140,7 @@ def test_resume_with_other_options_is_refused_and_keeps_progress(tmp_path, folde
     assert main(options(folder, out, "--overwrite")) == 0 and out.exists() and not part.exists()
     # another run writing the same output holds a lock
     part.mkdir()
-    lock = prep._lock(part)
+    lock = lock_partial(part)
     try:
         assert main(options(folder, tmp_path / "t.h5", "--overwrite")) == 2
         assert "another prepare_data.py run is writing" in capsys.readouterr().err
@@ -167,15 +168,15 @@ def test_shard_errors_and_overwrite(tmp_path, folder, capsys):
 def test_interrupt_while_assembling_keeps_everything(tmp_path, folder, monkeypatch, capsys):
     ref, out = tmp_path / "ref.h5", tmp_path / "t.h5"
     assert main(options(folder, ref)) == 0
-    real = prep.fingerprint
+    real = prepare_run.fingerprint
 
     def fingerprint(*a):  # called once all images are done, while the file is assembled
         raise KeyboardInterrupt("SIGINT")
 
-    monkeypatch.setattr(prep, "fingerprint", fingerprint)
+    monkeypatch.setattr(prepare_run, "fingerprint", fingerprint)
     assert main(options(folder, out)) == 130
     assert "8 of 8 images done are kept" in capsys.readouterr().err and not out.exists()
-    monkeypatch.setattr(prep, "fingerprint", real)
+    monkeypatch.setattr(prepare_run, "fingerprint", real)
     assert main(options(folder, out, "--resume")) == 0
     assert same(read_h5(ref), read_h5(out)) and not (tmp_path / ".t.h5.partial").exists()
 
@@ -183,7 +184,7 @@ def test_interrupt_while_assembling_keeps_everything(tmp_path, folder, monkeypat
 # Killed while assembling the third shard: shards 0 and 1 are finished and their segments deleted.
 KILLED_ASSEMBLING = """
 import sys, time
-import srcnn.prepare as p
+import srcnn.prepare.segments as p
 p.SEGMENT_SAMPLES = 1
 real, n = p.PatchWriter.__init__, [0]
 def init(self, group, *a):

@@ -3,7 +3,7 @@ import pytest
 
 from srcnn.images import list_images, read_image
 from srcnn.imresize import imresize
-from srcnn.protocol import bicubic_y, degrade, hr_y, quantize, score
+from srcnn.protocol import bicubic_y, degrade, gaussian_blur, hr_y, quantize, score
 
 # The published bicubic baselines (SRCNN, TPAMI 2015, Table 2 and 3): PSNR on Y, border shaved.
 PUBLISHED_BICUBIC = {("Set5", 2): 33.66, ("Set5", 3): 30.39, ("Set5", 4): 28.42,
@@ -33,6 +33,20 @@ def test_degrade_gives_both_halves(make_image):
     assert np.array_equal(bic, bicubic_y(y, 3)) and np.array_equal(bic, imresize(lr, output_shape=y.shape))
     with pytest.raises(ValueError, match="multiple of the scale"):
         degrade(y[:, :23], 3)
+
+
+def test_blur_and_noise(make_image):
+    hr = make_image(30, 30, 0, seed=3)[:, :, None] / 255.0
+    blurred = gaussian_blur(hr, 1.5)
+    assert abs(blurred.sum() - hr.sum()) / hr.sum() < 0.01 and blurred.std() < hr.std()
+    np.testing.assert_array_equal(gaussian_blur(hr, 0), hr)
+    clean = degrade(hr, 3)[1]
+    assert not np.allclose(degrade(hr, 3, blur_sigma=1.2)[1], clean)
+    n1 = degrade(hr, 3, noise_sigma=10, rng=np.random.default_rng(0))[1]
+    n2 = degrade(hr, 3, noise_sigma=10, rng=np.random.default_rng(0))[1]
+    np.testing.assert_array_equal(n1, n2)
+    # noise of 10 grey levels on the 10x10 LR image, bicubic-upscaled: a few grey levels per pixel
+    assert 2 < (n1 - clean).std() * 255 < 10
 
 
 def test_quantize_rounds_half_away_and_saturates():

@@ -381,11 +381,11 @@ def test_unknown_output_suffix_is_an_error_not_a_folder(tmp_path, ckpt, make_ima
 
 def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path, ckpt, make_image, capsys):
     write_image(tmp_path / "a.png", make_image(6, 7, 3))
-    (tmp_path / ".a_x3.png.0123abcd.tmp").write_bytes(b"half")
-    (tmp_path / ".other.png.0123abcd.tmp").write_bytes(b"not ours")
+    (tmp_path / ".a_x3.png.tmp-99999").write_bytes(b"half")
+    (tmp_path / ".other.png.tmp-99999").write_bytes(b"not ours")
     rc, out, _ = run(["--checkpoint", ckpt, tmp_path / "a.png"], capsys)
     assert rc == 0 and "removed 1 temporary file(s) left by an interrupted earlier run" in out
-    assert files(tmp_path) == [".other.png.0123abcd.tmp", "a.png", "a_x3.png", "ckpt"]
+    assert files(tmp_path) == [".other.png.tmp-99999", "a.png", "a_x3.png", "ckpt"]
 
 
 def test_progress_bar_and_summary(tmp_path, ckpt, make_image, capsys, monkeypatch):
@@ -417,3 +417,35 @@ def test_help_documents_every_flag(capsys):
                  "--precision {auto,fp32,bf16}"):
         assert flag in out, flag
     assert ".onnx" in out
+
+
+def test_out_of_memory_suggests_a_tile_only_where_tiling_helps(tmp_path, ckpt, make_image, capsys, monkeypatch):
+    """issue 13 item 10: super_resolve.py answered every allocation failure with "try a smaller --tile",
+    also when the array that failed is the size of the input image, which no tile shrinks. Now: a
+    whole-image numpy array -> no --tile hint; the network (torch, one tile at a time) -> the hint;
+    and with --tile 0 (one pass) the hint names a tile to try."""
+    lr = tmp_path / "lr.png"
+    write_image(lr, make_image(12, 10, 3))
+    real_planes = inference.to_planes
+
+    def whole_image_fails(f, c):
+        np.empty((*f.shape[:2], 1 << 40))  # an input-sized array of petabytes: MemoryError, nothing allocated
+        return real_planes(f, c)
+
+    monkeypatch.setattr(inference, "to_planes", whole_image_fails)
+    rc, _, err = run(["--checkpoint", ckpt, lr], capsys)
+    assert rc == 2 and err.startswith(f"error: {lr}: out of memory for the whole-image arrays of this 10x12 image "
+                                      "(Unable to allocate"), err
+    assert "--tile" not in err.replace("a smaller --tile does not help", ""), err
+    monkeypatch.setattr(inference, "to_planes", real_planes)
+
+    def network_fails(*a, **k):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 99 bytes")
+
+    monkeypatch.setattr(inference, "run_model", network_fails)
+    rc, _, err = run(["--checkpoint", ckpt, lr], capsys)
+    assert rc == 2 and err.startswith(f"error: {lr}: out of memory or device error (DefaultCPUAllocator: can't "
+                                      "allocate memory: you tried to allocate 99 bytes); try a smaller --tile"), err
+    rc, _, err = run(["--checkpoint", ckpt, "--tile", 0, lr], capsys)
+    assert rc == 2 and "; try --tile 512 (0 runs the image in one pass)" in err, err
+    assert not (tmp_path / "lr_x3.png").exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -12,16 +11,17 @@ from pathlib import Path
 from .. import __version__
 from ..datasets import data_root, resolve_set, sha256_file
 from ..errors import SRCNNError
-from . import add_weights_options
+from ..files import atomic_text
+from .common import add_weights_options, number, run, scale_list
 from ..evaluation import evaluate_set, protocol
-from ..images import list_images
+from ..images import MAX_PIXELS, list_images
 from ..inference import (DEFAULT_SCALE, bundled_models, bundled_names, load_for_scale, model_name,
                          numeric_path, resolve_device)
 from ..models import model_names
 from ..precision import INFERENCE_PRECISIONS
 
 PROTOCOL_HELP = """\
-protocol (the SRCNN paper's; every published SR table uses it):
+protocol (the SRCNN paper's; every published SR table uses it; in full: docs/protocol.md):
   1. modcrop: crop the HR image at the bottom/right to a multiple of the scale;
   2. Y of MATLAB rgb2ycbcr (studio range) as uint8, /255; a greyscale image is its own Y;
   3. degrade: MATLAB bicubic imresize by 1/scale, then back up by scale (float, unrounded);
@@ -43,16 +43,6 @@ examples:
 """
 
 
-def scale_list(text: str) -> list[int]:
-    try:
-        scales = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers like 3 or 2,3,4, got {text!r}") from None
-    if not scales or min(scales) < 2:
-        raise argparse.ArgumentTypeError(f"scales are integers >= 2, got {text!r}")
-    return scales
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="evaluate.py", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PROTOCOL_HELP,
@@ -61,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="NAME|DIR",
                    help="set name under the datasets root (Set5, Set14, B100, Urban100, ...) or a folder "
                         "of HR images; repeat or comma-separate for several (default: Set5)")
-    p.add_argument("--scale", nargs="+", type=scale_list, metavar="S",
+    p.add_argument("--scale", nargs="+", type=scale_list(2), metavar="S",
                    help="upscaling factor(s), e.g. 3 or 2 3 4 or 2,3,4 (default: the checkpoint's "
                         "scale, 3 for the bundled weights)")
     add_weights_options(p, every=True)
@@ -85,23 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the network runs (default: auto = cuda if available)")
     p.add_argument("--data-root", metavar="DIR",
                    help="datasets root for set names (default: $SRCNN_DATA, else ./datasets)")
+    p.add_argument("--max-pixels", type=number(int, 1), default=MAX_PIXELS, metavar="N",
+                   help="refuse an HR image of more than N pixels with one line, before any conversion (a PNG "
+                        f"before it is decoded) (default: {MAX_PIXELS:,} = 16384 x 16384, far above any test set or photo)")
     return p
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    """Atomic: a temporary file in the same folder, then os.replace."""
-    folder = path.parent
-    if not folder.is_dir():
-        raise SRCNNError(f"{path}: folder {folder} does not exist")
-    tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SRCNNError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def _check_json_out(path: Path) -> None:
@@ -170,60 +147,58 @@ def check_model_arg(name: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    return run(lambda: evaluate(args, argv))
+
+
+def evaluate(args: argparse.Namespace, argv: list[str]) -> int:
+    """The tables (and --json, --save-images, --compare) for the parsed options; 0."""
     sets = [s.strip() for item in (args.set or ["Set5"]) for s in item.split(",") if s.strip()]
     scales = list(dict.fromkeys(s for group in args.scale for s in group)) if args.scale else [None]
-    try:
-        check_model_arg(args.model)
-        device = resolve_device(args.device)
-        root = data_root(args.data_root)
-        folders = [resolve_set(s, root) for s in sets]
-        for d in (args.save_images, args.compare):
-            if d and Path(d).exists() and not Path(d).is_dir():
-                raise SRCNNError(f"{d}: exists and is not a folder")
-        if args.json:  # checked before the work, not after it
-            _check_json_out(Path(args.json))
-        digests = {}
-        rows, t0 = [], time.time()
-        mode = "RGB (not the paper's protocol)" if args.rgb else "Y, the paper's protocol"
-        for scale in scales:
-            models = load_models(args, scale, device)
-            for folder in folders:
-                set_name = folder.name
-                names = [p.stem for p in list_images(folder, recursive=False)]
-                for i, (model, meta, scale, ckpt) in enumerate(models):
-                    if ckpt not in digests and Path(ckpt).is_file():
-                        digests[ckpt] = sha256_file(Path(ckpt))
-                    method = model_name(meta)
-                    path = numeric_path(model, args.precision)
-                    numeric = "" if args.precision == "fp32" else f"   numeric: {path.name}"
-                    table = Table(f"{set_name} x{scale}   model: {method} ({ckpt}){numeric}   scores: {mode}",
-                                  max(map(len, names), default=8), args.self_ensemble)
-                    set_rows = evaluate_set(
-                        folder, scale, model, set_name=set_name, method=method, checkpoint=ckpt,
-                        sha256=digests.get(ckpt), rgb=args.rgb, self_ensemble=args.self_ensemble,
-                        save_dir=args.save_images, compare_dir=args.compare, precision=path,
-                        progress=lambda name, r: table.row(name, r["bicubic"], r["model"], r.get("ensemble")))
-                    print(table.rule)
-                    means = [(r["psnr"], r["ssim"]) for r in set_rows]
-                    table.row(f"mean ({set_rows[0]['count']})", *means)
-                    for r in set_rows:
-                        r["model"] = meta.get("model") if r["method"] != "bicubic" else None
-                    rows += set_rows if i == 0 else set_rows[1:]   # one bicubic row per set and scale
-        if args.json:
-            _write_json(Path(args.json), {
-                "protocol": protocol(args.rgb), "rows": rows, "device": str(device), "precision": args.precision,
-                "srcnn_version": __version__, "command": " ".join(["evaluate.py", *argv]),
-                "seconds": round(time.time() - t0, 2)})
-            print(f"\nwrote {args.json}")
-        for label, d in (("outputs", args.save_images), ("comparisons", args.compare)):
-            if d:
-                print(f"{label} in {d}/")
-    except SRCNNError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    check_model_arg(args.model)
+    device = resolve_device(args.device)
+    root = data_root(args.data_root)
+    folders = [resolve_set(s, root) for s in sets]
+    for d in (args.save_images, args.compare):
+        if d and Path(d).exists() and not Path(d).is_dir():
+            raise SRCNNError(f"{d}: exists and is not a folder")
+    if args.json:  # checked before the work, not after it
+        _check_json_out(Path(args.json))
+    digests = {}
+    rows, t0 = [], time.time()
+    mode = "RGB (not the paper's protocol)" if args.rgb else "Y, the paper's protocol"
+    for scale in scales:
+        models = load_models(args, scale, device)
+        for folder in folders:
+            set_name = folder.name
+            names = [p.stem for p in list_images(folder, recursive=False)]
+            for i, (model, meta, scale, ckpt) in enumerate(models):
+                if ckpt not in digests and Path(ckpt).is_file():
+                    digests[ckpt] = sha256_file(Path(ckpt))
+                method = model_name(meta)
+                path = numeric_path(model, args.precision)
+                numeric = "" if args.precision == "fp32" else f"   numeric: {path.name}"
+                table = Table(f"{set_name} x{scale}   model: {method} ({ckpt}){numeric}   scores: {mode}",
+                              max(map(len, names), default=8), args.self_ensemble)
+                set_rows = evaluate_set(
+                    folder, scale, model, set_name=set_name, method=method, checkpoint=ckpt,
+                    sha256=digests.get(ckpt), rgb=args.rgb, self_ensemble=args.self_ensemble,
+                    save_dir=args.save_images, compare_dir=args.compare, precision=path, max_pixels=args.max_pixels,
+                    progress=lambda name, r: table.row(name, r["bicubic"], r["model"], r.get("ensemble")))
+                print(table.rule)
+                means = [(r["psnr"], r["ssim"]) for r in set_rows]
+                table.row(f"mean ({set_rows[0]['count']})", *means)
+                for r in set_rows:
+                    r["model"] = meta.get("model") if r["method"] != "bicubic" else None
+                rows += set_rows if i == 0 else set_rows[1:]   # one bicubic row per set and scale
+    if args.json:
+        atomic_text(args.json, json.dumps({
+            "protocol": protocol(args.rgb), "rows": rows, "device": str(device), "precision": args.precision,
+            "srcnn_version": __version__, "command": " ".join(["evaluate.py", *argv]),
+            "seconds": round(time.time() - t0, 2)}, indent=2) + "\n", "results")
+        print(f"\nwrote {args.json}")
+    for label, d in (("outputs", args.save_images), ("comparisons", args.compare)):
+        if d:
+            print(f"{label} in {d}/")
     return 0
 
 

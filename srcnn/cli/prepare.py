@@ -12,15 +12,10 @@ import sys
 
 from ..datasets import data_root, resolve_set
 from ..errors import SRCNNError
+from ..images import MAX_PIXELS
 from ..models import data_defaults, model_names
 from ..prepare import Interrupted, PrepareConfig, find_images, prepare
-
-
-def scale_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers like 3 or 2,3,4, got {text!r}") from None
+from .common import run, scale_list
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
              " (one scale per file, --patch-size and --stride multiples of it, the label is the whole HR patch), "
              "the bicubic-upscaled image for the others. Default --patch-size/--stride: 33/14 (srcnn and its "
              "upscaled variants), 41/21 (vdsr), s*round(33/s) / s*max(1, round(14/s)) for LR-input models at "
-             "scale s (x2 32/14, x3 33/15, x4 32/16).")
+             "scale s (x2 32/14, x3 33/15, x4 32/16; a patch below the model's minimum, at x7 and up, is raised "
+             "to it).")
     p = argparse.ArgumentParser(
         prog="prepare_data.py",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -54,12 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=names, default="srcnn", metavar="NAME",
                    help="the model the data is for: sets the input kind (upscaled or LR image) and the default "
                         "--patch-size/--stride; one of " + ", ".join(names) + " (default: srcnn)")
-    p.add_argument("--scale", type=scale_list, default=(3,), metavar="S[,S...]",
+    p.add_argument("--scale", type=scale_list(), default=(3,), metavar="S[,S...]",
                    help="upscaling factor(s); several (e.g. 2,3,4) make a multi-scale set (not for LR-input "
                         "models) (default: 3)")
     p.add_argument("--patch-size", type=int, default=None, metavar="P",
                    help="HR sub-image side; the network input is PxP, or P/s x P/s for LR-input models "
-                        "(default: from --model and the first scale: 33 for srcnn)")
+                        "(default: from --model and the first scale: 33 for srcnn). At least what --model can "
+                        "use: a network input of a third of its receptive field (srcnn 6, vdsr 14, fsrcnn x3 "
+                        "18 = 6 LR px), and for srcnn with a smaller --label-size its whole receptive field "
+                        "(17); smaller is refused, naming the minimum")
     p.add_argument("--stride", type=int, default=None,
                    help="step between sub-images in HR pixels (default: from --model and the first scale: 14 for srcnn)")
     p.add_argument("--label-size", type=int, default=None, metavar="L",
@@ -87,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out (or its shards) if it exists, and discard an interrupted run's progress")
     p.add_argument("--strict", action="store_true",
-                   help="fail on the first unusable image (unreadable, truncated, too small) instead of skipping it")
+                   help="fail on the first unusable image (unreadable, truncated, too small, too large) instead "
+                        "of skipping it")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
+                   help="skip (with --strict: refuse) images of more than N pixels, unread, with one line each "
+                        f"(default: {MAX_PIXELS:,} = 16384 x 16384, far above any dataset or photo)")
     return p
 
 
@@ -98,11 +101,14 @@ def config(args: argparse.Namespace) -> PrepareConfig:
     d = data_defaults(args.model, args.scale[0])
     patch = d["patch_size"] if args.patch_size is None else args.patch_size
     stride = d["stride"] if args.stride is None else args.stride
+    if args.patch_size is None:  # a default never refused: raised to the model's minimum (LR input at x7+)
+        probe = PrepareConfig(scales=args.scale, patch_size=patch, label_size=args.label_size, input=d["input"])
+        patch = max(patch, probe.min_patch_size(args.model)[0])
     try:
         return PrepareConfig(scales=args.scale, patch_size=patch, stride=stride, label_size=args.label_size,
                              channels=args.channels, blur_sigma=args.blur_sigma, noise_sigma=args.noise_sigma,
                              augment=args.augment, val_fraction=args.val_fraction, seed=args.seed,
-                             input=d["input"]).validate()
+                             input=d["input"], max_pixels=args.max_pixels).validate(args.model)
     except SRCNNError as e:
         if d["input"] == "lr":
             raise SRCNNError(f"--model {args.model} takes the LR image: {e}") from None
@@ -112,23 +118,23 @@ def config(args: argparse.Namespace) -> PrepareConfig:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    return run(lambda: prepare_data(args, argv), f"interrupted: nothing written to {args.out}")
+
+
+def prepare_data(args: argparse.Namespace, argv: list[str]) -> int:
+    """Write --out for the parsed options and print the summary; 0, or 130 when interrupted with
+    progress kept (the message says how to resume)."""
+    folder = args.images if args.images else resolve_set(args.set, data_root(args.data_root))
+    cfg = config(args)
+    paths = find_images(folder)
     try:
-        folder = args.images if args.images else resolve_set(args.set, data_root(args.data_root))
-        cfg = config(args)
-        paths = find_images(folder)
         summary = prepare(paths, folder, args.out, cfg, workers=args.workers, overwrite=args.overwrite,
                           strict=args.strict, command=shlex.join(["prepare_data.py", *argv]),
                           shard_size=args.shard_size, resume=args.resume, model=args.model)
-    except SRCNNError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except Interrupted as e:
         again = shlex.join(["python", "prepare_data.py", *[a for a in argv if a != "--resume"], "--resume"])
         print(f"interrupted: nothing written to {args.out}; {e.done} of {e.total} images done are kept in "
               f"{e.partial}: continue with\n  {again}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
         return 130
     print("\n".join(summary.lines()))
     return 0

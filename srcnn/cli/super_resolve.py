@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -11,14 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SRCNNError
-from . import add_weights_options
+from ..files import temporary_name
+from .common import add_weights_options, run
 from ..images import IMAGE_EXTS, list_images, read_image, write_image
-from ..inference import AUTO_TILE
+from ..inference import AUTO_TILE, check_tile
 from ..models import model_names
 from ..precision import INFERENCE_PRECISIONS
 
 EXTS = ("auto", "png", "jpg", "tif", "webp")
-_STALE_TMP = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.tmp")   # srcnn.images.write_image's temporary names
 
 EPILOG = """\
 The input is the low-resolution image: it is upscaled with MATLAB-compatible bicubic, then the network
@@ -160,12 +159,13 @@ def plan(inputs: list[str], output: str | None, scale: int, suffix: str | None =
 
 
 def clean_stale_temporaries(items) -> int:
-    """Remove the temporary files (.<name>.<8 hex>.tmp) a killed earlier run left beside the outputs
-    planned now (only those of these output names); returns how many."""
+    """Remove the temporary files (srcnn.files.temporary_name: .<name>.tmp-<pid>) a killed earlier run
+    left beside the outputs planned now (only those of these output names); returns how many."""
     names: dict[Path, set] = {}
     for _, dst, _, _ in items:
         if dst is not None:
-            names.setdefault(dst.parent, set()).update({dst.name, dst.with_suffix(".png").name})
+            names.setdefault(dst.parent, set()).update(
+                _temporary_stem(d) for d in (dst, dst.with_suffix(".png")))
     removed = 0
     for folder, wanted in names.items():
         try:
@@ -173,14 +173,19 @@ def clean_stale_temporaries(items) -> int:
         except OSError:
             continue
         for f in entries:
-            m = _STALE_TMP.fullmatch(f.name)
-            if m and m["name"] in wanted and f.is_file():
+            stem, sep, pid = f.name.rpartition(".tmp-")
+            if sep and pid.isdigit() and stem in wanted and f.is_file():
                 try:
                     f.unlink()
                     removed += 1
                 except OSError:
                     pass
     return removed
+
+
+def _temporary_stem(path: Path) -> str:
+    """The part of ``path``'s temporary names before ".tmp-<pid>"."""
+    return temporary_name(path).name.rpartition(".tmp-")[0]
 
 
 def final_path(src: Path, dst: Path, img: np.ndarray, ext: str, explicit: bool, overwrite: bool) -> Path:
@@ -263,12 +268,34 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sample and not args.inputs:
         print("error: give input images or folders (or --sample); see --help", file=sys.stderr)
         return 2
+    return run(lambda: super_resolve_files(args),
+               "interrupted (finished files are complete; nothing is half-written)")
+
+
+def out_of_memory(e: BaseException, img: np.ndarray, tile: int | None) -> str:
+    """Why ``sr(img)`` failed to allocate, suggesting --tile only where tiling helps. The network (and
+    the bicubic regions it reads) works one tile at a time, so a torch error or a small numpy array is
+    the tile's; numpy's MemoryError names its array's shape, and one with at least the input's pixels
+    is a whole-image array (the float copy, the colour planes, the output), which no tile shrinks."""
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    shape = getattr(e, "shape", None)
+    h, w = img.shape[:2]
+    if isinstance(e, MemoryError) and shape is not None and tile != 0 and math.prod(shape[:2]) >= h * w:
+        return (f"out of memory for the whole-image arrays of this {w}x{h} image ({msg}); the network "
+                f"already runs in tiles, so a smaller --tile does not help: free memory or split the image")
+    if tile == 0:
+        return f"out of memory or device error ({msg}); try --tile {AUTO_TILE['cpu']} (0 runs the image in one pass)"
+    return f"out of memory or device error ({msg}); try a smaller --tile"
+
+
+def super_resolve_files(args: argparse.Namespace) -> int:
+    """Check the options, load the model, write every output (or the --sample files) and print the
+    summary; 0, or 2 when an input failed (each failure one "error:" line, listed again at the end)."""
     failures, done = [], 0
     t_start = time.time()
     bar = None
     try:
-        if args.tile is not None and args.tile < 0:
-            raise SRCNNError(f"--tile {args.tile}: must be 0 (no tiling) or a positive number of pixels")
+        check_tile(args.tile)
         if args.scale is not None and args.scale < 2:
             raise SRCNNError(f"--scale {args.scale}: must be an integer >= 2")
         if args.outscale is not None and not (0 < args.outscale <= 64):
@@ -311,8 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                 except SRCNNError as e:
                     raise SRCNNError(f"{src}: {e}") from None
                 except (MemoryError, RuntimeError) as e:  # allocation failures (CPU or CUDA)
-                    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-                    raise SRCNNError(f"{src}: out of memory or device error ({msg}); try a smaller --tile") from None
+                    raise SRCNNError(f"{src}: {out_of_memory(e, img, args.tile)}") from None
                 if args.outscale is not None:
                     h, w = img.shape[:2]
                     shape = outscale_shape((h, w), args.outscale)
@@ -332,12 +358,6 @@ def main(argv: list[str] | None = None) -> int:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(failed=len(failures), refresh=False)
-    except SRCNNError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted (finished files are complete; nothing is half-written)", file=sys.stderr)
-        return 130
     finally:
         if bar is not None:
             bar.close()

@@ -10,27 +10,38 @@ prepare_data.py HDF5 file, resume a run, or inspect a checkpoint.
     python train.py export checkpoints/checkpoint.best srcnn_x3.pt   # weights + provenance, no optimizer
     python train.py export checkpoints/checkpoint.best srcnn_x3.onnx # ONNX (or .ts TorchScript) + metadata
     torchrun --nproc_per_node=4 train.py --data 'shards/train-*.h5' --cuda   # 4 GPUs, DDP (srcnn.distributed)
+
+Here: the options, the train and resume commands, ``build_trainer`` (options -> TrainConfig, data, model,
+srcnn.engine.Trainer) and the command lines a run records or prints (its recipe, "resume with: ...").
+The model from the options is srcnn.cli.train_model; inspect and export are srcnn.cli.train_inspect.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
-from datetime import timedelta
 from pathlib import Path
 
-from ..checkpoint import TRAINING_STATE, build_from_checkpoint, load_checkpoint, load_model, save_checkpoint
+from ..checkpoint import load_checkpoint
 from .. import distributed
+from ..config import DEFAULTS, SRCNN_OPTIONS, TrainConfig
 from ..data import expand_data, open_patches, same_data
-from ..engine import (DEFAULTS, FIXED_OPTIONS, RUN_OPTIONS, SRCNN_OPTIONS, Trainer, model_summary,
-                      parse_filters, parse_model_args)
+from ..distributed import SINGLE, Dist
+from ..engine import Trainer
 from ..errors import SRCNNError
-from ..models import count_parameters, macs_per_pixel, model_names
-from . import number
+from ..models import model_names
+from .common import number, run
+from .train_model import check_input_kind, lineage, new_model, parse_filters, parse_model_args, resumed_model, \
+    weights_source
+from .train_inspect import cmd_export, cmd_inspect, fmt_value, onnx_opset
+
+RUN_OPTIONS = ("cuda", "loader", "workers")                 # per invocation, not taken from a checkpoint
+FIXED_OPTIONS = ("model", "model_arg", *SRCNN_OPTIONS, "init", "init_from")  # cannot change once a model exists
 
 
 def _positive(kind):
-    return number(kind, 0, lo_open=True)  # finite: "inf" and "nan" are refused (srcnn.cli.number)
+    return number(kind, 0, lo_open=True)  # finite: "inf" and "nan" are refused (srcnn.cli.common.number)
 
 
 _nonnegative_int = number(int, 0)
@@ -54,7 +65,7 @@ def _filters(text):
     return text
 
 
-# (flags, dest, argparse keywords, help). Defaults come from srcnn.engine.DEFAULTS.
+# (flags, dest, argparse keywords, help). Defaults come from srcnn.config.DEFAULTS.
 OPTIONS = [
     (["--data"], "data", dict(metavar="FILE", nargs="+"),
      "training HDF5 made by prepare_data.py; several files or a quoted glob ('shards/train-*.h5') are "
@@ -179,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "input kind, scale, channels and colour convention are stored as metadata "
                                    "(ONNX metadata_props srcnn.*) and printed. The export is run once and "
                                    "compared with PyTorch; a model the exporter cannot express is an error, "
-                                   "never a broken file." % _onnx_opset(),
+                                   "never a broken file." % onnx_opset(),
                        epilog="examples:\n  python train.py export checkpoints/checkpoint.best srcnn_x3.pt\n"
                               "  python train.py export srcnn/weights/fsrcnn_x3.pt fsrcnn_x3.onnx\n"
                               "  python train.py export --format torchscript checkpoint.best model.jit",
@@ -191,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (default: from the output's suffix: .onnx = onnx, .ts/.torchscript = "
                         "torchscript, anything else = pt)")
     p.add_argument("--opset", type=int, default=None, metavar="N",
-                   help="ONNX opset (default %d)" % _onnx_opset())
+                   help="ONNX opset (default %d)" % onnx_opset())
     p.set_defaults(func=cmd_export)
     return top
 
@@ -201,11 +212,82 @@ def _data_value(v):
     return v[0] if isinstance(v, list) and len(v) == 1 else v
 
 
+# ---------------------------------------------------------------------------------------------- the run
+def build_trainer(hp: dict, resume: dict | None = None, resume_path=None, dist: Dist = SINGLE, **kw) -> Trainer:
+    """The Trainer of the options ``hp`` (TrainConfig fields; checked once, here): the data opened, the
+    model built and initialised from the options (``new_model``), or from the checkpoint ``resume`` read
+    from ``resume_path`` (whose run it then continues), and the recipe; ``kw``: Trainer's (log)."""
+    cfg = TrainConfig.from_dict(hp)
+    pf = open_patches(cfg.data)
+    if resume is None:
+        model, parent = new_model(cfg, pf)
+    else:
+        model, parent = resumed_model(resume, resume_path, cfg, pf), None
+    check_input_kind(pf, model)
+    return Trainer(cfg, model, pf, resume=resume, resume_path=resume_path, recipe=recipe(cfg, pf, resume, parent),
+                   resume_command=lambda path: resume_command(path, cfg.cuda, dist), dist=dist, **kw)
+
+
+# ---------------------------------------------------------------------------------------------- command lines
+def recipe(cfg: TrainConfig, pf, resume: dict | None, parent: dict | None) -> dict:
+    """How to reproduce the run (saved in its checkpoints): the prepare and train commands, the options
+    changed at each resume, and the --init-from weights' lineage ("parent"); a resumed run keeps its own."""
+    r = {"prepare": prepare_command(pf), "train": train_command(cfg.as_dict()), "changes": []}
+    if resume is None:
+        if parent is not None:
+            r["parent"] = parent
+        return r
+    r = {**r, **(resume.get("recipe") or {})}
+    r["changes"] = list(r.get("changes", []))
+    if cfg.init_from and "parent" not in r:  # a run started before parents were recorded
+        r["parent"] = lineage(weights_source(cfg.init_from)[1])
+    return r
+
+
+def train_command(hp: dict) -> str:
+    """The full ``python train.py train ...`` command line that reproduces ``hp``."""
+    args = ["python", "train.py", "train"]
+    for k, v in hp.items():
+        flag = "--" + k.replace("_", "-")
+        if k in ("loader", "workers") or v is None:
+            continue
+        if k == "model_arg":  # repeated flag: --model-arg depth=8 --model-arg act=prelu
+            for item in v:
+                args += [flag, str(item)]
+        elif isinstance(v, (list, tuple)):
+            args += [flag, *map(str, v)]
+        elif isinstance(v, bool):
+            if v:
+                args.append(flag)
+        else:
+            args += [flag, str(v)]
+    return shlex.join(args)
+
+
+def prepare_command(pf) -> str:
+    """The prepare_data.py command(s) that made the data ("A && B" for several files)."""
+    cmds = [str(c) for c in pf.attrs.get("commands") or [pf.attrs.get("command", "")] if c]
+    return " && ".join(c if c.startswith("python") else "python " + c for c in cmds)
+
+
+def resume_command(path: Path, cuda: bool, dist: Dist = SINGLE) -> str:
+    """The command line that continues a run from the checkpoint ``path`` (torchrun for a distributed run)."""
+    args = ["train.py", "resume", str(path)] + (["--cuda"] if cuda else [])
+    if not dist.enabled:
+        return shlex.join(["python"] + args)
+    lead = ["torchrun", f"--nproc_per_node={dist.local_world_size}"]
+    if dist.nnodes > 1:
+        return shlex.join(lead + [f"--nnodes={dist.nnodes}"] + args) + \
+            " (on every node, with the same rendezvous options as before)"
+    return shlex.join(lead + args)
+
+
+# ---------------------------------------------------------------------------------------------- commands
 def _run(hp: dict, fresh: bool, resume=None, path=None, changes=()) -> int:
     """Train in this process, or as one rank of a torchrun job when WORLD_SIZE > 1."""
     d = distributed.from_env(hp["cuda"])
     try:
-        trainer = Trainer(hp, resume=resume, resume_path=path, dist=d)
+        trainer = build_trainer(hp, resume, path, dist=d)
         if changes:
             trainer.recipe["changes"].append(f"resumed at epoch {resume['epoch']} with " + ", ".join(changes))
         return trainer.run(fresh=fresh)
@@ -230,10 +312,7 @@ def cmd_train(ns) -> int:
     hp["data"] = _data_value(hp["data"])
     hp["model_arg"] = list(hp["model_arg"])
     _srcnn_only(hp["model"], [k for k in SRCNN_OPTIONS if hp[k] is not None])
-    for k in SRCNN_OPTIONS:  # srcnn: the defaults; other models: None (not recorded)
-        if hp[k] is None and hp["model"] == "srcnn":
-            hp[k] = DEFAULTS[k]
-    return _run(hp, fresh=True)
+    return _run(hp, fresh=True)  # (TrainConfig gives srcnn the default SRCNN options, other models None)
 
 
 def cmd_resume(ns) -> int:
@@ -260,7 +339,7 @@ def cmd_resume(ns) -> int:
             continue
         if k in FIXED_OPTIONS:
             raise SRCNNError(f"{path}: --{k.replace('_', '-')} cannot change on resume (checkpoint: "
-                             f"{_fmt(before)}, given: {_fmt(v)}); start a new run with 'python train.py train' instead")
+                             f"{fmt_value(before)}, given: {fmt_value(v)}); start a new run with 'python train.py train' instead")
         hp[k] = v
         changes.append(f"{k} {before} -> {v}")
     if "data" not in given and not all(p.is_file() for p in expand_data(hp["data"])):
@@ -286,149 +365,14 @@ def cmd_resume(ns) -> int:
     return _run(hp, fresh=False, resume=ckpt, path=path, changes=changes)
 
 
-def _fmt(v) -> str:
-    if v is None or v == []:
-        return "-"
-    if isinstance(v, list):
-        return " ".join(map(str, v))
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def _describe(model, scale, state_dict=None) -> None:
-    """The architecture lines of inspect: summary, layer shapes, input kind, parameters, multiply-adds per
-    output pixel."""
-    s = scale[0] if isinstance(scale, (list, tuple)) else scale
-    print(f"architecture  {model_summary(model)}")
-    width = max([12, *(len(n) for n in state_dict or {})]) + 2
-    for name, t in (state_dict or {}).items():
-        print(f"  {name:<{width}}{'x'.join(map(str, t.shape))}")
-    print("input         " + (f"the LR image (upscale x{model.upscale} inside the network)"
-                              if model.input_kind == "lr" else "the bicubic-upscaled image"))
-    print(f"parameters    {count_parameters(model):,}")
-    print(f"MACs/pixel    {macs_per_pixel(model, s):,.0f} multiply-adds per output pixel")
-
-
-def cmd_inspect(ns) -> int:
-    path = Path(ns.checkpoint)
-    if path.suffix.lower() == ".mat":
-        model, meta = load_model(path)
-        print(f"file          {path}  (the authors' MATLAB weights)")
-        _describe(model, meta.get("scale"))
-        print(f"scale         {meta.get('scale')}\nchannels      {meta.get('channels')}")
-        return 0
-    ck = load_checkpoint(path)
-    model = build_from_checkpoint(ck, path)
-    cfg = ck["model"]
-    print(f"file          {path}  ({ck['format']} v{ck['format_version']}, srcnn {ck.get('srcnn_version', '?')})")
-    _describe(model, ck["scale"], ck["state_dict"])
-    print(f"scale         {ck['scale']}")
-    print(f"channels      {ck['channels']} ({cfg.get('channels')})")
-    part = ck.get("partial")
-    print(f"epoch         {ck.get('epoch', '-')}" + (f" (step {ck['step']})" if "step" in ck else "")
-          + (f", interrupted {part['samples']:,} samples into epoch {ck['epoch'] + 1}" if part else ""))
-    print(f"time spent    {timedelta(seconds=round(ck.get('time_spent', 0.0)))}")
-    best = ck.get("best")
-    print("best          " + (f"epoch {best['epoch']}, val PSNR {best['val_psnr']:.3f} dB" if best else "-"))
-    print("hyperparameters")
-    for k, v in ck.get("hparams", {}).items():
-        print(f"  {k:<14}{_fmt(v)}")
-    d = ck.get("data")
-    if d:
-        print("data")
-        paths = d["path"] if isinstance(d["path"], list) else [d["path"]]
-        print(f"  path          {paths[0]}" + "".join(f"\n                {p}" for p in paths[1:]))
-        print(f"  fingerprint   {d['fingerprint']}")
-        print(f"  samples       {d['count']:,}")
-        for k, v in d.get("attrs", {}).items():
-            print(f"  {k:<14}{_fmt(v)}")
-    dd = ck.get("distributed")
-    if dd and dd.get("world_size", 1) > 1:
-        print(f"distributed   {dd['world_size']} processes ({dd.get('backend')}), global batch "
-              f"{dd['global_batch_size']}")
-    hist = ck.get("history", [])
-    print(f"history       {len(hist)} epoch(s)")
-    if hist:
-        print(f"  {'epoch':>5}  {'loss':>10}  {'val PSNR':>8}  {'val SSIM':>8}  {'lr':>8}  {'samples/s':>9}  {'time s':>7}")
-        for h in hist:
-            vp = f"{h['val_psnr']:.3f}" if h.get("val_psnr") is not None else "-"
-            vs = f"{h['val_ssim']:.4f}" if h.get("val_ssim") is not None else "-"
-            print(f"  {h['epoch']:>5}  {h['loss']:>10.4e}  {vp:>8}  {vs:>8}  {h['lr']:>8.2e}  "
-                  f"{h['samples_per_s']:>9.0f}  {h['time']:>7.1f}")
-    if ck.get("exported_from"):
-        e = ck["exported_from"]
-        print(f"exported from {e['path']} (epoch {e['epoch']}); weights only, cannot be resumed")
-    r = ck.get("recipe") or {}
-    if r:
-        print("recipe")
-        _print_recipe(r, "  ")
-    return 0
-
-
-def _print_recipe(r: dict, pad: str) -> None:
-    """The recipe lines; a run started with --init-from first shows its starting weights' recipe (and so on
-    up the chain), indented."""
-    parent = r.get("parent")
-    if isinstance(parent, dict):
-        best = parent.get("best") or {}
-        val = f", val PSNR {best['val_psnr']:.3f} dB" if isinstance(best.get("val_psnr"), (int, float)) else ""
-        print(f"{pad}{'from':<14}{parent.get('weights')} (epoch {parent.get('epoch', '-')}{val})")
-        if isinstance(parent.get("recipe"), dict):
-            _print_recipe(parent["recipe"], pad + "  ")
-    print(f"{pad}{'prepare':<14}{r.get('prepare') or '-'}")
-    print(f"{pad}{'train':<14}{r.get('train') or '-'}")
-    for c in r.get("changes", []):
-        print(f"{pad}{'then':<14}{c}")
-
-
-def _onnx_opset() -> int:
-    from ..export import OPSET
-    return OPSET
-
-
-def cmd_export(ns) -> int:
-    src, dst = Path(ns.checkpoint), Path(ns.output)
-    from ..export import export_file, format_for
-    fmt = ns.format or format_for(dst, "pt" if dst.suffix.lower() not in (".onnx", ".ts", ".torchscript") else None)
-    if ns.opset is not None and fmt != "onnx":
-        raise SRCNNError(f"--opset is for ONNX export, not {fmt}")
-    if fmt != "pt":
-        fmt, props = export_file(src, dst, fmt, opset=ns.opset or _onnx_opset())
-        print(f"wrote {dst} ({fmt}, {dst.stat().st_size / 1024:.0f} KiB) from {src}")
-        for k, v in props.items():
-            print(f"  {k:<16}{v}")
-        return 0
-    ck = load_checkpoint(src)
-    build_from_checkpoint(ck, src)  # refuse weights that do not fit their architecture
-    if dst.exists() and dst.resolve() == src.resolve():
-        raise SRCNNError(f"{dst}: the output would overwrite the checkpoint it is exported from")
-    small = {k: v for k, v in ck.items() if k not in TRAINING_STATE or k == "state_dict"}
-    small.pop("partial", None)
-    ema = small.pop("ema_state_dict", None)
-    if ema is not None:  # a --ema run: the averaged weights are the validated ones
-        small["state_dict"] = ema
-    small["exported_from"] = {"path": str(src), "epoch": ck.get("epoch"),
-                              "weights": "ema" if ema is not None else "raw"}
-    save_checkpoint(small, dst)
-    print(f"wrote {dst} ({dst.stat().st_size / 1024:.0f} KiB): {ck['model']}, scale {ck['scale']}, "
-          f"epoch {ck.get('epoch', '-')} of {src}")
-    return 0
-
-
 def main(argv=None) -> int:
     """Run train.py with ``argv`` (default sys.argv[1:]); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "train")
     ns = build_parser().parse_args(argv)
-    try:
-        return ns.func(ns)
-    except SRCNNError as e:
-        rank = "" if _is_main() else f"[rank {os.environ.get('RANK')}] "
-        print(f"error: {rank}{e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; nothing saved (checkpoints written before are intact)", file=sys.stderr)
-        return 130
+    return run(lambda: ns.func(ns), "interrupted; nothing saved (checkpoints written before are intact)",
+               prefix="" if _is_main() else f"[rank {os.environ.get('RANK')}] ")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,70 @@
+"""What every command line shares: ``run`` (the error and Ctrl-C policy of every CLI), argparse types
+(``number``, ``scale_list``) and the weights options of evaluate.py / super_resolve.py."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from ..errors import SRCNNError, check_number
+
+
+def run(work: Callable[[], int], interrupted: str = "interrupted", prefix: str = "") -> int:
+    """``work()``'s exit code; an SRCNNError is one line "error: PREFIX MESSAGE" on stderr and exit 2,
+    Ctrl-C (KeyboardInterrupt) the line ``interrupted`` on stderr and exit 130."""
+    try:
+        return work()
+    except SRCNNError as e:
+        print(f"error: {prefix}{e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
+
+
+def scale_list(minimum: int | None = None):
+    """An argparse ``type``: "3" or "2,3,4" -> (2, 3, 4). Every comma-separated item must be an integer
+    (an empty item is refused); with ``minimum``, each must be >= it (evaluate.py: 2). prepare_data.py
+    passes none: its PrepareConfig checks the range (2..255) and repeats, as one error line."""
+    def parse(text):
+        try:
+            scales = tuple(int(s) for s in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected integers like 3 or 2,3,4, got {text!r}") from None
+        if minimum is not None and min(scales) < minimum:
+            raise argparse.ArgumentTypeError(f"scales are integers >= {minimum}, got {text!r}")
+        return scales
+    return parse
+
+
+def number(kind=float, lo=None, hi=None, *, lo_open: bool = False, hi_open: bool = False, unit: str = ""):
+    """An argparse ``type``: text -> ``kind`` (int or float), finite and in lo..hi (see
+    srcnn.errors.check_number; "inf", "nan" and "1e400" are refused with the allowed range)."""
+    def parse(text):
+        try:
+            v = kind(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        try:
+            return check_number("the value", v, lo, hi, lo_open=lo_open, hi_open=hi_open, unit=unit)
+        except SRCNNError as e:
+            raise argparse.ArgumentTypeError(str(e).replace("the value must be", "must be", 1)) from None
+    parse.__name__ = kind.__name__  # argparse's "invalid float value" wording for unparsable text
+    return parse
+
+
+def add_weights_options(p: argparse.ArgumentParser, every: bool = False) -> None:
+    """--checkpoint FILE | --model NAME (mutually exclusive): which weights evaluate.py / super_resolve.py
+    run; with ``every``, --model also takes 'all'."""
+    from ..inference import bundled_names
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--checkpoint", metavar="FILE",
+                       help="a train.py checkpoint (checkpoint.N), exported weights (.pt), an exported .onnx "
+                            "(run by onnxruntime) or .ts, or the authors' MATLAB x<s>.mat "
+                            "(default: the bundled srcnn/weights/srcnn_x<scale>.pt)")
+    all_text = "; 'all' = every bundled model, skipping those without weights for a scale" if every else ""
+    which.add_argument("--model", metavar="NAME",
+                       help="the bundled weights of this model for the scale, srcnn/weights/<NAME>_x<s>.pt (or a "
+                            f"multi-scale <NAME>_x2-3-4.pt){all_text} (bundled now: "
+                            f"{', '.join(bundled_names()) or 'none'}); default srcnn")

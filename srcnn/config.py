@@ -1,0 +1,105 @@
+"""TrainConfig: the options of a training run (train.py's), frozen and validated when it is made.
+
+Checkpoints keep them as a plain dict under "hparams" (``as_dict``: every field, in this order, lists
+for lists), which ``torch.load(weights_only=True)`` loads and ``from_dict`` reads back (a key that
+older checkpoints lack takes its default).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .errors import SRCNNError, check_number
+from .models import model_names
+
+SRCNN_OPTIONS = ("filters", "n1", "n2", "padding")  # --model srcnn only (None for other models)
+CHOICES = {"optimizer": ("adam", "sgd"), "loss": ("mse", "l1", "charbonnier"),
+           "schedule": ("none", "step", "cosine")}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One field per train.py option (the flag is ``--`` + the name with "-" for "_")."""
+    data: str | list[str] = "train.h5"     # one file or pattern, or a list of them read as one dataset
+    out_dir: str = "checkpoints"
+    lr: float = 1e-3
+    batch_size: int = 128                  # per process (the global batch is this x world size)
+    num_epoch: int = 100
+    save_freq: int = 10
+    optimizer: str = "adam"
+    loss: str = "mse"
+    schedule: str = "none"
+    lr_step: int = 30
+    lr_gamma: float = 0.1
+    init: str = "default"
+    seed: int = 0
+    model: str = "srcnn"
+    model_arg: list[str] = field(default_factory=list)   # "KEY=VALUE" constructor arguments
+    filters: str | None = "9-5-5"
+    n1: int | None = 64
+    n2: int | None = 32
+    padding: str | None = "none"
+    clip: float = 0.0
+    weight_decay: float = 0.0
+    amp: bool = False
+    channels_last: bool = False
+    val_set: str | None = None
+    data_root: str | None = None
+    cuda: bool = False
+    loader: str = "auto"
+    workers: int = 2
+    precision: str = "auto"
+    init_from: str | None = None
+    augment: bool = False
+    ema: float = 0.0
+
+    def __post_init__(self):
+        """Check every value (finite numbers in range, known names); the SRCNN-only options take their
+        defaults for --model srcnn and are None for other models (an SRCNN option set to something else
+        for another model is an error)."""
+        for k in ("lr", "batch_size", "num_epoch", "save_freq", "lr_step", "lr_gamma"):
+            check_number(_flag(k), getattr(self, k), 0, lo_open=True)
+        for k in ("clip", "weight_decay"):
+            check_number(_flag(k), getattr(self, k), 0)
+        check_number("--ema", self.ema, 0, 1, hi_open=True)
+        for k, allowed in CHOICES.items():
+            if getattr(self, k) not in allowed:
+                raise SRCNNError(f"{_flag(k)} must be one of {', '.join(allowed)}, got {getattr(self, k)!r}")
+        if self.model not in model_names():
+            raise SRCNNError(f"unknown --model {self.model!r}; known: {', '.join(model_names())}")
+        object.__setattr__(self, "model_arg", list(self.model_arg or ()))
+        if isinstance(self.data, (list, tuple)):
+            object.__setattr__(self, "data", list(self.data))
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        for k in SRCNN_OPTIONS:
+            v = getattr(self, k)
+            if self.model == "srcnn":
+                object.__setattr__(self, k, defaults[k] if v is None else v)
+            elif v is not None and v != defaults[k]:
+                raise SRCNNError(f"--{k} is an option of --model srcnn; {self.model} takes its settings as "
+                                 "--model-arg KEY=VALUE")
+            else:
+                object.__setattr__(self, k, None)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """The config of a dict with some or all of the fields (e.g. a checkpoint's "hparams")."""
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise SRCNNError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    def as_dict(self) -> dict:
+        """Every field in order, as plain Python values: the "hparams" of a checkpoint."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["model_arg"] = list(self.model_arg)
+        if isinstance(self.data, list):
+            d["data"] = list(self.data)
+        return d
+
+
+DEFAULTS = TrainConfig().as_dict()   # the train.py defaults (argparse), by field name

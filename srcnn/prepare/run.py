@@ -1,0 +1,416 @@
+"""``prepare()``: a folder of images -> the HDF5 file(s) of their training patches, start to end.
+
+Check the options and the output path; start, continue (``resume``) or refuse the partial folder
+(srcnn.prepare.segments); process the images in order (srcnn.prepare.pool) committing a segment every
+few tens of thousands of samples; then assemble the final file(s) from the segments and rename them
+into place. Results are written in image order and every image draws its noise from its own
+generator, so the output is byte-identical for any number of workers, and for a run interrupted and
+resumed. ``shard_size`` splits the samples into shards OUT-00000.h5, ... that are each a complete
+file. The layout is "srcnn-patches" version 1 (srcnn.h5format; docs/formats.md).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+from .. import __version__
+from ..errors import SRCNNError
+from ..files import atomic_text, fsync_dir, output_name
+from ..h5format import FORMAT, FORMAT_VERSION
+from ..images import list_images
+from .config import PrepareConfig
+from .patches import AUGMENT_SCALES, OutOfMemory
+from .pool import Interrupt, ordered_results
+from .segments import (Segment, key_difference, lock_partial, partial_path, read_json, read_segments, run_key,
+                       write_json)
+from .writer import WRITE_BLOCK, NoSpace, PatchWriter, fingerprint, fsync_file, h5_create, write_failure
+
+DEGRADATION = ("hr = modcrop(img, s); lr = imresize(imresize(blur(hr/255, blur_sigma), 1/s) "
+               "+ N(0, noise_sigma/255), size(hr)); MATLAB bicubic, float64, unclipped")
+DEGRADATION_LR = ("hr = modcrop(img, s); lr = imresize(blur(hr/255, blur_sigma), 1/s) + N(0, noise_sigma/255) "
+                  "(not upscaled); MATLAB bicubic, float64, unclipped")
+
+
+def split_images(n: int, val_fraction: float, seed: int) -> list[str]:
+    """'train'/'val' for each of n images: round(n * val_fraction) (at least 1) whole images,
+    drawn with the seed. SRCNNError when no training image would remain."""
+    if val_fraction <= 0:
+        return ["train"] * n
+    n_val = max(1, round(n * val_fraction))
+    if n_val >= n:
+        raise SRCNNError(f"--val-fraction {val_fraction} leaves no training image out of {n}")
+    val = set(np.random.default_rng(seed).choice(n, n_val, replace=False).tolist())
+    return ["val" if i in val else "train" for i in range(n)]
+
+
+def _check_out_path(out: Path) -> None:
+    """SRCNNError for an --out that cannot be a file: under a file (not "folder does not exist"), or a
+    name over the file system's limit (its own or that of the .OUT.partial folder beside it)."""
+    output_name(out, "output", beside=[partial_path(out)])
+
+
+def shard_path(out: Path | str, index: int) -> Path:
+    """train.h5 -> train-00000.h5, train-00001.h5, ..."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}-{index:05d}{out.suffix}")
+
+
+def existing_shards(out: Path) -> list[Path]:
+    return sorted(out.parent.glob(f"{glob_escape(out.stem)}-[0-9][0-9][0-9][0-9][0-9]{glob_escape(out.suffix)}"))
+
+
+def glob_escape(s: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in s)
+
+
+@dataclass
+class Summary:
+    """What prepare() did; printed by the CLI."""
+    out: Path
+    images: int  # found
+    train_images: int
+    val_images: int
+    patches: int
+    skipped: list[dict]  # {"path", "reason"}
+    seconds: float
+    bytes: int
+    fingerprint: str
+    files: list[Path] = field(default_factory=list)  # every file written (one, or the shards)
+    resumed: int = 0  # images already done by the interrupted run(s) this one continued
+
+    def lines(self) -> list[str]:
+        mb = self.bytes / 1e6
+        where = (f"{self.files[0]} .. {self.files[-1]} ({len(self.files)} shards)" if len(self.files) > 1
+                 else str(self.out))
+        rate = (self.images - self.resumed) / max(self.seconds, 1e-9)
+        out = [f"wrote {where}: {self.patches} training patches from {self.train_images} images"
+               + (f", {self.val_images} validation images" if self.val_images else "")
+               + f"; {mb:.1f} MB in {self.seconds:.1f} s ({rate:.1f} images/s)"
+               + (f"; continued after {self.resumed} images done before" if self.resumed else "")]
+        if self.skipped:
+            out.append(f"skipped {len(self.skipped)} of {self.images} files:")
+            out += [f"  {s['reason']}" for s in self.skipped]
+        return out
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during prepare(); the finished images are kept in ``partial`` (a folder) with
+    ``done`` of ``total`` images: the same command with --resume continues."""
+
+    def __init__(self, signal_name: str, partial: Path, done: int, total: int):
+        super().__init__(signal_name)
+        self.partial, self.done, self.total = partial, done, total
+
+
+def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, workers: int = 1,
+            overwrite: bool = False, strict: bool = False, progress: bool = True,
+            command: str = "", shard_size: int = 0, resume: bool = False, model: str | None = None) -> Summary:
+    """Write the patches of ``paths`` (images under ``root``; their paths are stored relative to it)
+    to ``out``, or with ``shard_size`` > 0 to shards ``OUT-00000.h5``, ... of at most that many
+    samples each (every shard a complete file with the same root attributes plus shard_index,
+    shard_count, shard_offset, total_count; /val only in shard 0).
+
+    Resumable and atomic: results are committed every SEGMENT_SAMPLES samples (or SEGMENT_SECONDS)
+    to segment files in the folder ``.OUT.partial`` beside ``out``; at the end the output file(s) are
+    assembled there and renamed into place, and the folder is removed. Ctrl-C, SIGTERM (both raise
+    KeyboardInterrupt while this runs in the main thread) or a crash keep the folder (with the open
+    segment committed); after a SIGKILL the last commit survives. ``resume=True`` continues such a run
+    (the same options and images, checked; SRCNNError otherwise) and gives the same datasets and
+    attributes, apart from 'created' and 'command', as an uninterrupted run. Without ``resume`` an
+    existing partial folder is refused, or discarded with ``overwrite``. Unusable images are skipped
+    (listed in the summary and the ``skipped`` attribute) unless ``strict``; a user-facing problem
+    raises SRCNNError (and removes the partial folder).
+
+    ``model``: the model the data is prepared for, stored in the root attribute ``model`` (informative,
+    like ``command``; ``cfg.input`` is what decides the content), and whose smallest usable patch
+    ``cfg`` must respect (PrepareConfig.validate). None: no such attribute or check.
+
+    workers > 1 starts a process pool (forkserver, else spawn): a script calling this must guard its
+    entry point with ``if __name__ == "__main__":``, as usual for multiprocessing."""
+    cfg.validate(model)
+    out = Path(out)
+    if workers < 1:
+        raise SRCNNError(f"--workers must be >= 1, got {workers}")
+    if shard_size < 0:
+        raise SRCNNError(f"--shard-size must be >= 1, got {shard_size}")
+    if not paths:
+        raise SRCNNError(f"no images found in {root}")
+    _check_out_path(out)
+    if out.is_dir():
+        raise SRCNNError(f"{out}: is a folder, expected an .h5 file path")
+    if not overwrite:
+        there = existing_shards(out) if shard_size else ([out] if out.exists() else [])
+        if there:
+            raise SRCNNError(f"{there[0]}: already exists (use --overwrite to replace it)")
+    if not out.parent.is_dir():
+        raise SRCNNError(f"{out}: folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise SRCNNError(f"{out}: folder {out.parent} is not writable")
+    root = Path(root)
+    splits = split_images(len(paths), cfg.val_fraction, cfg.seed)
+    tasks = [(i, str(p), Path(p).relative_to(root).as_posix() if Path(p).is_relative_to(root) else str(p), s)
+             for i, (p, s) in enumerate(zip(paths, splits))]
+    key = run_key(cfg, tasks, strict)
+    part = partial_path(out)
+    t0 = time.perf_counter()
+
+    # ---- the partial folder: continue it (--resume), refuse it, or start a new one
+    if part.exists() and not part.is_dir():
+        raise SRCNNError(f"{part}: exists and is not a folder; remove it")
+    part.mkdir(exist_ok=True)
+    lock = lock_partial(part)
+    try:
+        state_file = part / "run.json"
+        old = None
+        if state_file.exists():
+            try:
+                old = json.loads(state_file.read_text())
+            except ValueError:
+                old = None
+        # all images done and the output being assembled: assemble.json (see _assemble)
+        manifest = read_json(part / "assemble.json") if old is not None else None
+        segs = read_segments(part) if old is not None and manifest is None else []
+        if old is not None and resume:
+            diff = key_difference(old["key"], key)
+            if diff:
+                raise SRCNNError(f"--resume: {part} was started with different options or images ({diff}); "
+                                 f"rerun its command ({old.get('command', '?')}) with --resume, or drop --resume "
+                                 f"and add --overwrite to start again")
+            if manifest is not None and manifest["shard_size"] != shard_size:
+                raise SRCNNError(f"--resume: {part} is already assembling the output with --shard-size "
+                                 f"{manifest['shard_size']}; rerun with that --shard-size")
+        elif old is not None and not overwrite and (manifest or segs or any(part.glob("*.tmp"))):
+            done = old["key"]["n_images"] if manifest else segs[-1]["stop"] if segs else 0
+            raise SRCNNError(f"{part}: an interrupted run of this output is there ({done} of {old['key']['n_images']} "
+                             f"images done): add --resume to continue it, or --overwrite to start again")
+        else:
+            segs, manifest = [], None
+        # start clean from the committed state: drop everything else (temporary files, stale spools)
+        keep = {s["path"].name for s in segs} | {"lock", "run.json"}
+        if manifest is not None:
+            keep |= {"assemble.json", *(name for name, _, _ in manifest["segments"])}
+            keep |= {p.name for p in part.glob("final-[0-9]*.h5")}
+        for p in part.iterdir():
+            if p.name not in keep:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        if not segs and manifest is None:
+            atomic_text(state_file, json.dumps({"key": key, "command": command}))
+        done = len(tasks) if manifest is not None else segs[-1]["stop"] if segs else 0
+        try:
+            summary = _prepare_in(part, segs, manifest, tasks, root, out, cfg, workers, overwrite, strict,
+                                  progress, command, shard_size, done, t0, model)
+        except NoSpace as e:  # checked before the write: every committed segment is intact
+            raise SRCNNError(f"{e}; the images done so far are kept in {part}: free space and rerun the "
+                             "command with --resume") from None
+        except OutOfMemory as e:  # an image within --max-pixels that still did not fit: keep the progress
+            raise SRCNNError(f"{e}; the images done so far are kept in {part}: free memory (or use fewer "
+                             "--workers, or skip such images with a lower --max-pixels) and rerun the command "
+                             "with --resume") from None
+        except SRCNNError:  # a deterministic failure (--strict, nothing usable): the partial state is of no use
+            shutil.rmtree(part, ignore_errors=True)
+            raise
+        except (OSError, RuntimeError) as e:  # disk full etc. in any writer (HDF5 reports it as RuntimeError)
+            why = write_failure(e)
+            if why is None:
+                raise
+            raise SRCNNError(f"{out}: cannot write ({why}); the images done so far are kept in {part}: free "
+                             f"space and rerun the command with --resume") from None
+    finally:
+        lock.close()
+    shutil.rmtree(part, ignore_errors=True)
+    fsync_dir(out.parent)
+    return summary
+
+
+def _prepare_in(part: Path, segs: list[dict], manifest: dict | None, tasks: list, root: Path, out: Path, cfg: PrepareConfig,
+                workers: int, overwrite: bool, strict: bool, progress: bool, command: str,
+                shard_size: int, done: int, t0: float, model: str | None = None) -> Summary:
+    n_val = sum(len(s["val"]) for s in segs)
+    seg, number, resumed = None, len(segs), done
+    bar = tqdm(total=len(tasks), initial=done, unit="img", desc="prepare", disable=not progress,
+               dynamic_ncols=True)
+    patches = sum(s["count"] for s in segs)
+    stop = Interrupt()
+    results = ordered_results(tasks[done:], cfg, workers, spool_parent=part, check=stop.check)
+    with stop, bar, contextlib.closing(results):  # closing: stop the pool at once on any error
+        try:
+            for res in results:
+                stop.check()
+                if res.skip and strict:
+                    raise SRCNNError(f"{res.skip} (--strict)")
+                if seg is None:
+                    seg = Segment(part, number, res.index, cfg)
+                n_val += seg.add(res, n_val)  # an exception inside leaves seg consistent (see Segment)
+                bar.update(1)
+                bar.set_postfix(patches=patches + seg.rows, refresh=False)
+                if seg.full():
+                    with stop.deferred():  # a signal now is raised after the commit
+                        segs.append(seg.commit())
+                        patches += seg.rows
+                        seg, number = None, number + 1
+                stop.check()
+            if seg is not None:
+                with stop.deferred():
+                    segs.append(seg.commit())
+                    seg = None
+                stop.check()
+            bar.close()
+            return _assemble(part, segs, manifest, tasks, root, out, cfg, overwrite, progress, command,
+                             shard_size, t0, stop, resumed, model)
+        except OutOfMemory:  # not this run's fault: keep the images done before it for --resume
+            if seg is not None:
+                with stop.deferred():
+                    try:
+                        seg.commit()
+                    except Exception:  # noqa: BLE001 (the memory error is what matters)
+                        seg.discard()
+            raise
+        except SRCNNError:
+            if seg is not None:
+                seg.discard()
+            raise
+        except BaseException as e:
+            # Ctrl-C, SIGTERM or a crash: keep every finished image for --resume
+            if seg is not None:
+                with stop.deferred():
+                    try:
+                        seg.commit()
+                        done = seg.stop
+                    except Exception:  # noqa: BLE001 (the original error is what matters)
+                        seg.discard()
+                        done = seg.start
+            elif segs:
+                done = segs[-1]["stop"]
+            if isinstance(e, KeyboardInterrupt):
+                raise Interrupted(str(e) or "SIGINT", part, done, len(tasks)) from None
+            raise
+
+
+def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, root: Path, out: Path,
+              cfg: PrepareConfig, overwrite: bool, progress: bool, command: str, shard_size: int, t0: float,
+              stop: Interrupt, resumed: int, model: str | None = None) -> Summary:
+    """Copy the committed segments into the final file(s), ``final-KKKKK.h5`` in the partial folder,
+    then rename them into place (SRCNNError when there is no training patch).
+
+    Resumable too: ``assemble.json`` (written first) records what the files will hold; each finished
+    final file is renamed from a temporary name, and with shards the segments it consumed are deleted
+    at once, so the disk holds about the output plus one shard, not the output twice."""
+    if manifest is None:
+        sources = [x for s in segs for x in s["sources"]]
+        skipped = [x for s in segs for x in s["skipped"]]
+        total = sum(s["count"] for s in segs)
+        if total == 0:
+            why = f"; {len(skipped)} of {len(tasks)} files skipped, first: {skipped[0]['reason']}" if skipped else ""
+            raise SRCNNError(f"no training patches from {root}{why}")
+        manifest = {"shard_size": shard_size, "total": total, "sources": sources, "skipped": skipped,
+                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                    "segments": [[s["path"].name, s["count"], s["val"]] for s in segs]}
+        write_json(part / "assemble.json", manifest)
+    sources, skipped, total = manifest["sources"], manifest["skipped"], manifest["total"]
+    segments = [(part / name, count, val) for name, count, val in manifest["segments"]]
+    starts = np.cumsum([0] + [c for _, c, _ in segments]).tolist()
+    n_val = sum(len(v) for _, _, v in segments)
+    n_val_planned = sum(t[3] == "val" for t in tasks)
+    val_width = max(3, len(str(max(n_val_planned - 1, 0))))
+    n_shards = math.ceil(total / shard_size) if shard_size else 1
+    per = shard_size or total
+    finals = [shard_path(out, k) for k in range(n_shards)] if shard_size else [out]
+    done_files = [part / f"final-{k:05d}.h5" for k in range(n_shards)]
+    fp = fingerprint(cfg, sources)
+    attrs = {"format": FORMAT, "format_version": FORMAT_VERSION,
+             "scales": np.array(cfg.scales, np.int64), "patch_size": cfg.patch_size,
+             "label_size": cfg.label, "stride": cfg.stride, "channels": cfg.channels,
+             "blur_sigma": float(cfg.blur_sigma), "noise_sigma": float(cfg.noise_sigma),
+             "augment": bool(cfg.augment), "val_fraction": float(cfg.val_fraction), "seed": cfg.seed,
+             "created": manifest["created"], "command": command, "srcnn_version": __version__,
+             "sources": json.dumps(sources), "skipped": json.dumps(skipped), "fingerprint": fp,
+             # how the data was cut and degraded (docs/formats.md), for inspect/train
+             "input": cfg.input, "degradation": DEGRADATION_LR if cfg.input == "lr" else DEGRADATION,
+             "augment_scales": np.array(AUGMENT_SCALES if cfg.augment else (1.0,), np.float64)}
+    if model is not None:
+        attrs["model"] = model
+
+    def rows(a: int, b: int):
+        """(lr, hr, scale) blocks of at most WRITE_BLOCK samples covering global rows [a, b)."""
+        for (path, count, _), s0 in zip(segments, starts):
+            lo, hi = max(a, s0), min(b, s0 + count)
+            if lo >= hi:
+                continue
+            if not path.exists():  # only if final files were moved out by hand
+                raise SRCNNError(f"{path}: segment missing, the interrupted run cannot be finished; "
+                                 f"start again with --overwrite")
+            with h5py.File(path, "r") as f:
+                g = f["train"]
+                for i in range(lo - s0, hi - s0, WRITE_BLOCK):
+                    j = min(i + WRITE_BLOCK, hi - s0)
+                    yield g["lr"][i:j], g["hr"][i:j], g["scale"][i:j]
+
+    bar = tqdm(total=total, unit="patch", desc="assemble", disable=not progress, dynamic_ncols=True,
+               unit_scale=True)
+    with bar:
+        for k, final in enumerate(done_files):
+            a, b = k * per, min((k + 1) * per, total)
+            if final.exists():  # finished by the interrupted run
+                bar.update(b - a)
+                continue
+            tmp = final.with_name(final.name + ".tmp")
+            with h5_create(tmp, rdcc_nbytes=64 << 20) as f:
+                writer = PatchWriter(f.create_group("train"), cfg.n_channels, cfg.lr_size, cfg.label)
+                if k == 0 and n_val:
+                    val_group = f.create_group("val")
+                    for path, _, val in segments:
+                        if val:
+                            with h5py.File(path, "r") as sf:
+                                for name in val:
+                                    g = val_group.create_group(f"{int(name):0{val_width}d}")
+                                    g.attrs["name"] = sf["val"][name].attrs["name"]
+                                    for ds_name, ds in sf["val"][name].items():
+                                        g.create_dataset(ds_name, data=ds[()])
+                for block in rows(a, b):
+                    stop.check()
+                    writer.append(*block)
+                    bar.update(len(block[0]))
+                writer.flush()
+                f["train"].attrs["count"] = writer.count
+                for name, v in attrs.items():
+                    f.attrs[name] = v
+                if shard_size:
+                    f.attrs["shard_index"], f.attrs["shard_count"] = k, n_shards
+                    f.attrs["shard_offset"], f.attrs["total_count"] = a, total
+            with stop.deferred():
+                fsync_file(tmp)
+                os.replace(tmp, final)
+                fsync_dir(part)
+                if shard_size:  # segments wholly in shards 0..k are no longer needed
+                    for (path, count, _), s0 in zip(segments, starts):
+                        if s0 + count <= b:
+                            path.unlink(missing_ok=True)
+            stop.check()
+    with stop.deferred():  # all or (short of a SIGKILL) none
+        for tmp, final in zip(done_files, finals):
+            os.replace(tmp, final)
+    if shard_size and overwrite:  # shards of an earlier, longer run would pass for part of this one
+        for p in existing_shards(out):
+            if p not in finals:
+                p.unlink()
+    return Summary(finals[0], len(tasks), len(sources) - n_val, n_val, total, skipped,
+                   time.perf_counter() - t0, sum(p.stat().st_size for p in finals), fp, finals, resumed)
+
+
+def find_images(folder: Path | str) -> list[Path]:
+    """All images under ``folder`` (recursive, sorted); SRCNNError when the folder is missing or has none."""
+    paths = list_images(folder, recursive=True)
+    if not paths:
+        raise SRCNNError(f"no images found in {folder} (looked for .png .jpg .jpeg .bmp .tif .tiff .webp, recursively)")
+    return paths

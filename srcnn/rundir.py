@@ -1,0 +1,97 @@
+"""A training run's folder (train.py --out-dir): its lock, its named checkpoints, log.jsonl and plot.png.
+
+``open`` creates and locks the folder for one training (srcnn.locks: a second training into it is
+refused, naming the running pid; the lock of a killed run is taken over) and removes temporary files a
+killed run left (``.*.tmp-*``, srcnn.files). A new run in a folder that holds another run's files
+(checkpoint.*, log.jsonl, plot.png) moves them to ``previous-<time>[-N]/`` there when it writes its
+first checkpoint, so that a run that fails before that leaves the old one in place. Every file is
+written atomically (srcnn.files).
+"""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+from .checkpoint import save_checkpoint
+from .files import atomic_path, atomic_text
+from .locks import lock_folder, make_folder
+
+RUN_FILES = ("log.jsonl", "plot.png")   # besides checkpoint.*: what a run writes
+
+
+class RunDir:
+    def __init__(self, path, log=print):
+        self.path, self.log = Path(path), log
+        self._lock = None
+        self._previous: list[Path] = []
+
+    def open(self, fresh: bool) -> None:
+        """Create and lock the folder, remove stale temporary files; ``fresh`` (a new run): note an old
+        run's files, which the first ``save`` moves aside."""
+        make_folder(self.path, "--out-dir")
+        self._lock = lock_folder(self.path, "training", name=".lock", remove=True)
+        for tmp in self.path.glob(".*.tmp-*"):
+            tmp.unlink(missing_ok=True)
+        if not fresh:
+            return
+        self._previous = sorted(p for p in self.path.iterdir() if p.is_file() and
+                                (p.name.startswith("checkpoint.") or p.name in RUN_FILES))
+        if self._previous:
+            self.log(f"note: {self.path} holds another run ({len(self._previous)} file(s)); they are moved "
+                     "to previous-<time>/ there when this run writes its first checkpoint")
+
+    def close(self) -> None:
+        """Release the lock (nothing when not open)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def save(self, name: str, state: dict) -> Path:
+        """Write the checkpoint ``state`` as ``name`` (the first of a new run moves the old run aside)."""
+        if self._previous:
+            self._move_previous_run()
+        return save_checkpoint(state, self.path / name)
+
+    def _move_previous_run(self) -> None:
+        old, self._previous = self._previous, []
+        stamp = datetime.now().strftime("previous-%Y%m%d-%H%M%S")
+        for n in range(1, 1000):  # two runs in the same second: previous-<time>-2, ...
+            dest = self.path / (stamp if n == 1 else f"{stamp}-{n}")
+            try:
+                dest.mkdir()
+                break
+            except FileExistsError:
+                continue
+        for p in old:
+            os.replace(p, dest / p.name)
+        self.log(f"note: {self.path} held another run; moved its {len(old)} file(s) to {dest}")
+
+    def write_log(self, history: list[dict], loss_name: str) -> None:
+        """log.jsonl (one JSON object per epoch, rewritten from the history) and, with matplotlib,
+        plot.png (training loss and validation PSNR per epoch)."""
+        atomic_text(self.path / "log.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+        try:
+            import matplotlib
+        except ImportError:
+            return
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        ep = [h["epoch"] for h in history]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(ep, [h["loss"] for h in history], color="tab:blue")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"training loss ({loss_name})", color="tab:blue")
+        ax.set_yscale("log")
+        val = [(h["epoch"], h["val_psnr"]) for h in history if h["val_psnr"] is not None]
+        if val:
+            ax2 = ax.twinx()
+            ax2.plot(*zip(*val), color="tab:red")
+            ax2.set_ylabel("validation PSNR (dB)", color="tab:red")
+        fig.tight_layout()
+        try:
+            with atomic_path(self.path / "plot.png", "plot") as tmp:
+                fig.savefig(tmp, dpi=100, format="png")
+        finally:
+            plt.close(fig)
