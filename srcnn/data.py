@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .errors import SRCNNError
 from .files import regular_file
-from .h5format import FORMAT, FORMAT_VERSION, INPUTS
+from .h5format import FORMAT, FORMAT_VERSION, HR, INPUTS, LR, SCALE, TRAIN, VAL, val_input
 
 IN_MEMORY_MAX_BYTES = 2 * 2**30  # auto mode loads files whose /train arrays fit in this
 BLOCK_BYTES = 4 * 2**20          # streaming: bytes read per contiguous block (rounded to whole chunks)
@@ -227,15 +227,15 @@ def _open_one(path) -> PatchFile:
                                  f"and label_size == patch_size; got scales {scales}, patch_size {p}, "
                                  f"label_size {lab}")
             r = p // scales[0]
-        for name in ("train/lr", "train/hr", "train/scale"):
+        for name in (f"{TRAIN}/{LR}", f"{TRAIN}/{HR}", f"{TRAIN}/{SCALE}"):
             if not isinstance(f.get(name), h5py.Dataset):
                 raise SRCNNError(f"{path}: missing dataset /{name}")
-        lr, hr, sc = f["train/lr"], f["train/hr"], f["train/scale"]
+        lr, hr, sc = f[TRAIN][LR], f[TRAIN][HR], f[TRAIN][SCALE]
         n = lr.shape[0] if lr.ndim else 0
-        want = {"lr": (n, c, r, r), "hr": (n, c, lab, lab), "scale": (n,)}
-        for ds, key in ((lr, "lr"), (hr, "hr"), (sc, "scale")):
+        want = {LR: (n, c, r, r), HR: (n, c, lab, lab), SCALE: (n,)}
+        for ds, key in ((lr, LR), (hr, HR), (sc, SCALE)):
             if ds.shape != want[key]:
-                raise SRCNNError(f"{path}: /train/{key} has shape {ds.shape}, expected {want[key]} "
+                raise SRCNNError(f"{path}: /{TRAIN}/{key} has shape {ds.shape}, expected {want[key]} "
                                  f"(input={kind}, channels={mode}, patch_size={p}, label_size={lab})")
         if n == 0:
             raise SRCNNError(f"{path}: /train holds no patches")
@@ -244,7 +244,7 @@ def _open_one(path) -> PatchFile:
                              f"got {lr.dtype} and {hr.dtype}")
         if lab > p or (p - lab) % 2:
             raise SRCNNError(f"{path}: label_size {lab} must be <= patch_size {p} with an even difference")
-        count = _plain(f["train"].attrs.get("count", n))
+        count = _plain(f[TRAIN].attrs.get("count", n))
         if count != n:
             raise SRCNNError(f"{path}: /train count attribute says {count} but the arrays hold {n}")
         try:  # touch the first and last chunks: a damaged tail shows up here, before training
@@ -252,18 +252,18 @@ def _open_one(path) -> PatchFile:
         except (OSError, RuntimeError) as e:
             raise SRCNNError(f"{path}: cannot read /train ({e}); the file is truncated or corrupt") from None
         val_names = []
-        if "val" in f:
-            for name in sorted(f["val"]):
-                g = f["val"][name]
-                if "hr" not in g or g["hr"].ndim != 3 or g["hr"].shape[2] != c or g["hr"].dtype != np.uint8:
+        if VAL in f:
+            for name in sorted(f[VAL]):
+                g = f[VAL][name]
+                if HR not in g or g[HR].ndim != 3 or g[HR].shape[2] != c or g[HR].dtype != np.uint8:
                     raise SRCNNError(f"{path}: /val/{name}/hr must be (H,W,{c}) uint8")
                 for s in scales:
-                    h, w = g["hr"].shape[:2]
+                    h, w = g[HR].shape[:2]
                     shape = (h // s, w // s, c) if kind == "lr" else (h, w, c)
                     if kind == "lr" and (h % s or w % s):
                         raise SRCNNError(f"{path}: /val/{name}/hr is {h}x{w}, not a multiple of the scale {s}")
-                    if f"lr_x{s}" not in g or g[f"lr_x{s}"].shape != shape:
-                        raise SRCNNError(f"{path}: /val/{name}/lr_x{s} missing or not of shape {shape} "
+                    if val_input(s) not in g or g[val_input(s)].shape != shape:
+                        raise SRCNNError(f"{path}: /{VAL}/{name}/{val_input(s)} missing or not of shape {shape} "
                                          f"(input={kind}, hr {g['hr'].shape})")
                 val_names.append(name)
         info = {k: a[k] for k in DEGRADATION_ATTRS if k in a}
@@ -292,9 +292,9 @@ def load_val(pf: PatchFile) -> list[dict]:
         try:
             with h5py.File(path, "r") as f:
                 for name in (n for p, n in pf.val_parts if p == path):
-                    g = f["val"][name]
-                    hr, label = g["hr"][...], _plain(g.attrs.get("name", name))
-                    out += [validation_item(hr, s, name=label, net_input=g[f"lr_x{s}"][...])
+                    g = f[VAL][name]
+                    hr, label = g[HR][...], _plain(g.attrs.get("name", name))
+                    out += [validation_item(hr, s, name=label, net_input=g[val_input(s)][...])
                             for s in pf.scales]
         except OSError as e:
             raise SRCNNError(f"{path}: cannot read /val ({e})") from None
@@ -325,8 +325,8 @@ class MemoryLoader:
         for path, _, _ in pf.parts:
             try:
                 with h5py.File(path, "r") as f:
-                    lrs.append(torch.from_numpy(f["train/lr"][...].astype(np.float16, copy=False)))
-                    hrs.append(torch.from_numpy(f["train/hr"][...]))
+                    lrs.append(torch.from_numpy(f[TRAIN][LR][...].astype(np.float16, copy=False)))
+                    hrs.append(torch.from_numpy(f[TRAIN][HR][...]))
             except OSError as e:
                 raise SRCNNError(f"{path}: cannot read /train ({e}); the file is truncated or corrupt") from None
         lr, hr = (lrs[0], hrs[0]) if len(lrs) == 1 else (torch.cat(lrs), torch.cat(hrs))
@@ -401,7 +401,7 @@ class _BlockStream(IterableDataset):
                     k, a, z = self.blocks[b]
                     if k not in files:  # each worker opens its own handles
                         files[k] = h5py.File(self.parts[k][0], "r")
-                    lrs.append(files[k]["train/lr"][a:z]), hrs.append(files[k]["train/hr"][a:z])
+                    lrs.append(files[k][TRAIN][LR][a:z]), hrs.append(files[k][TRAIN][HR][a:z])
                 lr, hr = np.concatenate(lrs), np.concatenate(hrs)
                 perm = rng.permutation(len(lr))
                 lr, hr = lr[perm], hr[perm]

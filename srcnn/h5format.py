@@ -11,3 +11,13 @@ from __future__ import annotations
 FORMAT = "srcnn-patches"
 FORMAT_VERSION = 1
 INPUTS = ("upscaled", "lr")  # network input: bicubic-upscaled LR image (SRCNN, VDSR) or the LR image
+
+# Groups and datasets (shapes and dtypes in docs/formats.md):
+TRAIN = "train"  # /train/{lr,hr,scale}: the training patches; attribute "count"
+VAL = "val"      # /val/<n>/{hr,lr_x<s>}: held-out whole images; attribute "name"
+LR, HR, SCALE = "lr", "hr", "scale"  # datasets of /train; HR is also the ground truth of each /val image
+
+
+def val_input(scale: int) -> str:
+    """Name of a /val image's network input at ``scale`` ("lr_x3")."""
+    return f"lr_x{scale}"

@@ -13,6 +13,10 @@ low-resolution image itself and the output is s times larger (post-upsampling).
 - ``vdsr``   VDSR (Kim, Lee, Lee, CVPR 2016): 20 3x3 layers + global residual on the upscaled image.
 
 ``build_model(name, **kwargs)`` builds any of them (``model_names()``); ``model.config()`` rebuilds it.
+
+One module past 500 lines on purpose: every architecture is a few dozen lines, and they share the
+registry, the input kinds and the receptive-field / mult-add arithmetic that the rest of the project
+reads from here; a module per network would scatter that one table.
 """
 from __future__ import annotations
 

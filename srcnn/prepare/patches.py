@@ -24,6 +24,7 @@ import numpy as np
 from ..color import rgb2y
 from ..errors import SRCNNError
 from ..images import read_image, to_rgb8
+from ..h5format import HR, val_input
 from ..imresize import imresize, modcrop
 from ..protocol import degrade, degrade_lr
 from .config import PrepareConfig
@@ -176,9 +177,9 @@ def _process_image(res: ImageResult, path: str, cfg: PrepareConfig) -> ImageResu
     small = cfg.input == "lr"
     if split == "val":
         hr = modcrop(to_channels(img, cfg.channels), lcm(cfg.scales))
-        res.val["hr"] = np.ascontiguousarray(hr)
+        res.val[HR] = np.ascontiguousarray(hr)
         for s in cfg.scales:
-            res.val[f"lr_x{s}"] = np.ascontiguousarray(network_input(hr / 255.0, s, cfg, rng), dtype=np.float16)
+            res.val[val_input(s)] = np.ascontiguousarray(network_input(hr / 255.0, s, cfg, rng), dtype=np.float16)
         return res
     lrs, hrs, scales = [], [], []
     for _, im in versions(img, cfg.augment):

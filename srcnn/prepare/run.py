@@ -27,7 +27,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..errors import SRCNNError
 from ..files import atomic_text, fsync_dir, output_name
-from ..h5format import FORMAT, FORMAT_VERSION
+from ..h5format import FORMAT, FORMAT_VERSION, HR, LR, SCALE, TRAIN, VAL
 from ..images import list_images
 from .config import PrepareConfig
 from .patches import AUGMENT_SCALES, OutOfMemory
@@ -351,10 +351,10 @@ def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, 
                 raise SRCNNError(f"{path}: segment missing, the interrupted run cannot be finished; "
                                  f"start again with --overwrite")
             with h5py.File(path, "r") as f:
-                g = f["train"]
+                g = f[TRAIN]
                 for i in range(lo - s0, hi - s0, WRITE_BLOCK):
                     j = min(i + WRITE_BLOCK, hi - s0)
-                    yield g["lr"][i:j], g["hr"][i:j], g["scale"][i:j]
+                    yield g[LR][i:j], g[HR][i:j], g[SCALE][i:j]
 
     bar = tqdm(total=total, unit="patch", desc="assemble", disable=not progress, dynamic_ncols=True,
                unit_scale=True)
@@ -366,23 +366,23 @@ def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, 
                 continue
             tmp = final.with_name(final.name + ".tmp")
             with h5_create(tmp, rdcc_nbytes=64 << 20) as f:
-                writer = PatchWriter(f.create_group("train"), cfg.n_channels, cfg.lr_size, cfg.label)
+                writer = PatchWriter(f.create_group(TRAIN), cfg.n_channels, cfg.lr_size, cfg.label)
                 if k == 0 and n_val:
-                    val_group = f.create_group("val")
+                    val_group = f.create_group(VAL)
                     for path, _, val in segments:
                         if val:
                             with h5py.File(path, "r") as sf:
                                 for name in val:
                                     g = val_group.create_group(f"{int(name):0{val_width}d}")
-                                    g.attrs["name"] = sf["val"][name].attrs["name"]
-                                    for ds_name, ds in sf["val"][name].items():
+                                    g.attrs["name"] = sf[VAL][name].attrs["name"]
+                                    for ds_name, ds in sf[VAL][name].items():
                                         g.create_dataset(ds_name, data=ds[()])
                 for block in rows(a, b):
                     stop.check()
                     writer.append(*block)
                     bar.update(len(block[0]))
                 writer.flush()
-                f["train"].attrs["count"] = writer.count
+                f[TRAIN].attrs["count"] = writer.count
                 for name, v in attrs.items():
                     f.attrs[name] = v
                 if shard_size:

@@ -19,7 +19,7 @@ import h5py
 
 from ..errors import SRCNNError
 from ..files import fsync_dir
-from ..h5format import FORMAT_VERSION
+from ..h5format import FORMAT_VERSION, TRAIN, VAL
 from ..images import MAX_PIXELS
 from ..locks import lock_folder
 from .config import PrepareConfig
@@ -66,8 +66,8 @@ class Segment:
         self.path = folder / f"{number:06d}.h5"
         self.tmp = folder / f"{number:06d}.h5.tmp"
         self.f = h5py.File(self.tmp, "w")
-        self.writer = PatchWriter(self.f.create_group("train"), cfg.n_channels, cfg.lr_size, cfg.label)
-        self.val = self.f.create_group("val")
+        self.writer = PatchWriter(self.f.create_group(TRAIN), cfg.n_channels, cfg.lr_size, cfg.label)
+        self.val = self.f.create_group(VAL)
         self.start = self.stop = start
         self.rows = 0  # samples of the images fully recorded
         self.sources, self.skipped, self.val_names = [], [], []

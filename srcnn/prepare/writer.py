@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from ..errors import SRCNNError
-from ..h5format import FORMAT_VERSION
+from ..h5format import FORMAT_VERSION, HR, LR, SCALE
 from .config import PrepareConfig
 
 CHUNK = 256  # samples per HDF5 chunk (axis 0)
@@ -59,9 +59,9 @@ class PatchWriter:
     (p, or p/s for input "lr")."""
 
     def __init__(self, group: h5py.Group, c: int, r: int, l: int):
-        self.lr = group.create_dataset("lr", (0, c, r, r), np.float16, maxshape=(None, c, r, r), chunks=(CHUNK, c, r, r))
-        self.hr = group.create_dataset("hr", (0, c, l, l), np.uint8, maxshape=(None, c, l, l), chunks=(CHUNK, c, l, l))
-        self.scale = group.create_dataset("scale", (0,), np.uint8, maxshape=(None,), chunks=(CHUNK * 16,))
+        self.lr = group.create_dataset(LR, (0, c, r, r), np.float16, maxshape=(None, c, r, r), chunks=(CHUNK, c, r, r))
+        self.hr = group.create_dataset(HR, (0, c, l, l), np.uint8, maxshape=(None, c, l, l), chunks=(CHUNK, c, l, l))
+        self.scale = group.create_dataset(SCALE, (0,), np.uint8, maxshape=(None,), chunks=(CHUNK * 16,))
         self.count = 0
         self.buf: list[tuple] = []
         self.buffered = 0
