@@ -4,11 +4,12 @@ recipe (train.py with no options) and for the naive recipe of typical small SRCN
 DataLoader over per-sample h5py reads), on the same data and the same held-out images.
 
     python prepare_data.py --scale 3 --val-fraction 0.05 --out t91_x3.h5
-    python benchmarks/bench_time_to_psnr.py --data t91_x3.h5 --minutes 10 --naive-minutes 60
+    python benchmarks/bench_time_to_psnr.py --data t91_x3.h5 --minutes 10 --naive-minutes 60 [--pinned]
     python benchmarks/bench_time_to_psnr.py --data t91_x3.h5 --parity-steps 2000   # fp32 vs bf16, same steps
 
 The two recipes run one after the other in this process (not concurrently), each with --threads torch
-threads. Training time only is counted: every --eval-every seconds of it, training pauses and the model
+threads; or, with --pinned, at the same time in two processes, each pinned to a CPU core of its own
+(os.sched_setaffinity) with one torch thread, so that a 10- against 60-minute table takes 60 minutes. Training time only is counted: every --eval-every seconds of it, training pauses and the model
 is scored on the file's /val images (the held-out split of the training images, the paper's protocol);
 at the end each final model is scored on Set5 x3 (the datasets root: --data-root, $SRCNN_DATA or
 ./datasets). Prints both curves and a summary row per recipe.
@@ -20,10 +21,13 @@ path). Not a unit test.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -133,6 +137,25 @@ def parity(data: str, steps: int, threads: int) -> None:
     print(f"difference (bf16 - fp32): {rows[1][1] - rows[0][1]:+.3f} dB")
 
 
+def run_recipe(which: str, a: argparse.Namespace, core: int | None = None) -> tuple[list, float]:
+    """One recipe ("project" or "naive") for its budget: (curve, Set5 x3 PSNR of its final model). With
+    ``core``, this process is first pinned to that CPU core with one torch thread (--pinned)."""
+    if core is not None:
+        os.sched_setaffinity(0, {core})
+        torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        if which == "project":
+            print(f"project recipe (train.py defaults), {a.minutes:g} min, {threads} thread(s):", flush=True)
+            curve, model = run_project(a.data, Path(tmp) / "ours", a.minutes, a.eval_every, {})
+        else:
+            val = build_trainer(dict(DEFAULTS, data=a.data, out_dir=str(Path(tmp) / "v"), precision="fp32"),
+                                log=quiet).val
+            print(f"naive recipe, {a.naive_minutes:g} min, {threads} thread(s):", flush=True)
+            curve, model = run_naive(a.data, val, a.naive_minutes, a.eval_every, DEFAULTS["seed"])
+    return curve, set5(model, a.data_root)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="a prepare_data.py x3 file with a /val split (T91 x3)")
@@ -141,24 +164,36 @@ def main() -> None:
                                                                       "(default: --minutes)")
     ap.add_argument("--eval-every", type=float, default=60.0, help="seconds of training between evaluations")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for both recipes")
+    ap.add_argument("--pinned", action="store_true",
+                    help="run the two recipes at the same time, each pinned to a core of its own with one thread "
+                         "(needs two cores; --threads is then ignored)")
     ap.add_argument("--data-root", default=None, help="datasets root for Set5 (default $SRCNN_DATA or ./datasets)")
     ap.add_argument("--parity-steps", type=int, default=0, help="instead: fp32 vs bf16 for this many steps")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.parity_steps:
         return parity(a.data, a.parity_steps, a.threads)
-    naive_minutes = a.minutes if a.naive_minutes is None else a.naive_minutes
-    with tempfile.TemporaryDirectory() as tmp:
-        print(f"project recipe (train.py defaults), {a.minutes:g} min, {a.threads} thread(s):", flush=True)
-        ours, ours_model = run_project(a.data, Path(tmp) / "ours", a.minutes, a.eval_every, {})
-        val = build_trainer(dict(DEFAULTS, data=a.data, out_dir=str(Path(tmp) / "v"), precision="fp32"), log=quiet).val
-    print(f"naive recipe, {naive_minutes:g} min, {a.threads} thread(s):", flush=True)
-    naive, naive_model = run_naive(a.data, val, naive_minutes, a.eval_every, DEFAULTS["seed"])
-    print("\n| recipe | training min | samples | held-out PSNR dB | Set5 x3 PSNR dB |\n|---|---:|---:|---:|---:|")
-    for name, curve, model, minutes in (("train.py defaults", ours, ours_model, a.minutes),
-                                        ("naive", naive, naive_model, naive_minutes)):
+    a.naive_minutes = a.minutes if a.naive_minutes is None else a.naive_minutes
+    if a.pinned:
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) < 2:
+            sys.exit("error: --pinned needs two CPU cores, this process may use one")
+        with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+            jobs = [pool.submit(run_recipe, w, a, c) for w, c in (("project", cores[0]), ("naive", cores[1]))]
+            (ours, ours_set5), (naive, naive_set5) = [j.result() for j in jobs]
+        how = f"at the same time, pinned to cores {cores[0]} and {cores[1]}, one thread each"
+    else:
+        (ours, ours_set5), (naive, naive_set5) = run_recipe("project", a), run_recipe("naive", a)
+        how = f"one after the other, {a.threads} thread(s) each"
+    print(f"\n{how}\n| recipe | training min | samples | held-out PSNR dB | Set5 x3 PSNR dB |\n"
+          "|---|---:|---:|---:|---:|")
+    for name, curve, s5, minutes in (("train.py defaults", ours, ours_set5, a.minutes),
+                                     ("naive", naive, naive_set5, a.naive_minutes)):
         t, n, p = curve[-1]
-        print(f"| {name} | {minutes:g} | {n:,} | {p:.3f} | {set5(model, a.data_root):.2f} |")
+        print(f"| {name} | {minutes:g} | {n:,} | {p:.3f} | {s5:.2f} |")
+    for name, curve in (("train.py defaults", ours), ("naive", naive)):
+        print(f"{name} curve (training min: held-out dB): "
+              + ", ".join(f"{t / 60:.1f}: {p:.3f}" for t, _, p in curve))
     t = first_reaching(ours, naive[-1][2])
     print(f"\ntrain.py defaults reach the naive recipe's final held-out PSNR ({naive[-1][2]:.3f} dB) "
           + (f"after {t / 60:.1f} min" if t is not None else f"not within {a.minutes:g} min"))
