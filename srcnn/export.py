@@ -23,6 +23,7 @@ srcnn.inference.super_resolve runs with the same tiling and colour handling as t
 """
 from __future__ import annotations
 
+import io
 import json
 import warnings
 import zipfile
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 
 from .errors import SRCNNError
-from .files import atomic_path
+from .files import atomic_path, regular_file
 
 OPSET = 17
 FORMATS = ("onnx", "torchscript", "pt")
@@ -166,11 +167,14 @@ def export_torchscript(model, meta: dict, path) -> dict[str, str]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 traced = torch.jit.trace(model, _probe(model), check_trace=False)
-                torch.jit.save(traced, str(tmp), _extra_files={TS_META: json.dumps(props)})
+                archive = io.BytesIO()
+                torch.jit.save(traced, archive, _extra_files={TS_META: json.dumps(props)})
         except Exception as e:  # noqa: BLE001
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise SRCNNError(f"{path}: {props['srcnn.name']} cannot be exported to TorchScript "
                              f"({type(e).__name__}: {msg[:300]})") from None
+        # written by Python, not by torch.jit.save's C++ writer, which aborts the process on a full disk
+        tmp.write_bytes(archive.getvalue())
         with torch.inference_mode():
             _verify(lambda x: traced(x).numpy(), model, path, "TorchScript")
     return props
@@ -286,6 +290,8 @@ def is_torchscript(path) -> bool:
     path = Path(path)
     if path.suffix.lower() in (".ts", ".torchscript"):
         return True
+    if not path.is_file():  # a folder, FIFO or device: the loader's regular-file check names it
+        return False
     try:
         with zipfile.ZipFile(path) as z:
             return any(n.endswith(f"/extra/{TS_META}") for n in z.namelist())
@@ -300,9 +306,7 @@ def is_exported(path) -> bool:
 
 def load_exported(path, device="cpu") -> tuple[torch.nn.Module, dict]:
     """(model, meta) for an exported .onnx (onnxruntime, CPU) or TorchScript file."""
-    path = Path(path)
-    if not path.is_file():
-        raise SRCNNError(f"{path}: no such file")
+    path = regular_file(path, "exported model")
     model = OnnxModel(path) if path.suffix.lower() == ".onnx" else TorchScriptModel(path, device)
     return model.eval(), model.meta
 

@@ -24,6 +24,9 @@ from srcnn.errors import SRCNNError
 from srcnn.files import atomic_path, read_regular
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+# read (a GIF: its first frame) but not written: what a folder contributes is what a file named directly
+# may be; an output must be one of IMAGE_EXTS
+READ_EXTS = IMAGE_EXTS | {".gif"}
 
 _U16_EXTS = {".png", ".tif", ".tiff"}          # formats cv2 writes losslessly at 16 bits
 _ALPHA_EXTS = {".png", ".tif", ".tiff", ".webp"}
@@ -33,7 +36,7 @@ _ALPHA_EXTS = {".png", ".tif", ".tiff", ".webp"}
 # listing
 
 def list_images(folder, recursive: bool = True) -> list[Path]:
-    """Image files (extension in IMAGE_EXTS, any case) under `folder`, sorted by path.
+    """Image files (extension in READ_EXTS, any case) under `folder`, sorted by path.
 
     Hidden files and folders (name starting with ".", e.g. macOS "._x.png") are skipped.
     Raises SRCNNError if `folder` does not exist or is not a folder.
@@ -48,7 +51,7 @@ def list_images(folder, recursive: bool = True) -> list[Path]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")] if recursive else []
         for name in filenames:
             p = Path(dirpath) / name
-            if not name.startswith(".") and p.suffix.lower() in IMAGE_EXTS and p.is_file():
+            if not name.startswith(".") and p.suffix.lower() in READ_EXTS and p.is_file():
                 found.append(p)
     return sorted(found)
 

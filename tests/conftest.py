@@ -1,5 +1,6 @@
 """Shared fixtures: the datasets root for the real-set checks and small synthetic images."""
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +65,30 @@ def light_training(monkeypatch):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 300 KiB tmpfs (root with mount rights only): a real disk-full for the writers. Skips loudly
+    where it cannot be mounted."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"DISK-FULL TEST NOT RUN: cannot mount a small tmpfs here ({r.stderr.strip() or 'not root'})")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def fill_disk(folder: Path) -> None:
+    """Write a filler file in ``folder`` until its file system has no space left."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

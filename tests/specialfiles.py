@@ -25,3 +25,16 @@ def finishes(fn, timeout: float = 20.0):
     t.start()
     t.join(timeout)
     return (not t.is_alive()), box.get("r")
+
+
+def full_disk_at(path):
+    """Make this process's temporary name for ``path`` (srcnn.files.temporary_name, which every writer
+    goes through) a link to /dev/full: writing it fails with a real ENOSPC. Skips, loudly, where the
+    system has no /dev/full."""
+    import pytest
+    from srcnn.files import temporary_name
+    if not os.path.exists("/dev/full"):
+        pytest.skip("DISK-FULL TEST NOT RUN: this system has no /dev/full")
+    tmp = temporary_name(path)
+    tmp.symlink_to("/dev/full")
+    return tmp

@@ -429,14 +429,18 @@ def test_lr_model_resume_bit_identical(tmp_path):
 def test_input_kind_mismatch(tmp_path):
     up = write_patches(tmp_path / "train.h5", n=16, patch=12, val_images=0)  # an old file: no input attribute
     with pytest.raises(SRCNNError, match=r"train.h5 was prepared for bicubic-upscaled input; fsrcnn takes the LR "
-                                         r"image: run python prepare_data.py --model fsrcnn --scale 3 --out train.h5"):
+                                         r"image: run python prepare_data.py --model fsrcnn --scale 3 --out train_fsrcnn.h5$"):
         trainer(model_hp(tmp_path, up, "fsrcnn", []))
     lr = lr_data(tmp_path, attrs={"command": "prepare_data.py --model fsrcnn --scale 2 --out lr.h5"})
     with pytest.raises(SRCNNError, match=r"lr.h5 was prepared for LR input; vdsr takes the bicubic-upscaled image: "
-                                         r"run python prepare_data.py --model vdsr --scale 2 --out lr.h5"):
+                                         r"run python prepare_data.py --model vdsr --scale 2 --out lr_vdsr.h5$"):
         trainer(model_hp(tmp_path, lr, "vdsr", []))
     with pytest.raises(SRCNNError, match="lr.h5 was prepared for LR input; srcnn takes"):
         trainer(make_hp(tmp_path, data=str(lr)))
+    # the suggested --out never names the existing file (--out=FILE and a folder kept)
+    lr2 = lr_data(tmp_path, "lr2.h5", attrs={"command": "prepare_data.py --model=fsrcnn --out=d/lr.h5 --scale 2"})
+    with pytest.raises(SRCNNError, match=r"run python prepare_data.py --model vdsr --out=d/lr_vdsr.h5 --scale 2$"):
+        trainer(model_hp(tmp_path, lr2, "vdsr", []))
     # a variant made LR-input by its arguments follows them
     tr = trainer(model_hp(tmp_path, lr, "srcnn-res", ["upsample=subpixel", "f1=3", "f2=1", "f3=3", "n1=4", "n2=4"]))
     assert tr.model.upscale == 2

@@ -315,3 +315,25 @@ def test_max_pixels_and_out_of_memory_are_one_line(root, ckpt, capsys, monkeypat
     r = subprocess.run([sys.executable, str(REPO / "evaluate.py"), "--help"], capture_output=True, text=True,
                        cwd=REPO)
     assert "--max-pixels N" in r.stdout and "16384 x 16384" in " ".join(r.stdout.split())
+
+
+@pytest.mark.parametrize("option", ["--save-images", "--compare", "--set"])
+def test_names_over_255_bytes_are_one_line(root, ckpt, tmp_path, capsys, option):
+    long = tmp_path / ("x" * 300)
+    args = ["--set", long] if option == "--set" else ["--set", "SetA", option, long]
+    rc, _, err = run([*args, "--checkpoint", ckpt, "--scale", 3, "--data-root", root], capsys)
+    assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ") and "too long" in err
+
+
+@pytest.mark.parametrize("what", ["json", "images"])
+def test_full_disk_is_one_line_and_keeps_the_old_file(root, ckpt, tmp_path, capsys, small_tmpfs, what):
+    from conftest import fill_disk
+    target = small_tmpfs / "r.json"
+    target.write_bytes(b"old")
+    args = ["--json", target] if what == "json" else ["--save-images", small_tmpfs / "sr"]
+    fill_disk(small_tmpfs)
+    rc, _, err = run(["--set", "SetB", "--checkpoint", ckpt, "--scale", 3, "--data-root", root, *args], capsys)
+    assert rc == 2 and "No space left on device" in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and target.read_bytes() == b"old"
+    assert not [p for p in small_tmpfs.rglob("*") if ".tmp-" in p.name]

@@ -226,3 +226,14 @@ def test_help_lists_formats(capsys):
     out = capsys.readouterr().out
     assert e.value.code == 0 and "--format {onnx,torchscript,pt}" in out and "--opset N" in out
     assert "metadata_props" in out and "opset 17" in out
+
+
+def test_folder_or_special_file_named_like_an_export_is_refused_by_kind(tmp_path):
+    from specialfiles import fifo, finishes
+    (tmp_path / "m.onnx").mkdir()
+    with pytest.raises(SRCNNError, match=r"m\.onnx: is a folder|m\.onnx: .*folder"):
+        export.load_exported(tmp_path / "m.onnx")
+    done, err = finishes(lambda: export.load_exported(fifo(tmp_path / "p.ts")))
+    assert done and isinstance(err, SRCNNError) and "FIFO" in str(err)
+    with pytest.raises(SRCNNError, match="no such exported model"):
+        export.load_exported(tmp_path / "missing.onnx")

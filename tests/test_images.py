@@ -430,14 +430,14 @@ def test_failed_replace_keeps_old_file_and_removes_temp(tmp_path, make_image, mo
 
 def test_list_images(tmp_path):
     for rel in ["b.png", "a.JPG", "sub/c.tif", "sub/deep/d.webp", "notes.txt", ".hidden.png",
-                ".git/x.png", "e.jpeg", "f.bmp", "g.tiff"]:
+                ".git/x.png", "e.jpeg", "f.bmp", "g.tiff", "h.GIF"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
     (tmp_path / "dir.png").mkdir()
     got = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
-    assert got == ["a.JPG", "b.png", "e.jpeg", "f.bmp", "g.tiff", "sub/c.tif", "sub/deep/d.webp"]
+    assert got == ["a.JPG", "b.png", "e.jpeg", "f.bmp", "g.tiff", "h.GIF", "sub/c.tif", "sub/deep/d.webp"]
     flat = [p.name for p in list_images(tmp_path, recursive=False)]
-    assert flat == ["a.JPG", "b.png", "e.jpeg", "f.bmp", "g.tiff"]
+    assert flat == ["a.JPG", "b.png", "e.jpeg", "f.bmp", "g.tiff", "h.GIF"]
     assert {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"} == IMAGE_EXTS
 
 

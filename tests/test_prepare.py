@@ -727,20 +727,6 @@ def test_file_name_with_a_newline_stays_one_line(tmp_path, capsys):
     assert err.splitlines() == [f"error: {str(odd)!s}: no such folder".replace("\n", "\\n")], err
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """A 300 KiB tmpfs (root with mount rights only): a real disk-full for the writers."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"DISK-FULL TEST NOT RUN: cannot mount a small tmpfs here ({r.stderr.strip() or 'not root'})")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
-
-
 def test_disk_full_is_one_line_not_a_segfault(tmp_path, make_image, small_tmpfs):
     """issue 13 item 6: prepare_data.py on a full disk printed an HDF5 traceback and died with SIGSEGV;
     now one line naming the file and the space needed, exit 2, the partial folder kept for --resume."""
@@ -860,3 +846,15 @@ def test_out_of_memory_in_an_image_is_one_line_and_resumable(tmp_path, make_imag
     assert run(tmp_path, *args, "--out", out, "--resume") == 0
     assert "continued after 1 images done before" in capsys.readouterr().out
     assert same(read_h5(out), read_h5(tmp_path / "ref/o.h5"))
+
+
+@pytest.mark.parametrize("where", ["images", "out"])
+def test_names_over_255_bytes_are_one_line(tmp_path, capfd, where):
+    (tmp_path / "imgs").mkdir()
+    write_image(tmp_path / "imgs" / "a.png", np.full((40, 40, 3), 128, np.uint8))
+    long = tmp_path / ("x" * 300)
+    images, out = (long, tmp_path / "o.h5") if where == "images" else (tmp_path / "imgs", Path(f"{long}.h5"))
+    assert run(tmp_path, "--images", images, "--out", out) == 2
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ") and "too long" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs"]

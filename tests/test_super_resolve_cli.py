@@ -380,12 +380,24 @@ def test_unknown_output_suffix_is_an_error_not_a_folder(tmp_path, ckpt, make_ima
 
 
 def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path, ckpt, make_image, capsys):
-    write_image(tmp_path / "a.png", make_image(6, 7, 3))
-    (tmp_path / ".a_x3.png.tmp-99999").write_bytes(b"half")
-    (tmp_path / ".other.png.tmp-99999").write_bytes(b"not ours")
-    rc, out, _ = run(["--checkpoint", ckpt, tmp_path / "a.png"], capsys)
-    assert rc == 0 and "removed 1 temporary file(s) left by an interrupted earlier run" in out
-    assert files(tmp_path) == [".other.png.tmp-99999", "a.png", "a_x3.png", "ckpt"]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()                                   # a finished process: its temporaries are stale
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_image(tmp_path / "a.png", make_image(6, 7, 3))
+        write_image(tmp_path / "b.png", make_image(6, 7, 3))
+        (tmp_path / f".a_x3.png.tmp-{dead.pid}").write_bytes(b"half")
+        (tmp_path / f".b_x3.png.tmp-{live.pid}").write_bytes(b"another run is writing it")
+        (tmp_path / f".other.png.tmp-{dead.pid}").write_bytes(b"not ours")
+        rc, out, _ = run(["--checkpoint", ckpt, tmp_path / "a.png"], capsys)
+        assert rc == 0 and "removed 1 temporary file(s) left by an interrupted earlier run" in out
+        rc, out, _ = run(["--checkpoint", ckpt, tmp_path / "b.png"], capsys)
+        assert rc == 0 and "temporary" not in out
+        assert files(tmp_path) == [f".b_x3.png.tmp-{live.pid}", f".other.png.tmp-{dead.pid}",
+                                   "a.png", "a_x3.png", "b.png", "b_x3.png", "ckpt"]
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_progress_bar_and_summary(tmp_path, ckpt, make_image, capsys, monkeypatch):
@@ -449,3 +461,55 @@ def test_out_of_memory_suggests_a_tile_only_where_tiling_helps(tmp_path, ckpt, m
     rc, _, err = run(["--checkpoint", ckpt, "--tile", 0, lr], capsys)
     assert rc == 2 and "; try --tile 512 (0 runs the image in one pass)" in err, err
     assert not (tmp_path / "lr_x3.png").exists()
+
+
+LONG = "x" * 300  # one path component over the 255-byte limit of Linux file systems
+
+
+@pytest.mark.parametrize("where", ["input", "output", "sample_folder"])
+def test_names_over_255_bytes_are_one_line(tmp_path, ckpt, make_image, capsys, where):
+    write_image(tmp_path / "a.png", make_image(6, 7, 3))
+    args = {"input": [tmp_path / f"{LONG}.png"],
+            "output": [tmp_path / "a.png", "-o", tmp_path / f"{LONG}.png"],
+            "sample_folder": ["--sample", "-o", tmp_path / LONG]}[where]
+    rc, _, err = run(["--checkpoint", ckpt, *args], capsys)
+    assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ") and "File name too long" in err
+    assert files(tmp_path) == ["a.png", "ckpt"]
+
+
+def test_special_file_as_weights_is_refused_not_read(tmp_path, make_image, capsys):
+    from specialfiles import fifo, finishes
+    write_image(tmp_path / "a.png", make_image(6, 7, 3))
+    for weights, kind in ((Path("/dev/zero"), "character device"), (fifo(tmp_path / "w.pt"), "FIFO")):
+        done, rc = finishes(lambda: main(["--checkpoint", str(weights), str(tmp_path / "a.png")]))
+        assert done, f"super_resolve.py --checkpoint {weights} blocked"
+        err = capsys.readouterr().err
+        assert rc == 2 and f"error: {weights}: " in err and kind in err
+    assert not (tmp_path / "a_x3.png").exists()
+
+
+def test_gif_is_read_alike_named_or_in_a_folder(tmp_path, ckpt, make_image, capsys):
+    import cv2
+    src = tmp_path / "in"
+    src.mkdir()
+    if not cv2.imwrite(str(src / "a.gif"), make_image(6, 7, 3)):
+        pytest.skip("this OpenCV cannot write GIF")
+    write_image(src / "b.png", make_image(6, 7, 3))
+    rc, _, err = run(["--checkpoint", ckpt, src, "-o", tmp_path / "folder"], capsys)
+    assert rc == 0, err
+    assert files(tmp_path / "folder") == ["a_x3.png", "b_x3.png"]     # a GIF output would be png
+    rc, _, err = run(["--checkpoint", ckpt, src / "a.gif", "-o", tmp_path / "named.png"], capsys)
+    assert rc == 0, err
+    assert np.array_equal(read_image(tmp_path / "named.png"), read_image(tmp_path / "folder" / "a_x3.png"))
+
+
+def test_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, ckpt, make_image, capsys, small_tmpfs):
+    from conftest import fill_disk
+    write_image(tmp_path / "a.png", make_image(40, 50, 3))
+    (small_tmpfs / "a_x3.png").write_bytes(b"old")
+    fill_disk(small_tmpfs)
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", "-o", small_tmpfs / "a_x3.png"], capsys)
+    assert rc == 2 and "No space left on device" in err and "Traceback" not in err, err
+    assert f"{small_tmpfs / 'a_x3.png'}: cannot write" in err
+    assert (small_tmpfs / "a_x3.png").read_bytes() == b"old" and files(small_tmpfs) == ["a_x3.png", "filler"]

@@ -411,7 +411,7 @@ def test_other_models(workdir, capsys):
     assert code == 2 and err.startswith("error: --filters --padding: option(s) of --model srcnn; vdsr takes")
     code, out, err = run(capsys, "--data", "lr.h5", "--model", "vdsr")
     assert code == 2 and "lr.h5 was prepared for LR input; vdsr takes the bicubic-upscaled image: run " \
-        "python prepare_data.py --model vdsr --scale 2 --out lr.h5" in err
+        "python prepare_data.py --model vdsr --scale 2 --out lr_vdsr.h5" in err
     code, out, err = run(capsys, "--model", "vdsr", "--model-arg", "depth=1")
     assert code == 2 and err.startswith("error: --model vdsr: ") and "depth" in err
 
@@ -472,3 +472,15 @@ def test_outputs_that_are_files_or_under_files(workdir, capsys):
         code, out, err = run(capsys, *argv)
         assert code == 2 and err.splitlines() == [f"error: {msg}"], (argv, err)
     assert (workdir / "f").read_text() == "a file" and os.listdir(workdir / "d") == []
+
+
+@pytest.mark.parametrize("name", ["w.pt", "w.onnx", "w.ts"])
+def test_export_to_a_full_disk_is_one_line_and_keeps_the_old_file(workdir, capsys, name):
+    from specialfiles import full_disk_at
+    assert run(capsys, "train", "--num-epoch=1", *TINY)[0] == 0
+    (workdir / name).write_bytes(b"old")
+    tmp = full_disk_at(workdir / name)
+    code, out, err = run(capsys, "export", "checkpoints/checkpoint.last", name)
+    assert code == 2 and err.startswith(f"error: {name}: ") and "No space left on device" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert (workdir / name).read_bytes() == b"old" and not tmp.exists()

@@ -11,15 +11,28 @@ from ..errors import SRCNNError, check_number
 
 def run(work: Callable[[], int], interrupted: str = "interrupted", prefix: str = "") -> int:
     """``work()``'s exit code; an SRCNNError is one line "error: PREFIX MESSAGE" on stderr and exit 2,
-    Ctrl-C (KeyboardInterrupt) the line ``interrupted`` on stderr and exit 130."""
+    Ctrl-C (KeyboardInterrupt) the line ``interrupted`` on stderr and exit 130. An OSError that no
+    check before it caught (a name over 255 bytes, an I/O error, a full disk) is the same one line,
+    naming the file and the system's reason, exit 2."""
     try:
         return work()
     except SRCNNError as e:
         print(f"error: {prefix}{e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"error: {prefix}{os_error(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         return 130
+
+
+def os_error(e: OSError) -> SRCNNError:
+    """An OSError as one line: "FILE: REASON" (both files of a failed rename), control characters
+    escaped (srcnn.errors.SRCNNError)."""
+    names = [str(n) for n in (e.filename, e.filename2) if n is not None]
+    reason = e.strerror or str(e) or type(e).__name__
+    return SRCNNError(f"{' -> '.join(names)}: {reason}" if names else reason)
 
 
 def scale_list(minimum: int | None = None):

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  python prepare_data.py --model vdsr --scale 2,3,4 --out vdsr.h5\n"
                "      41x41 at stride 21, three scales in one file\n\n" + textwrap.fill(about, 100))
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--images", metavar="DIR", help="folder of HR images (recursive; png jpg bmp tif webp)")
+    src.add_argument("--images", metavar="DIR", help="folder of HR images (recursive; png jpg bmp tif webp, gif: first frame)")
     src.add_argument("--set", metavar="NAME", default="T91",
                      help="named set under the datasets root, or a folder path (default: T91)")
     p.add_argument("--data-root", metavar="DIR",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -174,13 +175,26 @@ def clean_stale_temporaries(items) -> int:
             continue
         for f in entries:
             stem, sep, pid = f.name.rpartition(".tmp-")
-            if sep and pid.isdigit() and stem in wanted and f.is_file():
+            if sep and pid.isdigit() and stem in wanted and f.is_file() and not _alive(int(pid)):
                 try:
                     f.unlink()
                     removed += 1
                 except OSError:
                     pass
     return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (its temporary files are then in use, not stale)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # no such process (or no possible one)
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _temporary_stem(path: Path) -> str:

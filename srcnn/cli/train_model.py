@@ -128,21 +128,38 @@ def check_input_kind(pf, model: SRModel) -> None:
 
 
 def _prepare_for(pf, name: str) -> str:
-    """The data's prepare_data.py command with ``--model name`` instead of its own (a hint)."""
+    """The data's prepare_data.py command with ``--model name`` instead of its own and a new --out,
+    <stem>_<name>.h5 beside the old one (a hint: the existing file is not to be replaced)."""
     cmd = str(pf.attrs.get("command", "")) or f"prepare_data.py --scale {pf.scales[0]} --out {pf.path.name}"
     try:
         words = shlex.split(cmd)
     except ValueError:
         words = cmd.split()
     words = [w for w in words if w != "python"]
-    out, skip = [], False
+    renamed = False
+
+    def new_out(path: str) -> str:
+        nonlocal renamed
+        renamed = True
+        p = Path(path)
+        return str(p.with_name(f"{p.stem}_{name}{p.suffix or '.h5'}"))
+    out, skip = [], None
     for w in words:
-        if skip:
-            skip = False
-        elif w == "--model":
-            skip = True
+        if skip == "--model":
+            skip = None
+        elif skip == "--out":
+            out.append(new_out(w))
+            skip = None
+        elif w in ("--model", "--out"):
+            skip = w
+            if w == "--out":
+                out.append(w)
+        elif w.startswith("--out="):
+            out.append("--out=" + new_out(w[len("--out="):]))
         elif not w.startswith("--model="):
             out.append(w)
+    if not renamed:
+        out += ["--out", new_out(pf.path.name)]
     i = next((j + 1 for j, w in enumerate(out) if w.endswith("prepare_data.py")), None)
     if i is None:
         out, i = ["prepare_data.py", *out], 1
