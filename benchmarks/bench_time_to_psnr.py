@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import tempfile
 import threading
@@ -36,7 +37,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from srcnn.datasets import data_root, resolve_set  # noqa: E402
-from srcnn.cli.train import build_trainer  # noqa: E402
+from srcnn.cli.train import build_parser, build_trainer  # noqa: E402
 from srcnn.config import DEFAULTS  # noqa: E402
 from srcnn.evaluation import evaluate_set, score_model  # noqa: E402
 from srcnn.models import SRCNN  # noqa: E402
@@ -69,7 +70,7 @@ def run_project(data: str, out: Path, minutes: float, eval_every: float, hp_extr
         seen += tr.epoch * tr.pf.count + (tr.partial or {}).get("samples", 0) - done_before
         curve.append((spent, seen, tr.validate()[0]))
         print(f"    {spent:7.0f} s  {seen:>10,} samples  {curve[-1][2]:.3f} dB", flush=True)
-    tr.eval_model.load_state_dict(tr.model.state_dict())
+    tr.eval_model.load_state_dict((tr.model if tr.ema is None else tr.ema).state_dict())
     return curve, tr.eval_model
 
 
@@ -137,6 +138,13 @@ def parity(data: str, steps: int, threads: int) -> None:
     print(f"difference (bf16 - fp32): {rows[1][1] - rows[0][1]:+.3f} dB")
 
 
+def project_options(a: argparse.Namespace) -> dict:
+    """--project-args (train.py train options, e.g. "--ema 0.999 --schedule cosine --num-epoch 48") as the
+    TrainConfig fields they change, parsed by train.py's own parser."""
+    args = build_parser().parse_args(["train", *shlex.split(a.project_args)])
+    return {k: v for k, v in vars(args).items() if k in DEFAULTS and v != DEFAULTS[k]}
+
+
 def run_recipe(which: str, a: argparse.Namespace, core: int | None = None) -> tuple[list, float]:
     """One recipe ("project" or "naive") for its budget: (curve, Set5 x3 PSNR of its final model). With
     ``core``, this process is first pinned to that CPU core with one torch thread (--pinned)."""
@@ -146,8 +154,9 @@ def run_recipe(which: str, a: argparse.Namespace, core: int | None = None) -> tu
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
         if which == "project":
-            print(f"project recipe (train.py defaults), {a.minutes:g} min, {threads} thread(s):", flush=True)
-            curve, model = run_project(a.data, Path(tmp) / "ours", a.minutes, a.eval_every, {})
+            print(f"project recipe (train.py defaults{' ' + a.project_args if a.project_args else ''}), "
+                  f"{a.minutes:g} min, {threads} thread(s):", flush=True)
+            curve, model = run_project(a.data, Path(tmp) / "ours", a.minutes, a.eval_every, project_options(a))
         else:
             val = build_trainer(dict(DEFAULTS, data=a.data, out_dir=str(Path(tmp) / "v"), precision="fp32"),
                                 log=quiet).val
@@ -161,12 +170,15 @@ def main() -> None:
     ap.add_argument("--data", required=True, help="a prepare_data.py x3 file with a /val split (T91 x3)")
     ap.add_argument("--minutes", type=float, default=10.0, help="training minutes of this project's recipe")
     ap.add_argument("--naive-minutes", type=float, default=None, help="training minutes of the naive recipe "
-                                                                      "(default: --minutes)")
+                                                                      "(default: --minutes; 0: not trained)")
     ap.add_argument("--eval-every", type=float, default=60.0, help="seconds of training between evaluations")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for both recipes")
     ap.add_argument("--pinned", action="store_true",
                     help="run the two recipes at the same time, each pinned to a core of its own with one thread "
                          "(needs two cores; --threads is then ignored)")
+    ap.add_argument("--project-args", default="", metavar="OPTIONS",
+                    help="train.py train options added to the defaults for this project's recipe (quoted), "
+                         "to measure a candidate default, e.g. \"--ema 0.999\"")
     ap.add_argument("--data-root", default=None, help="datasets root for Set5 (default $SRCNN_DATA or ./datasets)")
     ap.add_argument("--parity-steps", type=int, default=0, help="instead: fp32 vs bf16 for this many steps")
     a = ap.parse_args()
