@@ -114,12 +114,13 @@ def first_reaching(curve: list, target: float) -> float | None:
     return next((t for t, _, p in curve if p >= target), None)
 
 
-def parity(data: str, steps: int, threads: int) -> None:
-    """Same seed, same steps: float32 against bfloat16 + channels-last."""
+def parity(data: str, steps: int, threads: int, extra: dict) -> None:
+    """Same seed, same steps: float32 against bfloat16 + channels-last (train.py's defaults and ``extra``,
+    --project-args; with --ema the moving average is what is scored)."""
     rows = []
     for precision in ("fp32", "bf16"):
         with tempfile.TemporaryDirectory() as tmp:
-            tr = build_trainer(dict(DEFAULTS, data=data, out_dir=tmp, precision=precision), log=quiet)
+            tr = build_trainer(dict(DEFAULTS, data=data, out_dir=tmp, **extra, precision=precision), log=quiet)
             tr.model.train()
             t0, step, epoch = time.perf_counter(), 0, 0
             while step < steps:
@@ -131,7 +132,8 @@ def parity(data: str, steps: int, threads: int) -> None:
                 epoch += 1
             dt = time.perf_counter() - t0
             rows.append((tr.numeric.name, tr.validate()[0], dt))
-    print(f"\nparity: {steps} steps of batch {DEFAULTS['batch_size']}, seed {DEFAULTS['seed']}, {threads} thread(s)")
+    print(f"\nparity: {steps} steps of batch {tr.cfg.batch_size}, seed {tr.cfg.seed}, {threads} thread(s)"
+          + (f", {a_extra}" if (a_extra := " ".join(f"{k}={v}" for k, v in extra.items())) else ""))
     print("| numeric path | held-out PSNR dB | training s |\n|---|---:|---:|")
     for name, p, dt in rows:
         print(f"| {name} | {p:.3f} | {dt:.0f} |")
@@ -142,7 +144,7 @@ def project_options(a: argparse.Namespace) -> dict:
     """--project-args (train.py train options, e.g. "--ema 0.999 --schedule cosine --num-epoch 48") as the
     TrainConfig fields they change, parsed by train.py's own parser."""
     args = build_parser().parse_args(["train", *shlex.split(a.project_args)])
-    return {k: v for k, v in vars(args).items() if k in DEFAULTS and v != DEFAULTS[k]}
+    return {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None and v != DEFAULTS[k]}
 
 
 def run_recipe(which: str, a: argparse.Namespace, core: int | None = None) -> tuple[list, float]:
@@ -184,7 +186,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.parity_steps:
-        return parity(a.data, a.parity_steps, a.threads)
+        return parity(a.data, a.parity_steps, a.threads, project_options(a))
     a.naive_minutes = a.minutes if a.naive_minutes is None else a.naive_minutes
     if a.pinned:
         cores = sorted(os.sched_getaffinity(0))
