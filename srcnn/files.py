@@ -109,14 +109,46 @@ def fsync_dir(folder) -> None:
         os.close(fd)
 
 
-def temporary_name(path) -> Path:
-    """``.NAME.tmp-PID`` beside ``path``; a hash of the name when that would pass the 255-byte limit
-    (the same ``.*.tmp-*`` pattern, which is what stale-file cleanups look for)."""
+def temporary_name(path, pid: int | None = None) -> Path:
+    """``.NAME.tmp-PID`` beside ``path`` (PID: this process's, or ``pid``); a hash of the name when that
+    would pass the 255-byte limit (the same ``.*.tmp-*`` pattern, which is what stale-file cleanups look
+    for)."""
     path = Path(path)
-    name = f".{path.name}.tmp-{os.getpid()}"
+    pid = os.getpid() if pid is None else pid
+    name = f".{path.name}.tmp-{pid}"
     if len(name.encode()) > 255:
-        name = f".{hashlib.sha256(path.name.encode()).hexdigest()[:16]}.tmp-{os.getpid()}"
+        name = f".{hashlib.sha256(path.name.encode()).hexdigest()[:16]}.tmp-{pid}"
     return path.with_name(name)
+
+
+def stale_temporaries(paths) -> list[Path]:
+    """The temporary files (:func:`temporary_name`) of ``paths`` that a process no longer running left
+    behind: those of a live writer (this process included) are in use, not stale."""
+    found = []
+    for path in {Path(p) for p in paths}:
+        stem = temporary_name(path, 0).name[:-1]  # ".NAME.tmp-"
+        try:
+            entries = list(path.parent.iterdir())
+        except OSError:
+            continue
+        for f in entries:
+            pid = f.name[len(stem):]
+            if f.name.startswith(stem) and pid.isdigit() and not _running(int(pid)) and f.is_file():
+                found.append(f)
+    return sorted(found)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # no such process (or no possible one)
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _fsync_file(path: Path) -> None:

@@ -48,3 +48,16 @@ def test_long_names_get_a_short_temporary(tmp_path):
 def test_missing_folder_is_an_error_not_a_traceback(tmp_path):
     with pytest.raises(SRCNNError, match=r"x\.txt: cannot write the report \("):
         atomic_text(tmp_path / "no" / "x.txt", "t", what="report")
+
+
+def test_stale_temporaries_are_those_of_finished_processes(tmp_path):
+    import subprocess
+    import sys
+    from srcnn.files import stale_temporaries
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "a.png"
+    for pid in (dead.pid, os.getpid()):
+        temporary_name(target, pid).write_bytes(b"half")
+    temporary_name(tmp_path / "b.png", dead.pid).write_bytes(b"another output's")
+    assert stale_temporaries([target]) == [temporary_name(target, dead.pid)]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SRCNNError
-from ..files import temporary_name
+from ..files import stale_temporaries
 from .common import add_weights_options, run
 from ..images import IMAGE_EXTS, list_images, read_image, write_image
 from ..inference import AUTO_TILE, check_tile
@@ -160,46 +159,17 @@ def plan(inputs: list[str], output: str | None, scale: int, suffix: str | None =
 
 
 def clean_stale_temporaries(items) -> int:
-    """Remove the temporary files (srcnn.files.temporary_name: .<name>.tmp-<pid>) a killed earlier run
-    left beside the outputs planned now (only those of these output names); returns how many."""
-    names: dict[Path, set] = {}
-    for _, dst, _, _ in items:
-        if dst is not None:
-            names.setdefault(dst.parent, set()).update(
-                _temporary_stem(d) for d in (dst, dst.with_suffix(".png")))
+    """Remove the temporary files (srcnn.files.stale_temporaries) a killed earlier run left beside the
+    outputs planned now (only those of these output names); returns how many."""
     removed = 0
-    for folder, wanted in names.items():
+    for f in stale_temporaries(d for _, dst, _, _ in items if dst is not None
+                               for d in (dst, dst.with_suffix(".png"))):
         try:
-            entries = list(folder.iterdir())
+            f.unlink()
+            removed += 1
         except OSError:
-            continue
-        for f in entries:
-            stem, sep, pid = f.name.rpartition(".tmp-")
-            if sep and pid.isdigit() and stem in wanted and f.is_file() and not _alive(int(pid)):
-                try:
-                    f.unlink()
-                    removed += 1
-                except OSError:
-                    pass
+            pass
     return removed
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (its temporary files are then in use, not stale)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):  # no such process (or no possible one)
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def _temporary_stem(path: Path) -> str:
-    """The part of ``path``'s temporary names before ".tmp-<pid>"."""
-    return temporary_name(path).name.rpartition(".tmp-")[0]
 
 
 def final_path(src: Path, dst: Path, img: np.ndarray, ext: str, explicit: bool, overwrite: bool) -> Path:
