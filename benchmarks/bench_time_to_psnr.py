@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from srcnn.datasets import data_root, resolve_set  # noqa: E402
+from srcnn.errors import SRCNNError  # noqa: E402
 from srcnn.cli.train import build_parser, build_trainer  # noqa: E402
 from srcnn.config import DEFAULTS  # noqa: E402
 from srcnn.evaluation import evaluate_set, score_model  # noqa: E402
@@ -214,4 +215,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SRCNNError as e:
+        sys.exit(f"error: {e}")
