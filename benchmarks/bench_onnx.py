@@ -1,7 +1,7 @@
 """onnxruntime against PyTorch on the CPU for the exported bundled weights (x3), not a unit test.
 
     python benchmarks/bench_onnx.py                          # srcnn fsrcnn espcn, 128x128 LR, 2 threads
-    python benchmarks/bench_onnx.py --size 256x256 --threads 1 --models vdsr
+    python benchmarks/bench_onnx.py --size 256x256 --threads 1 --models espcn
 
 For each model: the bundled x3 weights exported with srcnn.export (ONNX opset 17), then the network alone
 on a (1,1,h,w) float32 input (the LR image for FSRCNN/ESPCN, its 3x bicubic upscale for SRCNN/VDSR)

@@ -28,7 +28,6 @@ SET5_PSNR = {
     ("srcnn", 2): 36.43, ("srcnn", 3): 32.41, ("srcnn", 4): 29.90,
     ("fsrcnn", 2): 36.21, ("fsrcnn", 3): 32.28, ("fsrcnn", 4): 30.01,
     ("espcn", 2): 36.40, ("espcn", 3): 32.31, ("espcn", 4): 30.03,
-    ("vdsr", 2): 34.52, ("vdsr", 3): 31.90, ("vdsr", 4): 30.02,
 }
 
 
@@ -132,7 +131,7 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
          tile: int | None = None, ensemble: bool = False, precision: str = "fp32") -> SuperResolver:
     """A callable :class:`SuperResolver` for
 
-    - a bundled model name ("srcnn", "fsrcnn", "espcn", "vdsr"): its weights for ``scale`` (default 3);
+    - a bundled model name ("srcnn", "fsrcnn", "espcn"): its weights for ``scale`` (default 3);
     - a path: a train.py checkpoint, a weights file from ``train.py export`` (.pt), the SRCNN authors'
       MATLAB .mat, or an exported .onnx (run by onnxruntime) / TorchScript (.ts) file;
       ``scale`` defaults to the file's own (the first of a multi-scale model's).

@@ -101,14 +101,16 @@ def bundled_checkpoint(scale: int, model: str = "srcnn") -> Path:
     if model == "srcnn":
         raise SRCNNError(
             f"no bundled weights for x{scale} ({path} is missing): train them with prepare_data.py and "
-            f"train.py (README, 'Training') and copy the best checkpoint there, or pass --checkpoint FILE "
+            f"train.py (docs/training.md) and copy the best checkpoint there, or pass --checkpoint FILE "
             f"(a checkpoint.N from train.py or the authors' x{scale}.mat)")
     have = [f"x{'-'.join(map(str, b.scales))}" for b in bundled_models() if b.name == model]
-    where = f"bundled {model} weights: {', '.join(have)}" if have else f"{path} is missing"
+    train = f"train them with prepare_data.py --model {model} and train.py --model {model} (docs/training.md)"
+    if not have:   # a family that ships no weights (vdsr): nothing is missing
+        raise SRCNNError(f"no bundled {model} weights (none in {WEIGHTS_DIR}): {train}, then pass "
+                         f"--checkpoint FILE (a checkpoint.N from train.py or its export)")
     raise SRCNNError(
-        f"no bundled {model} weights for x{scale} ({where}): train them with prepare_data.py --model "
-        f"{model} and train.py --model {model} (README, 'Training') and export the best checkpoint to "
-        f"{path.name} there, or pass --checkpoint FILE")
+        f"no bundled {model} weights for x{scale} (bundled {model} weights: {', '.join(have)}): {train} and "
+        f"export the best checkpoint to {path.name} there, or pass --checkpoint FILE")
 
 
 def load_for_scale(checkpoint, scale: int | None, device, model: str | None = None

@@ -121,6 +121,10 @@ def test_load_errors(tmp_path, bundled):
         srcnn.load("nonesuch")
     with pytest.raises(SRCNNError, match="no bundled fsrcnn-s weights for x2"):
         srcnn.load("fsrcnn-s", scale=2)
+    for call in (lambda: srcnn.load("vdsr"), lambda: srcnn.create_model("vdsr", pretrained=True)):
+        with pytest.raises(SRCNNError, match=r"^no bundled vdsr weights \(none in .*\): train them with "
+                                             r"prepare_data\.py --model vdsr .*pass --checkpoint FILE"):
+            call()
     ck = save_tiny_checkpoint(tmp_path / "c.3", scale=3)
     with pytest.raises(SRCNNError, match="trained for scale 3, but scale 4"):
         srcnn.load(ck, scale=4)
@@ -178,7 +182,8 @@ def test_upscale_keeps_the_model(bundled, make_image):
 def test_list_models_of_the_shipped_weights():
     rows = srcnn.list_models()
     have = {(r["name"], r["scale"]) for r in rows}
-    assert {(m, s) for m in ("srcnn", "fsrcnn", "espcn", "vdsr") for s in (2, 3, 4)} <= have
+    assert {(m, s) for m in ("srcnn", "fsrcnn", "espcn") for s in (2, 3, 4)} <= have
+    assert set(api.SET5_PSNR) == have   # a figure for every bundled file, none for unshipped ones (vdsr)
     fs3 = next(r for r in rows if (r["name"], r["scale"]) == ("fsrcnn", 3))
     assert fs3["input"] == "lr" and fs3["channels"] == "y" and fs3["parameters"] == 12809
     assert fs3["set5_psnr"] == api.SET5_PSNR[("fsrcnn", 3)] and fs3["file"].endswith("fsrcnn_x3.pt")
@@ -187,7 +192,7 @@ def test_list_models_of_the_shipped_weights():
 def test_set5_figures_match_the_readme_table():
     readme = (REPO / "README.md").read_text()
     labels = {"srcnn": "SRCNN 9-5-5 (this project, bundled)", "fsrcnn": "FSRCNN (this project, bundled)",
-              "espcn": "ESPCN (this project, bundled)", "vdsr": "VDSR (this project, bundled)"}
+              "espcn": "ESPCN (this project, bundled)"}
     for name, label in labels.items():
         row = re.search(rf"^\| {re.escape(label)} \| (.*)$", readme, re.M).group(1).split(" | ")
         for i, s in enumerate((2, 3, 4)):

@@ -397,8 +397,9 @@ def test_bundled_file_names(tmp_path, monkeypatch):
     assert bundled_checkpoint(2).name == "srcnn_x2.pt"
     with pytest.raises(SRCNNError, match=r"no bundled vdsr weights for x5 \(bundled vdsr weights: x2-3-4, x3\)"):
         bundled_checkpoint(5, "vdsr")
-    with pytest.raises(SRCNNError, match=r"no bundled espcn weights for x3 \(.*espcn_x3\.pt is missing\): "
-                                         r"train them with prepare_data\.py --model espcn"):
+    with pytest.raises(SRCNNError, match=r"^no bundled espcn weights \(none in .*\): train them with "
+                                         r"prepare_data\.py --model espcn .*\(docs/training\.md\), then pass "
+                                         r"--checkpoint FILE"):
         bundled_checkpoint(3, "espcn")
     monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "absent")
     assert bundled_models() == []

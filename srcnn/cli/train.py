@@ -85,7 +85,7 @@ OPTIONS = [
      "force the channels-last memory format (otherwise --precision picks the layout)"),
     (["--init-from"], "init_from", dict(metavar="WEIGHTS"),
      "start from these weights with a fresh optimizer (fine-tuning, warm restarts): a bundled name "
-     "(srcnn_x3, fsrcnn_x3, vdsr_x2-3-4 ...), an exported .pt, a checkpoint or the authors' .mat; the "
+     "(srcnn_x3, fsrcnn_x3, espcn_x4 ...), an exported .pt, a checkpoint or the authors' .mat; the "
      "architecture, channels and scale must match"),
     (["--augment"], "augment", dict(action=argparse.BooleanOptionalAction),
      "random flips/90-degree rotations on the fly, one of 8 per batch (input and label together)"),

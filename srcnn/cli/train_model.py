@@ -188,7 +188,7 @@ def lineage(meta: dict) -> dict:
 
 def init_from(model: SRModel, source: str) -> dict:
     """Load the weights of ``source`` into ``model`` (fine-tuning / a warm restart with a fresh optimizer):
-    a bundled name ("srcnn_x3", "fsrcnn_x3", "vdsr_x2-3-4"), an exported .pt, a train.py checkpoint (its EMA
+    a bundled name ("srcnn_x3", "fsrcnn_x3", "espcn_x4"), an exported .pt, a train.py checkpoint (its EMA
     weights when it has them) or the authors' .mat. The architecture, channels and (LR-input models) scale
     must match; SRCNN's padding may differ (it has no weights). Returns their ``lineage``."""
     src, meta = weights_source(source)
