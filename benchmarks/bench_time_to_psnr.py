@@ -189,30 +189,34 @@ def main() -> None:
     if a.parity_steps:
         return parity(a.data, a.parity_steps, a.threads, project_options(a))
     a.naive_minutes = a.minutes if a.naive_minutes is None else a.naive_minutes
+    which = ["project", "naive"] if a.naive_minutes else ["project"]
     if a.pinned:
         cores = sorted(os.sched_getaffinity(0))
-        if len(cores) < 2:
+        if len(cores) < len(which):
             sys.exit("error: --pinned needs two CPU cores, this process may use one")
-        with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
-            jobs = [pool.submit(run_recipe, w, a, c) for w, c in (("project", cores[0]), ("naive", cores[1]))]
-            (ours, ours_set5), (naive, naive_set5) = [j.result() for j in jobs]
-        how = f"at the same time, pinned to cores {cores[0]} and {cores[1]}, one thread each"
+        with ProcessPoolExecutor(len(which), mp_context=get_context("spawn")) as pool:
+            jobs = [pool.submit(run_recipe, w, a, c) for w, c in zip(which, cores)]
+            results = [j.result() for j in jobs]
+        how = f"at the same time, pinned to cores {', '.join(map(str, cores[:len(which)]))}, one thread each"
     else:
-        (ours, ours_set5), (naive, naive_set5) = run_recipe("project", a), run_recipe("naive", a)
+        results = [run_recipe(w, a) for w in which]
         how = f"one after the other, {a.threads} thread(s) each"
+    names = {"project": "train.py defaults" + (f" {a.project_args}" if a.project_args else ""), "naive": "naive"}
+    minutes = {"project": a.minutes, "naive": a.naive_minutes}
     print(f"\n{how}\n| recipe | training min | samples | held-out PSNR dB | Set5 x3 PSNR dB |\n"
           "|---|---:|---:|---:|---:|")
-    for name, curve, s5, minutes in (("train.py defaults", ours, ours_set5, a.minutes),
-                                     ("naive", naive, naive_set5, a.naive_minutes)):
+    for w, (curve, s5) in zip(which, results):
         t, n, p = curve[-1]
-        print(f"| {name} | {minutes:g} | {n:,} | {p:.3f} | {s5:.2f} |")
-    for name, curve in (("train.py defaults", ours), ("naive", naive)):
-        print(f"{name} curve (training min: held-out dB): "
+        print(f"| {names[w]} | {minutes[w]:g} | {n:,} | {p:.3f} | {s5:.2f} |")
+    for w, (curve, _) in zip(which, results):
+        print(f"{names[w]} curve (training min: held-out dB): "
               + ", ".join(f"{t / 60:.1f}: {p:.3f}" for t, _, p in curve))
-    t = first_reaching(ours, naive[-1][2])
-    print(f"\ntrain.py defaults reach the naive recipe's final held-out PSNR ({naive[-1][2]:.3f} dB) "
-          + (f"after {t / 60:.1f} min" if t is not None else f"not within {a.minutes:g} min"))
-
+    if len(results) == 2:
+        (ours, _), (naive, _) = results
+        t = first_reaching(ours, max(p for _, _, p in naive))
+        print(f"\n{names['project']} reach the naive recipe's best held-out PSNR "
+              f"({max(p for _, _, p in naive):.3f} dB) "
+              + (f"after {t / 60:.1f} min" if t is not None else f"not within {a.minutes:g} min"))
 
 if __name__ == "__main__":
     try:

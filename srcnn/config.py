@@ -26,8 +26,8 @@ class TrainConfig:
     """One field per train.py option (the flag is ``--`` + the name with "-" for "_")."""
     data: str | list[str] = "train.h5"     # one file or pattern, or a list of them read as one dataset
     out_dir: str = "checkpoints"
-    lr: float = 1e-3
-    batch_size: int = 128                  # per process (the global batch is this x world size)
+    lr: float = 3e-4
+    batch_size: int = 16                   # per process (the global batch is this x world size)
     num_epoch: int = 100
     save_freq: int = 10
     optimizer: str = "adam"
@@ -55,13 +55,14 @@ class TrainConfig:
     precision: str = "auto"
     init_from: str | None = None
     augment: bool = False
-    ema: float = 0.0
+    ema: float = 0.999
+    last_layer_lr: float = 1.0             # the last layer's lr factor (SRCNN's paper: 0.1)
 
     def __post_init__(self):
         """Check every value (finite numbers in range, known names); the SRCNN-only options take their
         defaults for --model srcnn and are None for other models (an SRCNN option set to something else
         for another model is an error)."""
-        for k in ("lr", "batch_size", "num_epoch", "save_freq", "lr_step", "lr_gamma"):
+        for k in ("lr", "batch_size", "num_epoch", "save_freq", "lr_step", "lr_gamma", "last_layer_lr"):
             check_number(_flag(k), getattr(self, k), 0, lo_open=True)
         for k in ("clip", "weight_decay"):
             check_number(_flag(k), getattr(self, k), 0)
@@ -103,3 +104,11 @@ class TrainConfig:
 
 
 DEFAULTS = TrainConfig().as_dict()   # the train.py defaults (argparse), by field name
+
+
+def stored_hparams(hp: dict) -> dict:
+    """A checkpoint's "hparams" with every field: a key it lacks (the option is newer than the run) takes
+    the value the run trained with, which is not always today's default (no EMA; SRCNN's last layer at
+    lr/10, before --last-layer-lr)."""
+    before = {"ema": 0.0, "last_layer_lr": 0.1 if hp.get("model", "srcnn") == "srcnn" else 1.0}
+    return {**DEFAULTS, **before, **hp}

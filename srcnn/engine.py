@@ -13,7 +13,7 @@ A training step: x (B,C,R,R) float32 -> model -> (B,C,O,O),
 centre-aligned with the label y (B,C,L,L) float32 in [0,1] (O = model.out_size(R)); loss mse | l1 |
 charbonnier; optional VDSR gradient clipping (clip / lr per element) and weight decay; --amp autocasts to
 float16 with gradient scaling on CUDA, to bfloat16 on the CPU. The last layer learns at
-lr * model.last_layer_lr_scale (SRCNN 0.1, the paper).
+lr * last_layer_lr (1 by default; SRCNN's paper: 0.1).
 
 Exit codes of ``run``: 0 done; 130 / 143 stopped by SIGINT / SIGTERM after saving checkpoint.interrupted.
 A non-finite loss raises SRCNNError (no checkpoint is written from the diverged state).
@@ -48,7 +48,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .checkpoint import FORMAT, FORMAT_VERSION, inference_config
-from .config import DEFAULTS, TrainConfig
+from .config import TrainConfig, stored_hparams
 from .data import load_val, make_loader
 from .distributed import SINGLE, Dist
 from .errors import SRCNNError
@@ -147,11 +147,8 @@ class Trainer:
             self.scaler = torch.amp.GradScaler("cuda") if hasattr(torch.amp, "GradScaler") \
                 else torch.cuda.amp.GradScaler()
 
-        self.epoch, self.step, self.time_spent = 0, 0, 0.0
-        self.history, self.best, self.partial, self.last_good = [], None, None, None
-        if resume is not None:
-            self._restore(resume, resume_path)
         # --ema: an exponential moving average of the weights, validated, kept for checkpoint.best and exported
+        # (built before the resumed random state is restored: its initialisation draws numbers)
         self.ema = None
         if cfg.ema:
             self.ema = build_model(**model.config()).to(self.device).eval()
@@ -159,6 +156,11 @@ class Trainer:
             self.ema.load_state_dict(src)
             for p in self.ema.parameters():
                 p.requires_grad_(False)
+
+        self.epoch, self.step, self.time_spent = 0, 0, 0.0
+        self.history, self.best, self.partial, self.last_good = [], None, None, None
+        if resume is not None:
+            self._restore(resume, resume_path)
 
         self.loader = make_loader(data, cfg.loader, cfg.batch_size, cfg.seed, self.device, cfg.workers,
                                   rank=dist.rank, world=dist.world_size)
@@ -180,12 +182,12 @@ class Trainer:
 
     def _optimizer(self) -> torch.optim.Optimizer:
         """Adam or SGD (momentum 0.9) with --weight-decay; the last layer (the last child module with
-        parameters) in its own group, learning at lr * model.last_layer_lr_scale."""
+        parameters) in its own group, learning at lr * --last-layer-lr."""
         layers = [m for m in self.model.children() if any(True for _ in m.parameters())]
         last = {id(p) for p in layers[-1].parameters()}
         groups = [{"params": [p for p in self.model.parameters() if id(p) not in last], "lr_scale": 1.0},
                   {"params": [p for p in self.model.parameters() if id(p) in last],
-                   "lr_scale": float(getattr(self.model, "last_layer_lr_scale", 1.0))}]
+                   "lr_scale": self.cfg.last_layer_lr}]
         groups = [g for g in groups if g["params"]]
         cfg = self.cfg
         if cfg.optimizer == "sgd":
@@ -194,17 +196,18 @@ class Trainer:
 
     def _restore(self, resume: dict, path) -> None:
         """Continue the checkpoint's training state: counters, history, best, time, an interrupted
-        epoch's progress, the optimizer (unless --optimizer changed; --weight-decay as given now), the
-        gradient scaler and the RNG."""
+        epoch's progress, the optimizer (unless --optimizer changed; --weight-decay and --last-layer-lr
+        as given now), the gradient scaler and the RNG."""
         self.last_good = (path, resume.get("epoch", 0))
         self.epoch, self.step = resume.get("epoch", 0), resume.get("step", 0)
         self.time_spent = resume.get("time_spent", 0.0)
         self.history, self.best = list(resume.get("history", [])), resume.get("best")
         self.partial = resume.get("partial")
         if resume.get("optimizer") and resume.get("hparams", {}).get("optimizer") == self.cfg.optimizer:
+            scales = [g["lr_scale"] for g in self.opt.param_groups]
             self.opt.load_state_dict(resume["optimizer"])
-            for g in self.opt.param_groups:  # the saved groups carry the old value: --weight-decay wins
-                g["weight_decay"] = self.cfg.weight_decay
+            for g, scale in zip(self.opt.param_groups, scales):  # the saved groups carry the old values
+                g["weight_decay"], g["lr_scale"] = self.cfg.weight_decay, scale
         elif resume.get("optimizer"):
             self.log(f"note: optimizer changed to {self.cfg.optimizer}; its state starts fresh")
         if self.scaler is not None and resume.get("scaler"):
@@ -218,7 +221,7 @@ class Trainer:
         cfg = self.cfg
         rec = (resume or {}).get("numeric")
         old = (resume or {}).get("hparams", {})
-        same = all(old.get(k, DEFAULTS[k]) == getattr(cfg, k) for k in ("precision", "amp", "channels_last"))
+        same = all(stored_hparams(old)[k] == getattr(cfg, k) for k in ("precision", "amp", "channels_last"))
         if rec and same and self.device.type == "cpu" and rec.get("name") in ("fp32", "fp32-cl", "bf16-cl"):
             return named_path(rec["name"], probe=dict(rec.get("probe_samples_per_s") or {}),
                               reason="as recorded in the checkpoint")

@@ -35,15 +35,13 @@ class SRModel(nn.Module):
     name: registry name ("srcnn", "fsrcnn", ...); kwargs: the full constructor kwargs (JSON-able).
     channels: 1 (Y) or 3 (RGB). upscale: 1 (input = bicubic-upscaled image) or the scale (input = LR
     image). shrink: receptive-field radius in input pixels (a tile computed with this margin equals the
-    full-image result). last_layer_lr_scale: learning-rate factor of the last child module with parameters
-    (SRCNN's paper: 0.1).
+    full-image result).
     """
     name: str
     kwargs: dict
     channels: int = 1
     upscale: int = 1
     shrink: int = 0
-    last_layer_lr_scale: float = 1.0
 
     @property
     def input_kind(self) -> str:
@@ -80,7 +78,6 @@ class SRCNN(SRModel):
                 raise ValueError(f"filter sizes must be odd and positive, got {f1}-{f2}-{f3}")
         self.name = "srcnn"
         self.kwargs = dict(f1=f1, f2=f2, f3=f3, n1=n1, n2=n2, channels=channels, padding=padding)
-        self.last_layer_lr_scale = 0.1
         self.padding = padding
         self.channels = channels
         self.shrink = (f1 - 1) // 2 + (f2 - 1) // 2 + (f3 - 1) // 2

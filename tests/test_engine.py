@@ -120,7 +120,7 @@ def test_train_writes_everything(tmp_path, data):
 
 def test_optimizers_and_layers(tmp_path, data):
     tr = trainer(make_hp(tmp_path, optimizer="sgd", lr=0.02, loss="l1", schedule="step", lr_step=1,
-                         lr_gamma=0.5, num_epoch=2))
+                         lr_gamma=0.5, num_epoch=2, last_layer_lr=0.1))
     assert isinstance(tr.opt, torch.optim.SGD) and tr.loss_fn is torch.nn.functional.l1_loss
     assert all(g["momentum"] == 0.9 for g in tr.opt.param_groups)
     g1, g2 = tr.opt.param_groups
@@ -131,6 +131,7 @@ def test_optimizers_and_layers(tmp_path, data):
     assert [h["lr"] for h in tr.history] == [0.02, 0.01]
     tr = trainer(make_hp(tmp_path))
     assert isinstance(tr.opt, torch.optim.Adam) and tr.loss_fn is torch.nn.functional.mse_loss
+    assert [g["lr"] for g in tr.opt.param_groups] == [1e-3, 1e-3]  # --last-layer-lr 1 by default
 
 
 def test_init(tmp_path, data):
@@ -467,8 +468,8 @@ def test_model_options_errors(tmp_path, data):
 
 
 def test_clip_and_weight_decay_in_the_step(tmp_path, data):
-    """--clip bounds every element of the first SGD step by theta (the lr cancels); --weight-decay reaches
-    the optimizer, also when changed on resume."""
+    """--clip bounds every element of the first SGD step by theta (the lr cancels); --weight-decay and
+    --last-layer-lr reach the optimizer, also when changed on resume."""
     def first_step_change(**kw):
         tr = trainer(make_hp(tmp_path, optimizer="sgd", lr=10.0, init="default", **kw))
         before = [p.detach().clone() for p in tr.model.parameters()]
@@ -480,8 +481,9 @@ def test_clip_and_weight_decay_in_the_step(tmp_path, data):
     tr = trainer(make_hp(tmp_path, weight_decay=1e-4, num_epoch=1))
     assert [g["weight_decay"] for g in tr.opt.param_groups] == [1e-4, 1e-4]
     tr.run()
-    tr = trainer(make_hp(tmp_path, weight_decay=0.5, num_epoch=2), tmp_path / "ck/checkpoint.1")
+    tr = trainer(make_hp(tmp_path, weight_decay=0.5, num_epoch=2, last_layer_lr=0.25), tmp_path / "ck/checkpoint.1")
     assert [g["weight_decay"] for g in tr.opt.param_groups] == [0.5, 0.5]
+    assert [g["lr_scale"] for g in tr.opt.param_groups] == [1.0, 0.25]  # --last-layer-lr also wins on resume
     tr = trainer(make_hp(tmp_path, loss="charbonnier"))
     assert tr.loss_fn is charbonnier_loss
 

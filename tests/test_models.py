@@ -45,7 +45,6 @@ def test_shapes_and_contract(name):
                 y = m(torch.rand(1, channels, h, w))
             assert y.shape == (1, channels, m.out_size(h), m.out_size(w)) and y.dtype == torch.float32
             assert m.out_size(h) == u * h  # "same" padding everywhere but SRCNN's "none"
-    assert m.last_layer_lr_scale == (0.1 if name == "srcnn" else 1.0)
 
 
 def test_srcnn_unchanged():
@@ -59,7 +58,7 @@ def test_srcnn_unchanged():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_last_layer_is_last_child_with_parameters(name):
-    """The trainer gives the last child module with parameters lr * last_layer_lr_scale: the output layer."""
+    """The trainer gives the last child module with parameters lr * --last-layer-lr: the output layer."""
     m = make(name, 3, channels=3)
     last = [c for c in m.children() if any(True for _ in c.parameters())][-1]
     assert isinstance(last, (nn.Conv2d, nn.ConvTranspose2d))

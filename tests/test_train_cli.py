@@ -94,7 +94,7 @@ def test_every_option(workdir, capsys, make_image):
             "--model", "srcnn", "--filters", "3-1-3", "--n1", "8", "--n2", "4", "--padding", "zeros", "--clip", "0.5",
             "--weight-decay", "1e-5", "--val-set", "V",
             "--data-root", str(workdir), "--loader", "stream", "--workers", "1", "--precision", "fp32",
-            "--augment", "--ema", "0.9"]
+            "--augment", "--ema", "0.9", "--last-layer-lr", "0.5"]
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     assert "streamed from disk" in out and "1 image(s) from --val-set V" in out and "numeric fp32-cl" in out
@@ -106,7 +106,7 @@ def test_every_option(workdir, capsys, make_image):
                 save_freq=1, optimizer="sgd", loss="l1", schedule="step", lr_step=1, lr_gamma=0.5,
                 init="default", seed=3, model="srcnn", model_arg=[], filters="3-1-3", n1=8, n2=4, padding="zeros",
                 clip=0.5, weight_decay=1e-5, val_set="V", data_root=str(workdir), loader="stream", workers=1,
-                cuda=False, precision="fp32", init_from=None, augment=True, ema=0.9)
+                cuda=False, precision="fp32", init_from=None, augment=True, ema=0.9, last_layer_lr=0.5)
     assert ck["hparams"] == want
     assert [h["lr"] for h in ck["history"]] == [0.01, 0.005]
     assert ck["history"][1]["val_psnr"] > 0 and (workdir / "out" / "checkpoint.best").is_file()
@@ -148,7 +148,7 @@ def test_help(capsys):
     out = " ".join(capsys.readouterr().out.split())
     for flags, *_ in OPTIONS:
         assert flags[0] in out
-    assert "(default: 0.001)" in out and "(default: checkpoints)" in out and "None" not in out
+    assert "(default: 0.0003)" in out and "(default: checkpoints)" in out and "None" not in out
 
 
 @pytest.mark.parametrize("argv,msg", [
@@ -185,7 +185,7 @@ def test_resume_rules(workdir, capsys):
     code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--init", "paper")
     assert code == 2 and "--init cannot change" in err
     code, out, err = run(capsys, "resume", "checkpoints/checkpoint.1", "--optimizer", "sgd", "--lr", "0.01")
-    assert code == 0 and "overridden: optimizer adam -> sgd, lr 0.001 -> 0.01" in out
+    assert code == 0 and "overridden: optimizer adam -> sgd, lr 0.0003 -> 0.01" in out
     assert "optimizer changed to sgd; its state starts fresh" in out
     # the data file was re-made with other content: refused unless --data says so
     write_patches(workdir / "train.h5", n=16, patch=17, seed=5)
@@ -325,7 +325,7 @@ def test_export_writes_small_weights_that_load_and_inspect(workdir, capsys):
     assert "optimizer" not in small and "rng" not in small and small["recipe"] == full["recipe"]
     assert (workdir / "w.pt").stat().st_size < (workdir / "checkpoints" / "checkpoint.last").stat().st_size
     model, meta = load_model(workdir / "w.pt")
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), full["state_dict"].values()))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), full["ema_state_dict"].values()))
     code, out, err = run(capsys, "inspect", "w.pt")
     assert code == 0 and "exported from checkpoints/checkpoint.last (epoch 1)" in out and "recipe" in out
     code, out, err = run(capsys, "resume", "w.pt")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..checkpoint import load_checkpoint
 from .. import distributed
-from ..config import DEFAULTS, SRCNN_OPTIONS, TrainConfig
+from ..config import DEFAULTS, SRCNN_OPTIONS, TrainConfig, stored_hparams
 from ..data import expand_data, open_patches, same_data
 from ..distributed import SINGLE, Dist
 from ..engine import Trainer
@@ -93,7 +93,9 @@ OPTIONS = [
      "keep an exponential moving average of the weights (e.g. 0.999; 0 = off): it is validated, picks "
      "checkpoint.best and is what export writes; the raw weights stay in the checkpoint for resume"),
     (["--lr"], "lr", dict(type=_positive(float)),
-     "learning rate (SRCNN's last layer: lr/10, as the paper; other models: lr everywhere)"),
+     "learning rate of Adam (or SGD)"),
+    (["--last-layer-lr"], "last_layer_lr", dict(type=_positive(float), metavar="FACTOR"),
+     "the last layer learns at lr x FACTOR (SRCNN's paper: 0.1)"),
     (["--batch-size"], "batch_size", dict(type=_positive(int)),
      "patches per step and process (under torchrun the global batch is this x the number of processes)"),
     (["--num-epoch"], "num_epoch", dict(type=_positive(int)), "total epochs (one epoch = every patch once)"),
@@ -320,7 +322,7 @@ def cmd_resume(ns) -> int:
     ckpt = load_checkpoint(path)
     if "hparams" not in ckpt or "data" not in ckpt or "optimizer" not in ckpt:
         raise SRCNNError(f"{path}: holds weights but no training state, so it cannot be resumed")
-    old = {**DEFAULTS, **ckpt["hparams"]}
+    old = stored_hparams(ckpt["hparams"])
     given = {k: v for k, v in vars(ns).items() if k in DEFAULTS}
     if "data" in given:
         given["data"] = _data_value(given["data"])
