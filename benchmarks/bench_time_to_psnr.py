@@ -213,10 +213,11 @@ def main() -> None:
               + ", ".join(f"{t / 60:.1f}: {p:.3f}" for t, _, p in curve))
     if len(results) == 2:
         (ours, _), (naive, _) = results
-        t = first_reaching(ours, max(p for _, _, p in naive))
-        print(f"\n{names['project']} reach the naive recipe's best held-out PSNR "
-              f"({max(p for _, _, p in naive):.3f} dB) "
+        best = max(p for _, _, p in naive)
+        t = first_reaching(ours, best)
+        print(f"\n{names['project']} reach the naive recipe's best held-out PSNR ({best:.3f} dB) "
               + (f"after {t / 60:.1f} min" if t is not None else f"not within {a.minutes:g} min"))
+
 
 if __name__ == "__main__":
     try:
