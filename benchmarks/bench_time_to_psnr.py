@@ -181,10 +181,14 @@ def main() -> None:
                          "(needs two cores; --threads is then ignored)")
     ap.add_argument("--project-args", default="", metavar="OPTIONS",
                     help="train.py train options added to the defaults for this project's recipe (quoted), "
-                         "to measure a candidate default, e.g. \"--ema 0.999\"")
+                         "to measure a candidate default, e.g. \"--ema 0.999\" or --augment")
     ap.add_argument("--data-root", default=None, help="datasets root for Set5 (default $SRCNN_DATA or ./datasets)")
     ap.add_argument("--parity-steps", type=int, default=0, help="instead: fp32 vs bf16 for this many steps")
-    a = ap.parse_args()
+    argv = sys.argv[1:]
+    if "--project-args" in argv[:-1]:  # its value may be a lone option ("--augment"): argparse would take it
+        i = argv.index("--project-args")   # for one of this script's, so it is passed as --project-args=VALUE
+        argv[i:i + 2] = [f"--project-args={argv[i + 1]}"]
+    a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.parity_steps:
         return parity(a.data, a.parity_steps, a.threads, project_options(a))
