@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srcnn.models import (SRCNN, FSRCNN, ChannelAttention, SRCNNVariant, build_model, count_parameters,
+from srcnn.models import (SRCNN, FSRCNN, ChannelAttention, Deconv, SRCNNVariant, build_model, count_parameters,
                           data_defaults, input_kind, macs_per_pixel, model_names)
 
 LR_MODELS = {"fsrcnn", "fsrcnn-s", "espcn", "srcnn-subpixel", "srcnn-deconv"}
@@ -298,3 +298,36 @@ def test_receptive_field_is_what_one_output_pixel_sees():
             assert bool(net(x2)[0, 0, centre - f // 2, centre - f // 2] != y0) == changes, d
     with pytest.raises(ValueError, match="unknown model"):
         receptive_field("srcnn9", 3)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("k", [9, 5, 3])
+def test_deconv_training_form_is_the_transposed_convolution(scale, k):
+    """Deconv's training forward (a convolution to scale^2 maps + pixel shuffle, its kernel gathered from the
+    layer's weight) equals PyTorch's transposed convolution, its evaluation forward, in value and in the
+    gradients of input, weight and bias (float64)."""
+    torch.manual_seed(scale * 10 + k)
+    layer = build_model("srcnn-deconv", scale=scale).tail if k == 9 else None
+    layer = Deconv(5, 2, k, stride=scale, padding=k // 2, output_padding=scale - 1) if layer is None else layer
+    layer = layer.double()
+    x = torch.randn(2, layer.in_channels, 7, 6, dtype=torch.float64)
+    results = []
+    for training in (False, True):
+        layer.train(training)
+        xi = x.clone().requires_grad_(True)
+        out = layer(xi)
+        loss = (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).reshape(out.shape)).sum()
+        results.append((out, *torch.autograd.grad(loss, [xi, layer.weight, layer.bias])))
+    assert results[0][0].shape == (2, layer.out_channels, 7 * scale, 6 * scale)
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_fsrcnn_trains_through_the_subpixel_form():
+    """FSRCNN's last layer is a Deconv: in training mode the model gives its evaluation output (float32)."""
+    torch.manual_seed(0)
+    m = build_model("fsrcnn", scale=3)
+    assert isinstance(m.deconv, Deconv) and isinstance(m.deconv, nn.ConvTranspose2d)
+    x = torch.rand(2, 1, 9, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(m.train()(x), m.eval()(x), rtol=1e-5, atol=1e-6)
