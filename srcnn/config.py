@@ -54,7 +54,7 @@ class TrainConfig:
     workers: int = 2
     precision: str = "auto"
     init_from: str | None = None
-    augment: bool = False
+    augment: bool = True
     ema: float = 0.999
     last_layer_lr: float = 1.0             # the last layer's lr factor (SRCNN's paper: 0.1)
 
@@ -108,7 +108,7 @@ DEFAULTS = TrainConfig().as_dict()   # the train.py defaults (argparse), by fiel
 
 def stored_hparams(hp: dict) -> dict:
     """A checkpoint's "hparams" with every field: a key it lacks (the option is newer than the run) takes
-    the value the run trained with, which is not always today's default (no EMA; SRCNN's last layer at
-    lr/10, before --last-layer-lr)."""
-    before = {"ema": 0.0, "last_layer_lr": 0.1 if hp.get("model", "srcnn") == "srcnn" else 1.0}
+    the value the run trained with, which is not always today's default (no EMA, no on-the-fly flips and
+    rotations; SRCNN's last layer at lr/10, before --last-layer-lr)."""
+    before = {"ema": 0.0, "augment": False, "last_layer_lr": 0.1 if hp.get("model", "srcnn") == "srcnn" else 1.0}
     return {**DEFAULTS, **before, **hp}
