@@ -49,7 +49,7 @@ def windows(fns: dict, repeats: int, batch: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scales", type=int, nargs="+", default=[4, 3, 2])
+    ap.add_argument("--scales", type=int, nargs="+", default=[4, 3, 2], choices=sorted(LR_SIDE))
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
