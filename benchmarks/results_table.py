@@ -28,6 +28,7 @@ from srcnn.checkpoint import load_model  # noqa: E402
 from srcnn.datasets import data_root, resolve_set  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
 from srcnn.evaluation import evaluate_set  # noqa: E402
+from srcnn.files import atomic_text  # noqa: E402
 from srcnn.inference import bundled_checkpoint, bundled_models, super_resolve  # noqa: E402
 from srcnn.models import build_model, count_parameters, macs_per_pixel  # noqa: E402
 
@@ -175,7 +176,7 @@ def main() -> None:
           f"{SPEED_LR_SIDE * SPEED_SCALE}x{SPEED_LR_SIDE * SPEED_SCALE}, median of {SPEED_RUNS}, "
           f"{torch.get_num_threads()} threads)")
     if args.json:
-        Path(args.json).write_text(json.dumps({
+        atomic_text(args.json, json.dumps({
             label: {"cells": {f"{s}_x{k}": v for (s, k), v in row["cells"].items()}, "cost": row["cost"],
                     "published": {} if row.get("se") else
                     {f"{s}_x{k}": v for (s, k), v in PUBLISHED.get(row["name"], {}).items()}}
@@ -183,4 +184,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SRCNNError as e:
+        sys.exit(f"error: {e}")

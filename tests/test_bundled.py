@@ -1,6 +1,7 @@
 """The weights shipped in srcnn/weights: present, small, loadable, with their recipe, and scoring what
 the README's results table says (real sets)."""
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -93,3 +94,12 @@ def test_bundled_weights_score_what_the_readme_says(data_root, name):
         bic, sr = evaluate_set(resolve_set(set_name, data_root), scale, model)
         assert sr["psnr"] == pytest.approx(expected[set_name, scale], abs=0.005), (set_name, scale)
         assert sr["psnr"] > bic["psnr"] + 0.5
+
+
+def test_results_table_without_datasets_is_one_line_error(tmp_path):
+    json_out = tmp_path / "table.json"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "results_table.py"), "--data-root",
+                        str(tmp_path / "missing"), "--json", str(json_out)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: Set5: image folder not found") and "Traceback" not in r.stderr
+    assert not json_out.exists() and list(tmp_path.iterdir()) == []
