@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from srcnn.datasets import data_root, resolve_set  # noqa: E402
+from srcnn.cli.common import run  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
 from srcnn.cli.train import build_parser, build_trainer  # noqa: E402
 from srcnn.config import DEFAULTS  # noqa: E402
@@ -168,7 +169,7 @@ def run_recipe(which: str, a: argparse.Namespace, core: int | None = None) -> tu
     return curve, set5(model, a.data_root)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="a prepare_data.py x3 file with a /val split (T91 x3)")
     ap.add_argument("--minutes", type=float, default=10.0, help="training minutes of this project's recipe")
@@ -191,13 +192,14 @@ def main() -> None:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.parity_steps:
-        return parity(a.data, a.parity_steps, a.threads, project_options(a))
+        parity(a.data, a.parity_steps, a.threads, project_options(a))
+        return 0
     a.naive_minutes = a.minutes if a.naive_minutes is None else a.naive_minutes
     which = ["project", "naive"] if a.naive_minutes else ["project"]
     if a.pinned:
         cores = sorted(os.sched_getaffinity(0))
         if len(cores) < len(which):
-            sys.exit("error: --pinned needs two CPU cores, this process may use one")
+            raise SRCNNError("--pinned needs two CPU cores, this process may use one")
         with ProcessPoolExecutor(len(which), mp_context=get_context("spawn")) as pool:
             jobs = [pool.submit(run_recipe, w, a, c) for w, c in zip(which, cores)]
             results = [j.result() for j in jobs]
@@ -221,10 +223,8 @@ def main() -> None:
         t = first_reaching(ours, best)
         print(f"\n{names['project']} reach the naive recipe's best held-out PSNR ({best:.3f} dB) "
               + (f"after {t / 60:.1f} min" if t is not None else f"not within {a.minutes:g} min"))
+    return 0
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SRCNNError as e:
-        sys.exit(f"error: {e}")
+    sys.exit(run(main))

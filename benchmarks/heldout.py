@@ -13,27 +13,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from srcnn.checkpoint import load_model  # noqa: E402
 from srcnn.data import load_val, open_patches  # noqa: E402
-from srcnn.errors import SRCNNError  # noqa: E402
+from srcnn.cli.common import run  # noqa: E402
 from srcnn.evaluation import score_model  # noqa: E402
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("weights", nargs="+", help="checkpoints or exported .pt files (a checkpoint's EMA weights when it has them)")
     ap.add_argument("--data", required=True, help="the prepare_data.py file whose /val images score")
     a = ap.parse_args()
     pf = open_patches(a.data)
     val = load_val(pf)
+    models = {w: load_model(w)[0] for w in a.weights}  # every file checked before the table starts
     print(f"{len(val)} held-out image(s) of {pf.name}")
     print("| weights | held-out PSNR dB | SSIM |\n|---|---:|---:|")
-    for w in a.weights:
-        model, _ = load_model(w)
+    for w, model in models.items():
         p, s = score_model(model, val)
         print(f"| {w} | {p:.3f} | {s:.4f} |" if s is not None else f"| {w} | {p:.3f} | - |", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SRCNNError as e:
-        sys.exit(f"error: {e}")
+    sys.exit(run(main))

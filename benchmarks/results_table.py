@@ -26,6 +26,7 @@ import torch  # noqa: E402
 from srcnn import inference  # noqa: E402
 from srcnn.checkpoint import load_model  # noqa: E402
 from srcnn.datasets import data_root, resolve_set  # noqa: E402
+from srcnn.cli.common import run  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
 from srcnn.evaluation import evaluate_set  # noqa: E402
 from srcnn.files import atomic_text  # noqa: E402
@@ -98,7 +99,7 @@ def cost(model, ensemble: bool = False) -> dict:
             "cpu_mp_per_s": speed(model, ensemble)}
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", help="datasets root (default $SRCNN_DATA, else ./datasets)")
     ap.add_argument("--weights", metavar="DIR", help="folder of <name>_x<s>.pt files to show instead of "
@@ -181,10 +182,8 @@ def main() -> None:
                     "published": {} if row.get("se") else
                     {f"{s}_x{k}": v for (s, k), v in PUBLISHED.get(row["name"], {}).items()}}
             for label, row in rows.items()}, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SRCNNError as e:
-        sys.exit(f"error: {e}")
+    sys.exit(run(main))

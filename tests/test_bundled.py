@@ -100,6 +100,6 @@ def test_results_table_without_datasets_is_one_line_error(tmp_path):
     json_out = tmp_path / "table.json"
     r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "results_table.py"), "--data-root",
                         str(tmp_path / "missing"), "--json", str(json_out)], capture_output=True, text=True)
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert r.stderr.startswith("error: Set5: image folder not found") and "Traceback" not in r.stderr
     assert not json_out.exists() and list(tmp_path.iterdir()) == []
