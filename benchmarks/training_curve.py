@@ -20,24 +20,43 @@ bound on the compute needed, not a promise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import math
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-import torch
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from srcnn.checkpoint import load_checkpoint  # noqa: E402
+from srcnn.cli.common import run  # noqa: E402
+from srcnn.errors import SRCNNError  # noqa: E402
 
 
 def read(arg: str) -> dict:
-    """A checkpoint dict from a path or from REV:PATH at a git revision."""
+    """A checkpoint dict from a path, or from REV:PATH as the file was at a git revision; read with
+    srcnn.checkpoint.load_checkpoint, so a missing, corrupt or foreign file is an SRCNNError naming
+    ``arg``."""
     rev, sep, path = arg.partition(":")
-    if sep and not Path(arg).exists():
-        blob = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], capture_output=True, check=True).stdout
-        return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
-    return torch.load(arg, map_location="cpu", weights_only=True)
+    if not sep or Path(arg).exists():
+        return load_checkpoint(arg)
+    git = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], capture_output=True)
+    if git.returncode:
+        why = git.stderr.decode(errors="replace").strip().splitlines() or [f"git exited with {git.returncode}"]
+        raise SRCNNError(f"{arg}: not a file, and not readable as REV:PATH from git ({why[0]})")
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "checkpoint.pt"
+        f.write_bytes(git.stdout)
+        notes = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(notes):  # notes name the temporary copy: name ``arg`` instead
+                return load_checkpoint(f)
+        except SRCNNError as e:
+            raise SRCNNError(str(e).replace(str(f), arg)) from None
+        finally:
+            sys.stderr.write(notes.getvalue().replace(str(f), arg))
 
 
 def stages(args: list[str]) -> list[dict]:
@@ -46,8 +65,11 @@ def stages(args: list[str]) -> list[dict]:
     rows, seen, hours, best, prev = [], 0, 0.0, -math.inf, []
     for i, arg in enumerate(args, 1):
         ck = read(arg)
-        count = int(ck["data"]["count"])
-        hist = [h for h in ck["history"] if h.get("val_psnr") is not None]
+        count = (ck.get("data") or {}).get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise SRCNNError(f"{arg}: no patch count of its training data ('data': {{'count': N}}); "
+                             "only files written by train.py carry the history this needs")
+        hist = [h for h in ck.get("history", []) if h.get("val_psnr") is not None]
         if prev and hist and hist[:len(prev)] == prev:  # the same run continued (resumed, maybe on more data)
             prev, hist = hist, hist[len(prev):]
         else:
@@ -83,8 +105,7 @@ def main() -> int:
     a = ap.parse_args()
     rows = stages(a.files)
     if len(rows) < 2:
-        print("error: fewer than two validated epochs in these files", file=sys.stderr)
-        return 2
+        raise SRCNNError("fewer than two validated epochs in these files")
     print("| stage | epoch | samples seen | held-out PSNR dB | best so far | hours |\n|---:|---:|---:|---:|---:|---:|")
     for k, r in enumerate(rows):
         if k % a.every == 0 or k == len(rows) - 1:
@@ -106,4 +127,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -1,18 +1,33 @@
 """benchmarks/training_curve.py: samples seen accumulate across chained stages, a resumed run's
-history is not counted twice, and the fit's slope has the sign of the curve."""
+history is not counted twice, the fit's slope has the sign of the curve, REV:PATH reads a file from
+git, and bad input is one line naming it with exit 2."""
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+
+from srcnn.checkpoint import FORMAT, FORMAT_VERSION, save_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import training_curve  # noqa: E402
 
 
-def _ck(path, count, psnrs, start=1):
+def _obj(count, psnrs, start=1):
     hist = [{"epoch": start + i, "val_psnr": p, "time": 3600.0, "samples_per_s": 100.0} for i, p in enumerate(psnrs)]
-    torch.save({"data": {"count": count}, "history": hist}, path)
-    return str(path)
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "model": {"name": "srcnn"},
+            "state_dict": {"w": torch.zeros(2)}, "scale": 3, "channels": "y",
+            "data": {"count": count}, "history": hist}
+
+
+def _ck(path, count, psnrs, start=1):
+    return str(save_checkpoint(_obj(count, psnrs, start), path))
+
+
+def _main(monkeypatch, *argv):
+    monkeypatch.setattr(sys, "argv", ["training_curve.py", *argv])
+    return training_curve.run(training_curve.main)
 
 
 def test_stages_chain_and_resume(tmp_path):
@@ -29,10 +44,48 @@ def test_stages_chain_and_resume(tmp_path):
 
 def test_main_estimates_and_refuses_too_little(tmp_path, capsys, monkeypatch):
     f = _ck(tmp_path / "a.pt", 1000, [20.0, 20.5, 21.0, 21.2])
-    monkeypatch.setattr(sys, "argv", ["training_curve.py", f, "--gain", "0.5", "--every", "3"])
-    assert training_curve.main() == 0
+    assert _main(monkeypatch, f, "--gain", "0.5", "--every", "3") == 0
     out = capsys.readouterr().out
     assert "dB per doubling" in out and "more hours at 100 samples/s" in out
     assert "| 1 | 1 |" in out and "| 1 | 2 |" not in out and "| 1 | 4 |" in out  # every 3rd, and the last
-    monkeypatch.setattr(sys, "argv", ["training_curve.py", _ck(tmp_path / "one.pt", 10, [20.0])])
-    assert training_curve.main() == 2
+    assert _main(monkeypatch, _ck(tmp_path / "one.pt", 10, [20.0])) == 2
+    assert "error: fewer than two validated epochs" in capsys.readouterr().err
+
+
+def test_bad_files_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    good = _ck(tmp_path / "a.pt", 1000, [20.0, 21.0])
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(Path(good).read_bytes()[:100])
+    bare = tmp_path / "bare.pt"
+    torch.save({"w": torch.zeros(2)}, bare)
+    nodata = tmp_path / "nodata.pt"
+    save_checkpoint({**_obj(10, [20.0, 21.0]), "data": {}}, nodata)  # e.g. a hand-made file
+    for f, why in [(corrupt, "truncated or corrupt"), (bare, "not a srcnn checkpoint"),
+                   (tmp_path / "missing.pt", "missing.pt"), (nodata, "no patch count")]:
+        assert _main(monkeypatch, good, str(f)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and why in err and err.count("\n") == 1, err
+
+
+def _git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                   check=True, capture_output=True)
+
+
+def test_rev_path_reads_a_replaced_file_from_git(tmp_path, capsys, monkeypatch):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    w = repo / "w.pt"
+    torch.save(_obj(1000, [20.0, 21.0]), w)  # an older file: no tensor digest
+    _git(repo, "add", "w.pt")
+    _git(repo, "commit", "-q", "-m", "first")
+    _ck(w, 1000, [21.5, 22.0])               # replaced in the working tree
+    monkeypatch.setattr(training_curve, "REPO", repo)
+    assert _main(monkeypatch, "HEAD:w.pt", str(w)) == 0
+    out, err = capsys.readouterr()
+    assert "| 1 | 2 | 0.00 M | 21.000 |" in out and "| 2 | 2 | 0.00 M | 22.000 | 22.000 |" in out
+    assert "HEAD:w.pt: no tensor digest" in err and "checkpoint.pt" not in err  # the note names the argument
+    assert _main(monkeypatch, "HEAD~5:w.pt", str(w)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: HEAD~5:w.pt: not a file, and not readable as REV:PATH") and err.count("\n") == 1
