@@ -7,9 +7,11 @@ one lineage (a run, then a warm restart from it with --init-from, ...): samples 
 file whose history starts with the previous file's is that run resumed: only its new epochs count,
 at its own data's patch count.
 A ``REV:PATH`` argument reads the file as it was at a git revision, so the first stage of a bundled
-file's lineage is still at hand after it is replaced (``git log -- srcnn/weights/NAME.pt``).
+file's lineage is still at hand after it is replaced. ``--bundled NAME`` chains every committed version
+of srcnn/weights/NAME.pt, oldest first (and the working tree's file when it differs from HEAD's):
 
     python benchmarks/training_curve.py d91ade9:srcnn/weights/fsrcnn_x3.pt srcnn/weights/fsrcnn_x3.pt
+    python benchmarks/training_curve.py --bundled fsrcnn_x3 --gain 0.12
 
 The estimate fits held-out PSNR = a + b * log2(samples) to the best-so-far values of the last half of
 the chained curve (the slope of diminishing returns: dB per doubling of the samples seen) and
@@ -31,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from srcnn.checkpoint import load_checkpoint  # noqa: E402
-from srcnn.cli.common import run  # noqa: E402
+from srcnn.cli.common import number, run  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
 
 
@@ -57,6 +59,28 @@ def read(arg: str) -> dict:
             raise SRCNNError(str(e).replace(str(f), arg)) from None
         finally:
             sys.stderr.write(notes.getvalue().replace(str(f), arg))
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise SRCNNError("git is not installed; give the files (or REV:PATH) instead of --bundled") from None
+
+
+def lineage(name: str) -> list[str]:
+    """``REV:srcnn/weights/NAME.pt`` for each commit that added or changed that file, oldest first, then
+    the working tree's file if it differs from HEAD's: a bundled file's whole lineage for stages()."""
+    path = f"srcnn/weights/{name}.pt"
+    log = _git("log", "--reverse", "--format=%h", "--diff-filter=AMR", "--", path)
+    if log.returncode:
+        raise SRCNNError(f"--bundled {name}: git log failed ({(log.stderr.strip().splitlines() or ['?'])[0]})")
+    files = [f"{rev}:{path}" for rev in log.stdout.split()]
+    if not files:
+        raise SRCNNError(f"--bundled {name}: {path} has no git history here (names: the files in srcnn/weights/)")
+    if (REPO / path).is_file() and _git("diff", "--quiet", "HEAD", "--", path).returncode:
+        files.append(str(REPO / path))
+    return files
 
 
 def stages(args: list[str]) -> list[dict]:
@@ -98,12 +122,16 @@ def fit(rows: list[dict]) -> tuple[float, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("files", nargs="+", help="checkpoints / weight files (or REV:PATH), oldest stage first")
-    ap.add_argument("--gain", type=float, default=None, metavar="DB",
+    ap.add_argument("files", nargs="*", help="checkpoints / weight files (or REV:PATH), oldest stage first")
+    ap.add_argument("--bundled", metavar="NAME", help="the lineage of srcnn/weights/NAME.pt from git "
+                    "(e.g. fsrcnn_x3), then FILES as later stages (a run warm-started from it)")
+    ap.add_argument("--gain", type=number(float, 0, lo_open=True, unit=" dB"), default=None, metavar="DB",
                     help="estimate the samples and CPU hours that DB more held-out PSNR would take")
-    ap.add_argument("--every", type=int, default=1, metavar="N", help="print every Nth epoch (the last always)")
+    ap.add_argument("--every", type=number(int, 1), default=1, metavar="N", help="print every Nth epoch (the last always)")
     a = ap.parse_args()
-    rows = stages(a.files)
+    if not a.files and not a.bundled:
+        ap.error("give FILES, --bundled NAME, or both")
+    rows = stages((lineage(a.bundled) if a.bundled else []) + a.files)
     if len(rows) < 2:
         raise SRCNNError("fewer than two validated epochs in these files")
     print("| stage | epoch | samples seen | held-out PSNR dB | best so far | hours |\n|---:|---:|---:|---:|---:|---:|")

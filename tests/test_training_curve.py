@@ -72,20 +72,38 @@ def _git(repo, *args):
                    check=True, capture_output=True)
 
 
-def test_rev_path_reads_a_replaced_file_from_git(tmp_path, capsys, monkeypatch):
+def test_rev_path_and_bundled_read_a_lineage_from_git(tmp_path, capsys, monkeypatch):
     repo = tmp_path / "repo"
-    repo.mkdir()
+    (repo / "srcnn" / "weights").mkdir(parents=True)
     _git(repo, "init", "-q")
-    w = repo / "w.pt"
+    w = repo / "srcnn" / "weights" / "m_x3.pt"
     torch.save(_obj(1000, [20.0, 21.0]), w)  # an older file: no tensor digest
-    _git(repo, "add", "w.pt")
+    _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "first")
-    _ck(w, 1000, [21.5, 22.0])               # replaced in the working tree
+    _ck(w, 1000, [21.5, 22.0])               # a warm restart, committed
+    _git(repo, "commit", "-q", "-am", "second")
+    _ck(w, 1000, [22.1, 22.2])               # and one more, not yet committed
     monkeypatch.setattr(training_curve, "REPO", repo)
-    assert _main(monkeypatch, "HEAD:w.pt", str(w)) == 0
+    rel = "srcnn/weights/m_x3.pt"
+    assert _main(monkeypatch, f"HEAD~1:{rel}", str(w)) == 0
     out, err = capsys.readouterr()
-    assert "| 1 | 2 | 0.00 M | 21.000 |" in out and "| 2 | 2 | 0.00 M | 22.000 | 22.000 |" in out
-    assert "HEAD:w.pt: no tensor digest" in err and "checkpoint.pt" not in err  # the note names the argument
-    assert _main(monkeypatch, "HEAD~5:w.pt", str(w)) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: HEAD~5:w.pt: not a file, and not readable as REV:PATH") and err.count("\n") == 1
+    assert "| 1 | 2 | 0.00 M | 21.000 |" in out and "| 2 | 2 | 0.00 M | 22.200 | 22.200 |" in out
+    assert f"HEAD~1:{rel}: no tensor digest" in err and "checkpoint.pt" not in err  # the note names the argument
+    lin = training_curve.lineage("m_x3")
+    assert len(lin) == 3 and lin[0] != lin[1] and all(f.endswith(":" + rel) for f in lin[:2]) and lin[2] == str(w)
+    assert [r["samples"] for r in training_curve.stages(lin)] == [
+        1000, 2000, 3000, 4000, 5000, 6000]                             # three stages, oldest first
+    assert _main(monkeypatch, "--bundled", "m_x3", "--every", "5") == 0
+    assert "| 3 | 2 | 0.01 M | 22.200 | 22.200 |" in capsys.readouterr().out
+    for argv, why in [(["HEAD~5:" + rel], "HEAD~5:" + rel + ": not a file, and not readable as REV:PATH"),
+                      (["--bundled", "nope"], "--bundled nope: srcnn/weights/nope.pt has no git history")]:
+        assert _main(monkeypatch, *argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: " + why) and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("argv", [[], ["--every", "0"], ["--gain", "-1"], ["--gain", "nan"]])
+def test_bad_options_are_refused(argv, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as e:
+        _main(monkeypatch, *argv)
+    assert e.value.code == 2 and "error:" in capsys.readouterr().err
