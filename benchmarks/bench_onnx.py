@@ -22,6 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from srcnn.cli.common import number, run  # noqa: E402
+from srcnn.errors import SRCNNError  # noqa: E402
+from srcnn.models import model_names  # noqa: E402
+
+
+def _size(text: str) -> tuple[int, int]:
+    """argparse type: "WxH" -> (w, h), each a whole number >= 1."""
+    w, x, h = text.lower().partition("x")
+    if not (x and w.isdigit() and h.isdigit() and int(w) >= 1 and int(h) >= 1):
+        raise argparse.ArgumentTypeError(f"expected WxH with whole numbers >= 1 (e.g. 128x128), got {text!r}")
+    return int(w), int(h)
+
 
 def _median_time(fn, repeat: int) -> float:
     fn()
@@ -35,17 +47,21 @@ def _median_time(fn, repeat: int) -> float:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["srcnn", "fsrcnn", "espcn"])
-    p.add_argument("--size", default="128x128", help="LR image WxH (default 128x128)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--models", nargs="+", default=["srcnn", "fsrcnn", "espcn"], choices=model_names(),
+                   help="bundled families with x3 weights (default: srcnn fsrcnn espcn)")
+    p.add_argument("--size", type=_size, default=(128, 128), help="LR image WxH (default 128x128)")
+    p.add_argument("--threads", type=number(int, 1), default=2, help="threads of both runtimes (default 2)")
+    p.add_argument("--repeat", type=number(int, 1), default=5, help="timed runs per measurement (default 5)")
     args = p.parse_args(argv)
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise SRCNNError("this benchmark needs onnxruntime: pip install -c constraints.txt -e \".[onnx]\"") from None
     from srcnn.checkpoint import load_model
     from srcnn.export import export_file
     from srcnn.inference import bundled_checkpoint
 
-    w, h = (int(v) for v in args.size.lower().split("x"))
+    w, h = args.size
     torch.set_num_threads(args.threads)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = args.threads, 1
@@ -73,4 +89,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))
