@@ -33,6 +33,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from srcnn.cli.common import image_size  # noqa: E402
 from srcnn.imresize import imresize  # noqa: E402
 from srcnn.inference import AUTO_TILE, super_resolve  # noqa: E402
 from srcnn.models import build_model, input_kind, model_names  # noqa: E402
@@ -47,7 +48,8 @@ def network(name: str) -> torch.nn.Module:
 
 
 def size(text: str) -> tuple[int, int]:
-    w, h = (int(v) for v in text.lower().split("x"))
+    """argparse type: "WxH" (each >= SCALE) -> (w, h) rounded down to multiples of SCALE."""
+    w, h = image_size(SCALE)(text)
     return w - w % SCALE, h - h % SCALE
 
 

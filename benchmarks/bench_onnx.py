@@ -22,17 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from srcnn.cli.common import number, run  # noqa: E402
+from srcnn.cli.common import image_size, number, run  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
 from srcnn.models import model_names  # noqa: E402
-
-
-def _size(text: str) -> tuple[int, int]:
-    """argparse type: "WxH" -> (w, h), each a whole number >= 1."""
-    w, x, h = text.lower().partition("x")
-    if not (x and w.isdigit() and h.isdigit() and int(w) >= 1 and int(h) >= 1):
-        raise argparse.ArgumentTypeError(f"expected WxH with whole numbers >= 1 (e.g. 128x128), got {text!r}")
-    return int(w), int(h)
 
 
 def _median_time(fn, repeat: int) -> float:
@@ -49,7 +41,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["srcnn", "fsrcnn", "espcn"], choices=model_names(),
                    help="bundled families with x3 weights (default: srcnn fsrcnn espcn)")
-    p.add_argument("--size", type=_size, default=(128, 128), help="LR image WxH (default 128x128)")
+    p.add_argument("--size", type=image_size(), default=(128, 128), help="LR image WxH (default 128x128)")
     p.add_argument("--threads", type=number(int, 1), default=2, help="threads of both runtimes (default 2)")
     p.add_argument("--repeat", type=number(int, 1), default=5, help="timed runs per measurement (default 5)")
     args = p.parse_args(argv)

@@ -37,6 +37,14 @@ from srcnn.cli.common import number, run  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
 
 
+def _git(*args: str, text: bool = True) -> subprocess.CompletedProcess:
+    """``git -C REPO ARGS`` with its output captured (bytes with text=False); SRCNNError without git."""
+    try:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=text)
+    except FileNotFoundError:
+        raise SRCNNError("git is not installed: give checkpoint files, not REV:PATH or --bundled") from None
+
+
 def read(arg: str) -> dict:
     """A checkpoint dict from a path, or from REV:PATH as the file was at a git revision; read with
     srcnn.checkpoint.load_checkpoint, so a missing, corrupt or foreign file is an SRCNNError naming
@@ -44,7 +52,7 @@ def read(arg: str) -> dict:
     rev, sep, path = arg.partition(":")
     if not sep or Path(arg).exists():
         return load_checkpoint(arg)
-    git = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], capture_output=True)
+    git = _git("show", f"{rev}:{path}", text=False)
     if git.returncode:
         why = git.stderr.decode(errors="replace").strip().splitlines() or [f"git exited with {git.returncode}"]
         raise SRCNNError(f"{arg}: not a file, and not readable as REV:PATH from git ({why[0]})")
@@ -59,13 +67,6 @@ def read(arg: str) -> dict:
             raise SRCNNError(str(e).replace(str(f), arg)) from None
         finally:
             sys.stderr.write(notes.getvalue().replace(str(f), arg))
-
-
-def _git(*args: str) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
-    except FileNotFoundError:
-        raise SRCNNError("git is not installed; give the files (or REV:PATH) instead of --bundled") from None
 
 
 def lineage(name: str) -> list[str]:

@@ -1,5 +1,5 @@
 """What every command line shares: ``run`` (the error and Ctrl-C policy of every CLI), argparse types
-(``number``, ``scale_list``) and the weights options of evaluate.py / super_resolve.py."""
+(``number``, ``scale_list``, ``image_size``) and the weights options of evaluate.py / super_resolve.py."""
 from __future__ import annotations
 
 import argparse
@@ -47,6 +47,17 @@ def scale_list(minimum: int | None = None):
         if minimum is not None and min(scales) < minimum:
             raise argparse.ArgumentTypeError(f"scales are integers >= {minimum}, got {text!r}")
         return scales
+    return parse
+
+
+def image_size(minimum: int = 1):
+    """An argparse ``type``: "WxH" (e.g. 128x128, "X" too) -> (w, h), each a whole number >= ``minimum``."""
+    def parse(text):
+        w, x, h = text.lower().partition("x")
+        if not (x and w.isdigit() and h.isdigit() and int(w) >= minimum and int(h) >= minimum):
+            raise argparse.ArgumentTypeError(f"expected WxH with whole numbers >= {minimum} (e.g. 128x128), "
+                                             f"got {text!r}")
+        return int(w), int(h)
     return parse
 
 
