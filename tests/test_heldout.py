@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from h5fixtures import write_patches
+from srhelpers import save_tiny_checkpoint
 from srcnn.checkpoint import load_model
 from srcnn.data import load_val, open_patches
 from srcnn.evaluation import score_model
@@ -40,3 +41,21 @@ def test_bad_file_is_one_line_before_the_table(tmp_path, bad):
     assert r.returncode == 2
     assert r.stdout == ""
     assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1 and "missing" in r.stderr
+
+
+@pytest.mark.parametrize("case", ["scale", "input", "channels"])
+def test_model_that_does_not_fit_the_data_is_one_line(tmp_path, case):
+    """An x4 FSRCNN on x3 LR data, an SRCNN on LR data, an RGB model on Y data: named, before any table."""
+    if case == "scale":
+        data, weights = write_patches(tmp_path / "p.h5", scales=(3,), input="lr"), bundled_checkpoint(4, "fsrcnn")
+        expect = "fsrcnn_x4.pt: " + str(data) + ": the model upscales by 4"
+    elif case == "input":
+        data, weights = write_patches(tmp_path / "p.h5", scales=(3,), input="lr"), bundled_checkpoint(3, "srcnn")
+        expect = f"srcnn_x3.pt: {data} was prepared for LR input; srcnn takes the bicubic-upscaled image"
+    else:
+        data, weights = write_patches(tmp_path / "p.h5"), save_tiny_checkpoint(tmp_path / "rgb.pt", channels=3)
+        expect = f"rgb.pt: the model has 3 channel(s), but {data} has channels 'y'"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "heldout.py"), "--data", str(data), str(weights)],
+                       capture_output=True, text=True)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1 and expect in r.stderr, r.stderr

@@ -32,7 +32,7 @@ from ..engine import Trainer
 from ..errors import SRCNNError
 from ..models import model_names
 from .common import number, run
-from .train_model import check_input_kind, lineage, new_model, parse_filters, parse_model_args, resumed_model, \
+from .train_model import check_fits_data, lineage, new_model, parse_filters, parse_model_args, resumed_model, \
     weights_source
 from .train_inspect import cmd_export, cmd_inspect, fmt_value, onnx_opset
 
@@ -225,7 +225,7 @@ def build_trainer(hp: dict, resume: dict | None = None, resume_path=None, dist: 
         model, parent = new_model(cfg, pf)
     else:
         model, parent = resumed_model(resume, resume_path, cfg, pf), None
-    check_input_kind(pf, model)
+    check_fits_data(pf, model)
     return Trainer(cfg, model, pf, resume=resume, resume_path=resume_path, recipe=recipe(cfg, pf, resume, parent),
                    resume_command=lambda path: resume_command(path, cfg.cuda, dist), dist=dist, **kw)
 

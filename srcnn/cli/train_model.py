@@ -14,6 +14,7 @@ from ..checkpoint import build_from_checkpoint
 from ..config import TrainConfig
 from ..engine import model_summary
 from ..errors import SRCNNError
+from ..inference import check_upscale
 from ..models import SRModel, build_model
 from ..models import input_kind as model_input_kind
 
@@ -115,15 +116,21 @@ def resumed_model(ckpt: dict, path, cfg: TrainConfig, pf) -> SRModel:
     return model
 
 
-def check_input_kind(pf, model: SRModel) -> None:
-    """SRCNNError, with the prepare_data.py command to run, when the data's input kind ("upscaled" |
-    "lr"; files without the attribute are "upscaled") is not the one the model takes."""
+def check_fits_data(pf, model: SRModel, where: str = "") -> None:
+    """SRCNNError (prefixed by ``where``) when ``model`` cannot run on the data ``pf``: other channels, an
+    LR-input model of another scale, or another input kind ("upscaled" | "lr"; files without the attribute
+    are "upscaled"; the message gives the prepare_data.py command to run)."""
+    if model.channels != pf.channels:
+        raise SRCNNError(f"{where}the model has {model.channels} channel(s), but {pf.name} has channels "
+                         f"{pf.mode!r}")
+    if model.input_kind == "lr":
+        check_upscale(model, pf.scales[0], where=f"{where}{pf.name}: ")
     data_kind = getattr(pf, "input", "upscaled")
     if data_kind == model.input_kind:
         return
     what = {"upscaled": "bicubic-upscaled input", "lr": "LR input"}
     takes = {"upscaled": "the bicubic-upscaled image", "lr": "the LR image"}
-    raise SRCNNError(f"{pf.name} was prepared for {what[data_kind]}; {model.name} takes "
+    raise SRCNNError(f"{where}{pf.name} was prepared for {what[data_kind]}; {model.name} takes "
                      f"{takes[model.input_kind]}: run {_prepare_for(pf, model.name)}")
 
 
