@@ -22,12 +22,9 @@ bound on the compute needed, not a promise.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import math
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,17 +53,7 @@ def read(arg: str) -> dict:
     if git.returncode:
         why = git.stderr.decode(errors="replace").strip().splitlines() or [f"git exited with {git.returncode}"]
         raise SRCNNError(f"{arg}: not a file, and not readable as REV:PATH from git ({why[0]})")
-    with tempfile.TemporaryDirectory() as tmp:
-        f = Path(tmp) / "checkpoint.pt"
-        f.write_bytes(git.stdout)
-        notes = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(notes):  # notes name the temporary copy: name ``arg`` instead
-                return load_checkpoint(f)
-        except SRCNNError as e:
-            raise SRCNNError(str(e).replace(str(f), arg)) from None
-        finally:
-            sys.stderr.write(notes.getvalue().replace(str(f), arg))
+    return load_checkpoint(arg, data=git.stdout)
 
 
 def lineage(name: str) -> list[str]:

@@ -6,9 +6,11 @@ only ever read with ``torch.load(weights_only=True)``, which refuses pickled cod
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import re
+import struct
 import sys
 import warnings
 import zipfile
@@ -81,21 +83,25 @@ def _tensor_bytes(obj) -> int:
     return 0
 
 
-def load_checkpoint(path) -> dict:
+def load_checkpoint(path, data: bytes | None = None) -> dict:
     """Read a srcnn checkpoint on the CPU. SRCNNError for a missing, truncated, corrupt, foreign or
-    code-carrying file; nothing in the file is executed."""
-    path = regular_file(path, "checkpoint file")  # a folder, FIFO or device: refused before reading
+    code-carrying file; nothing in the file is executed. ``data``: the file's bytes when they come from
+    elsewhere (a git revision), read from memory; ``path`` then only names them in messages."""
+    if data is None:
+        path = src = regular_file(path, "checkpoint file")  # a folder, FIFO or device: refused before reading
+    else:
+        path, src = Path(path), io.BytesIO(data)
     try:
         with warnings.catch_warnings():  # e.g. "pickle protocol 4" notes: the error below says it all
             warnings.simplefilter("ignore", UserWarning)
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            ckpt = torch.load(src, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         g = re.search(r"GLOBAL (\S+)", str(e))
         if g:
             raise SRCNNError(f"{path}: refused to load: the file would import {g.group(1)} (pickled code or "
                              "objects, not plain data); only srcnn checkpoints are accepted") from None
         raise SRCNNError(f"{path}: not a srcnn checkpoint (unreadable or unsupported pickle data)") from None
-    except (EOFError, zipfile.BadZipFile) as e:
+    except (EOFError, zipfile.BadZipFile, struct.error) as e:
         raise SRCNNError(f"{path}: truncated or corrupt checkpoint ({type(e).__name__}: {e})") from None
     except (RuntimeError, OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__

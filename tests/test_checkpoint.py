@@ -180,6 +180,20 @@ def _flip_one_bit(src, dst, key="conv2.weight", index=3, bit=7):
     return raw
 
 
+def test_bytes_from_elsewhere_are_named_by_path(tmp_path):
+    """data=: a checkpoint's bytes read elsewhere (a git revision) load from memory, and every message
+    names ``path`` (never a file on disk: nothing is written)."""
+    ck, _ = make_ckpt()
+    raw = save_checkpoint(ck, tmp_path / "c.pt").read_bytes()
+    back = load_checkpoint("HEAD~2:runs/c.pt", data=raw)
+    assert back["epoch"] == 2 and torch.equal(back["state_dict"]["conv1.weight"], ck["state_dict"]["conv1.weight"])
+    for bad, msg in ((raw[: len(raw) // 2], "truncated or corrupt"), (b"junk", "not a srcnn checkpoint|corrupt")):
+        with pytest.raises(SRCNNError, match=msg) as e:
+            load_checkpoint("HEAD~2:runs/c.pt", data=bad)
+        assert str(e.value).startswith("HEAD~2:runs/c.pt: ") and "\n" not in str(e.value)
+    assert os.listdir(tmp_path) == ["c.pt"]
+
+
 def test_digest_refuses_one_flipped_bit(tmp_path):
     ck, _ = make_ckpt()
     good = save_checkpoint(ck, tmp_path / "good")
