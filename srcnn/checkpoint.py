@@ -86,7 +86,8 @@ def _tensor_bytes(obj) -> int:
 def load_checkpoint(path, data: bytes | None = None) -> dict:
     """Read a srcnn checkpoint on the CPU. SRCNNError for a missing, truncated, corrupt, foreign or
     code-carrying file; nothing in the file is executed. ``data``: the file's bytes when they come from
-    elsewhere (a git revision), read from memory; ``path`` then only names them in messages."""
+    elsewhere (a git revision, which vouches for them: no note for a missing digest), read from memory;
+    ``path`` then only names them in messages."""
     if data is None:
         path = src = regular_file(path, "checkpoint file")  # a folder, FIFO or device: refused before reading
     else:
@@ -119,7 +120,7 @@ def load_checkpoint(path, data: bytes | None = None) -> dict:
     if missing:
         raise SRCNNError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
     _check_fields(ckpt, path)
-    _verify_digest(ckpt, path)
+    _verify_digest(ckpt, path, note=data is None)
     return ckpt
 
 
@@ -169,13 +170,14 @@ def _short(v) -> str:
     return r if len(r) <= 60 else r[:57] + "..."
 
 
-def _verify_digest(ckpt: dict, path: Path) -> None:
+def _verify_digest(ckpt: dict, path: Path, note: bool = True) -> None:
     """Refuse tensors whose bytes differ from the digest stored when the file was written (bit rot, a
-    hand edit). A file without a digest (written before srcnn stored one) loads, with a note once."""
+    hand edit). A file without a digest (written before srcnn stored one) loads, with a note once
+    (``note``: False for bytes whose source vouches for them, a git revision)."""
     stored = ckpt.get(DIGEST)
     if stored is None:
         key = str(path.resolve())
-        if key not in _noted and path.resolve().parent != _BUNDLED:
+        if note and key not in _noted and path.resolve().parent != _BUNDLED:
             _noted.add(key)
             print(f"note: {path}: no tensor digest (written by an older srcnn); its weights are not "
                   "verified (export it again to add one)", file=sys.stderr)
