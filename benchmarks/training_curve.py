@@ -8,7 +8,11 @@ file whose history starts with the previous file's is that run resumed: only its
 at its own data's patch count.
 A ``REV:PATH`` argument reads the file as it was at a git revision, so the first stage of a bundled
 file's lineage is still at hand after it is replaced. ``--bundled NAME`` chains every committed version
-of srcnn/weights/NAME.pt, oldest first (and the working tree's file when it differs from HEAD's):
+of srcnn/weights/NAME.pt, oldest first (and the working tree's file when it differs from HEAD's).
+A run started with --init-from records its starting weights' history and patch count in its recipe
+(their own parent's too, up the chain): the first file's recorded ancestors come before it, and a stage
+started from an intermediate run that was never kept (B from A via a dropped A') counts A' as well. An
+ancestor recorded before this was kept is named in a note: pass it as a stage, or its samples are missed.
 
     python benchmarks/training_curve.py d91ade9:srcnn/weights/fsrcnn_x3.pt srcnn/weights/fsrcnn_x3.pt
     python benchmarks/training_curve.py --bundled fsrcnn_x3 --gain 0.12
@@ -71,17 +75,63 @@ def lineage(name: str) -> list[str]:
     return files
 
 
-def stages(args: list[str]) -> list[dict]:
-    """One row per validated epoch across the chained files: stage, epoch, samples seen, PSNR, best so
-    far, hours spent, samples/s."""
-    rows, seen, hours, best, prev = [], 0, 0.0, -math.inf, []
-    for i, arg in enumerate(args, 1):
+def _ancestors(ck: dict) -> list[dict]:
+    """The --init-from parents recorded in ``ck``'s recipe (train_model.lineage), oldest first."""
+    out, r = [], ck.get("recipe") or {}
+    while isinstance(r.get("parent"), dict):
+        out.append(r["parent"])
+        r = r["parent"].get("recipe") or {}
+    return out[::-1]
+
+
+def _recorded(p: dict) -> bool:
+    """Whether a parent record carries what stages() counts: its history and its data's patch count."""
+    return isinstance(p.get("history"), list) and isinstance(p.get("count"), int) and not isinstance(p["count"], bool)
+
+
+def _is(p: dict, ck: dict) -> bool:
+    """Whether parent record ``p`` is the file ``ck`` (the same epoch and best validation)."""
+    return p.get("epoch") == ck.get("epoch") and p.get("best") == ck.get("best")
+
+
+def expand(args: list[str]) -> list[tuple[str, dict]]:
+    """(label, checkpoint dict) per stage: each file of ``args`` read, preceded by its recorded ancestors
+    that are not already stages: all of them for the first file (when every one is recorded, up to a run
+    trained from scratch), those after the previous stage for the others. Where the record falls short
+    (an ancestor kept without its history) a note on stderr says which samples are not counted."""
+    out: list[tuple[str, dict]] = []
+    for arg in args:
         ck = read(arg)
+        anc = _ancestors(ck)
+        if out:
+            k = next((i for i in range(len(anc) - 1, -1, -1) if _is(anc[i], out[-1][1])), None)
+            anc = anc[k + 1:] if k is not None else []
+        elif not all(_recorded(p) for p in anc):
+            print(f"note: {arg} was started from {anc[-1].get('weights')}, and its lineage is not fully recorded: "
+                  "samples seen count from its own run; pass the earlier files first (or use --bundled)", file=sys.stderr)
+            anc = []
+        for p in anc:
+            if _recorded(p):
+                out.append((f"{p.get('weights')} (recorded in {arg})",
+                            {"history": p["history"], "data": {"count": p["count"]}, "epoch": p.get("epoch"),
+                             "best": p.get("best")}))
+            else:
+                print(f"note: {arg} descends from {p.get('weights')} (epoch {p.get('epoch')}), whose history is not "
+                      "recorded: its samples are not counted; pass that file as a stage before it", file=sys.stderr)
+        out.append((arg, ck))
+    return out
+
+
+def stages(args: list[str]) -> list[dict]:
+    """One row per validated epoch across the chained files (and their recorded ancestors: expand()):
+    stage, epoch, samples seen, PSNR, best so far, hours spent, samples/s."""
+    rows, seen, hours, best, prev = [], 0, 0.0, -math.inf, []
+    for i, (arg, ck) in enumerate(expand(args), 1):
         count = (ck.get("data") or {}).get("count")
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise SRCNNError(f"{arg}: no patch count of its training data ('data': {{'count': N}}); "
                              "only files written by train.py carry the history this needs")
-        hist = [h for h in ck.get("history", []) if h.get("val_psnr") is not None]
+        hist = [h for h in ck.get("history", []) if isinstance(h, dict) and h.get("val_psnr") is not None]
         if prev and hist and hist[:len(prev)] == prev:  # the same run continued (resumed, maybe on more data)
             prev, hist = hist, hist[len(prev):]
         else:

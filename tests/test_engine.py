@@ -577,7 +577,9 @@ def test_init_from_exported_weights_and_errors(tmp_path, data, capsys):
     assert ck["hparams"]["init_from"] == str(tmp_path / "w.pt") and "--init-from" in ck["recipe"]["train"]
     parent = ck["recipe"]["parent"]  # the lineage: the starting weights' own recipe
     assert parent["weights"] == str(tmp_path / "w.pt") and parent["epoch"] == 1
-    assert parent["recipe"]["train"] == load_checkpoint(tmp_path / "w.pt")["recipe"]["train"]
+    w = load_checkpoint(tmp_path / "w.pt")
+    assert parent["recipe"]["train"] == w["recipe"]["train"]
+    assert parent["history"] == w["history"] and parent["count"] == w["data"]["count"] > 0  # its samples seen
     assert any("weights from" in s and "w.pt" in s for s in lines)
     with pytest.raises(SRCNNError, match="does not match the model to train"):
         trainer(make_hp(tmp_path, n1=6, out_dir=str(tmp_path / "x"), init_from=str(tmp_path / "w.pt")))

@@ -42,6 +42,45 @@ def test_stages_chain_and_resume(tmp_path):
     assert b > 0
 
 
+def _parent(path, ck, recorded=True):
+    """The record a run started with --init-from keeps of its starting weights (train_model.lineage)."""
+    rec = {"weights": str(path), "epoch": ck["epoch"], "best": ck["best"], "recipe": ck.get("recipe", {})}
+    return {**rec, "history": ck["history"], "count": ck["data"]["count"]} if recorded else rec
+
+
+def _run(count, psnrs, parent=None):
+    """A checkpoint object of a run of len(psnrs) epochs, best at its last, started from ``parent``."""
+    o = _obj(count, psnrs)
+    o.update(epoch=len(psnrs), best={"epoch": len(psnrs), "val_psnr": psnrs[-1]},
+             recipe={"train": "python train.py train ...", **({"parent": parent} if parent else {})})
+    return o
+
+
+def test_recorded_ancestors_are_counted(tmp_path, capsys):
+    a = _run(1000, [20.0, 21.0])                                   # from scratch
+    b = _run(2000, [21.5, 22.0], _parent(tmp_path / "a.pt", a))    # from a; its file is gone
+    c = _run(3000, [22.2, 22.4], _parent(tmp_path / "b.pt", b))    # from b
+    pa = str(save_checkpoint(a, tmp_path / "a.pt"))
+    pc = str(save_checkpoint(c, tmp_path / "c.pt"))
+    full = [1000, 2000, 4000, 6000, 9000, 12000]
+    assert [r["samples"] for r in training_curve.stages([pc])] == full           # c alone: its whole lineage
+    assert [r["samples"] for r in training_curve.stages([pa, pc])] == full       # a, then c: b between them
+    assert [r["stage"] for r in training_curve.stages([pa, pc])] == [1, 1, 2, 2, 3, 3]
+    assert capsys.readouterr().err == ""
+    # b recorded the old way (no history): c alone counts its own run, a then c misses b; both say so
+    c_old = _run(3000, [22.2, 22.4], {**_parent(tmp_path / "b.pt", b, recorded=False),
+                                      "recipe": {"parent": _parent(tmp_path / "a.pt", a)}})
+    pc = str(save_checkpoint(c_old, tmp_path / "c_old.pt"))
+    assert [r["samples"] for r in training_curve.stages([pc])] == [3000, 6000]
+    assert "lineage is not fully recorded" in capsys.readouterr().err
+    assert [r["samples"] for r in training_curve.stages([pa, pc])] == [1000, 2000, 5000, 8000]
+    err = capsys.readouterr().err
+    assert "b.pt (epoch 2), whose history is not recorded" in err and err.count("\n") == 1
+    # an unrelated file after a: no ancestor matches a, nothing is inserted
+    other = str(save_checkpoint(_run(500, [19.0, 19.5], _parent(tmp_path / "z.pt", _run(7, [1.0]))), tmp_path / "o.pt"))
+    assert [r["samples"] for r in training_curve.stages([pa, other])] == [1000, 2000, 2500, 3000]
+
+
 def test_main_estimates_and_refuses_too_little(tmp_path, capsys, monkeypatch):
     f = _ck(tmp_path / "a.pt", 1000, [20.0, 20.5, 21.0, 21.2])
     assert _main(monkeypatch, f, "--gain", "0.5", "--every", "3") == 0

@@ -188,8 +188,11 @@ def weights_source(source: str):
 
 def lineage(meta: dict) -> dict:
     """What a run started with --init-from records of its starting weights (recipe["parent"]): their file,
-    epoch, best validation and recipe, which holds their own parent: the whole chain, shown by inspect."""
+    epoch, best validation, per-epoch history, training patch count ("count") and recipe, which holds their
+    own parent: the whole chain, shown by inspect and counted by benchmarks/training_curve.py even after
+    the intermediate files are gone."""
     return {"weights": meta.get("path"), "epoch": meta.get("epoch"), "best": meta.get("best"),
+            "history": list(meta.get("history") or []), "count": (meta.get("data") or {}).get("count"),
             "recipe": meta.get("recipe")}
 
 
