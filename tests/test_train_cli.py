@@ -122,7 +122,7 @@ def test_every_option(workdir, capsys, make_image):
                          "--out-dir", "ft", "--filters", "3-1-3", "--n1", "8", "--n2", "4", "--padding", "zeros")
     assert code == 0 and "weights from w.pt" in out, err
     code, out, err = run(capsys, "inspect", "ft/checkpoint.last")  # the lineage, indented under its child
-    assert code == 0 and re.search(r"\n  from +w.pt \(epoch 2, val PSNR [\d.]+ dB\)\n    prepare .*\n    train +python train.py train --data d.h5 --out-dir out", out), out
+    assert code == 0 and re.search(r"\n  from +w.pt \(epoch 2, val PSNR [\d.]+ dB, 2 epoch\(s\) of history on [\d,]+ patches\)\n    prepare .*\n    train +python train.py train --data d.h5 --out-dir out", out), out
     code, out, err = run(capsys, "train", "--data", "d.h5", "--init-from", "w.pt", "--out-dir", "bad")
     assert code == 2 and "does not match the model to train" in err
     with pytest.raises(SystemExit):

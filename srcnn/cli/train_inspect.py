@@ -96,7 +96,10 @@ def _print_recipe(r: dict, pad: str) -> None:
     if isinstance(parent, dict):
         best = parent.get("best") or {}
         val = f", val PSNR {best['val_psnr']:.3f} dB" if isinstance(best.get("val_psnr"), (int, float)) else ""
-        print(f"{pad}{'from':<14}{parent.get('weights')} (epoch {parent.get('epoch', '-')}{val})")
+        hist, count = parent.get("history"), parent.get("count")
+        seen = (f", {len(hist)} epoch(s) of history on {count:,} patches" if isinstance(hist, list)
+                and isinstance(count, int) and not isinstance(count, bool) else "")
+        print(f"{pad}{'from':<14}{parent.get('weights')} (epoch {parent.get('epoch', '-')}{val}{seen})")
         if isinstance(parent.get("recipe"), dict):
             _print_recipe(parent["recipe"], pad + "  ")
     print(f"{pad}{'prepare':<14}{r.get('prepare') or '-'}")
