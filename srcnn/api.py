@@ -113,12 +113,11 @@ class SuperResolver:
 
 def _resolve_name(name_or_path) -> tuple[str | None, Path | None]:
     """(model name, None) for a bundled model name, (None, path) for a file."""
-    from .models import model_names
     if isinstance(name_or_path, Path):
         return None, name_or_path           # a Path is always a file (its loader says when it is missing)
     if isinstance(name_or_path, str):
         p = Path(name_or_path)
-        if isinstance(name_or_path, str) and name_or_path in model_names() and not p.is_file():
+        if isinstance(name_or_path, str) and name_or_path in inference.weights_names() and not p.is_file():
             return name_or_path, None   # a name wins over a folder of that name ("srcnn" in the repo)
         if p.is_file():
             return None, p

@@ -30,7 +30,8 @@ import torch
 from .color import from_planes, rgb2y, to_planes
 from .datasets import data_root, resolve_set
 from .errors import SRCNNError
-from .imresize import modcrop
+from .degradation import RealDegradation, degrade_image, image_seed
+from .imresize import imresize, modcrop
 from .images import list_images, read_image, to_rgb8, write_image
 from .inference import check_upscale, forward_array, numeric_path
 from .metrics import psnr, ssim
@@ -62,8 +63,15 @@ PROTOCOL_RGB = {
 }
 
 
-def protocol(rgb: bool = False) -> dict:
-    return dict(PROTOCOL_RGB if rgb else PROTOCOL_Y)
+def protocol(rgb: bool = False, degradation: RealDegradation | None = None) -> dict:
+    """The protocol as recorded in evaluate.py's JSON: the paper's, or with ``degradation`` step 3 replaced."""
+    p = dict(PROTOCOL_RGB if rgb else PROTOCOL_Y)
+    if degradation is not None:
+        p["degradation"] = (degradation.describe() + "; drawn per image from a generator seeded by "
+                            "srcnn.degradation.image_seed(name, scale); the 8-bit result is bicubic's and the "
+                            "network's input, as a user's file")
+        p["degradation_params"] = degradation.params()
+    return p
 
 
 def slug(text: str) -> str:
@@ -173,7 +181,8 @@ def _net_rgb(model, bic: np.ndarray, lr: np.ndarray, tile, ensemble: bool, preci
 
 
 def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, tile=None,
-                   images: bool = False, self_ensemble: bool = False, precision="fp32") -> dict:
+                   images: bool = False, self_ensemble: bool = False, precision="fp32",
+                   degradation: RealDegradation | None = None, rng: np.random.Generator | None = None) -> dict:
     """Score bicubic (and ``model`` if given) on one HR image.
 
     hr: (H,W) or (H,W,3) uint8. Returns {"bicubic": (psnr, ssim), "model": (psnr, ssim) or None} plus,
@@ -183,7 +192,9 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
     bicubic-upscaled image, or the LR image itself when model.upscale > 1 (on the Y protocol through
     :func:`validation_item` and :func:`score_item`, as train.py validates). An image too small for SSIM
     is refused. precision: the network's numeric path ("fp32" default, "bf16", "auto" or a
-    srcnn.precision.NumericPath).
+    srcnn.precision.NumericPath). degradation: None for the paper's; a RealDegradation draws the
+    low-resolution 8-bit image from ``rng`` (srcnn.degradation.degrade_image), which bicubic and the
+    model then take as they would take a user's file (Y protocol only).
     """
     gt_rgb = modcrop(hr, scale).astype(np.float64) / 255.0
     if too_small_for_ssim(gt_rgb.shape, scale):
@@ -191,8 +202,14 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
     runs = [] if model is None else [("model", False)] + ([("ensemble", True)] if self_ensemble else [])
     if model is not None:
         check_upscale(model, scale)
-    lr_rgb = bic_rgb = None
-    if rgb or images:   # the protocol's bicubic, in RGB
+    lr_rgb = bic_rgb = net_input = None
+    if degradation is not None:
+        if rgb:
+            raise SRCNNError("--rgb scores the paper's degradation only; drop --rgb for --degradation real")
+        hr = modcrop(hr, scale)
+        lr_rgb = degrade_image(hr, scale, degradation, rng).astype(np.float64) / 255.0
+        bic_rgb = imresize(lr_rgb, output_shape=hr.shape[:2])
+    elif rgb or images:   # the protocol's bicubic, in RGB
         lr_rgb, bic_rgb = degrade(gt_rgb, scale)
     res, views = {"model": None}, {}
     if rgb:
@@ -202,9 +219,14 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
             res[key] = _rgb_psnr_ssim(views[key], gt_rgb, scale)
     else:
         gt = hr_y(hr, scale)
-        res["bicubic"] = score(degrade(gt, scale)[1], gt, scale)
+        res["bicubic"] = score(degrade(gt, scale)[1] if degradation is None else to_planes(bic_rgb, 1)[:, :, 0],
+                               gt, scale)
         if model is not None:
-            item = validation_item(hr, scale, model.channels, "lr" if model.upscale > 1 else "upscaled")
+            kind = "lr" if model.upscale > 1 else "upscaled"
+            if degradation is not None:  # the network's planes of the degraded file, as super_resolve.py takes them
+                x = to_planes(lr_rgb, model.channels)[:, :, :model.channels]
+                net_input = x if kind == "lr" else imresize(x, output_shape=gt.shape)
+            item = validation_item(hr, scale, model.channels, kind, net_input=net_input)
         for key, ens in runs:
             out, res[key] = score_item(model, item, tile, ens, precision)
             if images:   # a Y model's Y on a colour image: with the bicubic Cb/Cr
@@ -277,7 +299,8 @@ def _mean_row(base: dict, items: list[dict]) -> dict:
 def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None, method: str = "model",
                  checkpoint: str | None = None, sha256: str | None = None, rgb: bool = False, tile=None,
                  self_ensemble: bool = False, save_dir=None, compare_dir=None, progress=None,
-                 precision="fp32", max_pixels: int | None = None) -> list[dict]:
+                 precision="fp32", max_pixels: int | None = None,
+                 degradation: RealDegradation | None = None) -> list[dict]:
     """Evaluate bicubic and ``model`` (None: bicubic only) on every image in ``set_dir``.
 
     Returns the JSON rows: [bicubic row, model row(, self-ensemble row "<method>+se")]; each {"set",
@@ -288,6 +311,9 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
     progress(name, result) is called after each image (result: see evaluate_image). precision: the
     network's numeric path (see evaluate_image). max_pixels: an image of more pixels is refused with
     SRCNNError (srcnn.images.read_image); one that does not fit in memory all the same, too.
+    degradation: None (the paper's), or a RealDegradation drawn per image from a generator seeded by
+    the image's name and the scale (srcnn.degradation.image_seed): the same degraded set on every run;
+    rows then carry "degradation" (its parameters).
     """
     set_dir = Path(set_dir)
     set_name = set_name or set_dir.name
@@ -311,8 +337,9 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
         except MemoryError as e:  # within max_pixels, yet its pixels do not fit
             raise SRCNNError(f"{f}: the decoded image does not fit in memory ({e})") from None
         try:
+            rng = None if degradation is None else np.random.default_rng(image_seed(f.stem, scale))
             r = evaluate_image(hr, scale, model, rgb=rgb, tile=tile, images=bool(outs),
-                               self_ensemble=self_ensemble, precision=precision)
+                               self_ensemble=self_ensemble, precision=precision, degradation=degradation, rng=rng)
         except SRCNNError as e:
             raise SRCNNError(f"{f}: {e}") from None
         except MemoryError as e:  # the float copies of a large image: one line, not a numpy traceback
@@ -333,6 +360,8 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
         if progress is not None:
             progress(f.stem, r)
     base = {"set": set_name, "set_path": str(set_dir), "scale": scale, "protocol": prot}
+    if degradation is not None:
+        base["degradation"] = degradation.params()
     rows = [_mean_row({**base, "method": "bicubic", "checkpoint": None, "sha256": None}, items["bicubic"])]
     for key in ("model", "ensemble"):
         if items[key]:

@@ -90,6 +90,23 @@ def bundled_names() -> list[str]:
     return sorted({b.name for b in bundled_models()})
 
 
+def weights_names() -> list[str]:
+    """The names --model and srcnn.load take: every architecture of the registry (its bundled weights, or
+    an error saying how to get them) and every bundled name (``fsrcnn-real``: other weights of one)."""
+    from .models import model_names
+    names = model_names()
+    return names + [n for n in bundled_names() if n not in names]
+
+
+def check_weights_name(name: str, every: bool = False) -> None:
+    """SRCNNError naming the choices when ``name`` is not one of :func:`weights_names` (or "all" with
+    ``every``)."""
+    if name in weights_names() or (every and name == "all"):
+        return
+    raise SRCNNError(f"--model {name}: unknown model; one of {', '.join(weights_names())}"
+                     + (", or all" if every else ""))
+
+
 def bundled_checkpoint(scale: int, model: str = "srcnn") -> Path:
     """The bundled weights of ``model`` for ``scale``: srcnn/weights/<model>_x<scale>.pt, else a
     multi-scale <model>_x<s1>-<s2>-....pt that covers the scale. SRCNNError saying how to get them

@@ -87,8 +87,63 @@ def add_weights_options(p: argparse.ArgumentParser, every: bool = False) -> None
                        help="a train.py checkpoint (checkpoint.N), exported weights (.pt), an exported .onnx "
                             "(run by onnxruntime) or .ts, or the authors' MATLAB x<s>.mat "
                             "(default: the bundled srcnn/weights/srcnn_x<scale>.pt)")
-    all_text = "; 'all' = every bundled model, skipping those without weights for a scale" if every else ""
-    which.add_argument("--model", metavar="NAME",
+    all_text = ("; several comma-separated (fsrcnn,fsrcnn-real) are scored side by side; 'all' = every "
+                "bundled model, skipping those without weights for a scale") if every else ""
+    which.add_argument("--model", metavar="NAME[,NAME...]" if every else "NAME",
                        help="the bundled weights of this model for the scale, srcnn/weights/<NAME>_x<s>.pt (or a "
                             f"multi-scale <NAME>_x2-3-4.pt){all_text} (bundled now: "
-                            f"{', '.join(bundled_names()) or 'none'}); default srcnn")
+                            f"{', '.join(bundled_names()) or 'none'}). The plain names (srcnn, fsrcnn, espcn) expect "
+                            "the paper's inputs: clean images downscaled with MATLAB's antialiased bicubic; for "
+                            "real photos (JPEG, noise, blur, any resize) use the -real ones; default srcnn")
+
+
+def add_degradation_options(p: argparse.ArgumentParser, what: str) -> None:
+    """--degradation and the ranges of the "real" one (srcnn.degradation), for prepare_data.py and
+    evaluate.py; ``degradation(args)`` reads them back."""
+    from ..degradation import KERNELS, RealDegradation
+    d = RealDegradation()
+    g = p.add_argument_group("degradation", f"how the low-resolution {what} are made")
+    g.add_argument("--degradation", choices=("bicubic", "real"), default="bicubic",
+                   help="bicubic: the paper's (MATLAB bicubic of a clean image; what the clean bundled models "
+                        "expect); real: a random blur, downscaling kernel, noise and JPEG per image, as real "
+                        "photos have them (the -real models' data) (default: bicubic)")
+    g.add_argument("--blur-range", type=_range(False), metavar="LO,HI",
+                   help=f"--degradation real: Gaussian blur sigma in HR pixels, isotropic or anisotropic "
+                        f"(default: {d.blur[0]:g},{d.blur[1]:g})")
+    g.add_argument("--noise-range", type=_range(False), metavar="LO,HI",
+                   help=f"--degradation real: Gaussian noise sigma in grey levels of 255, grey or colour "
+                        f"(default: {d.noise[0]:g},{d.noise[1]:g})")
+    g.add_argument("--jpeg-range", type=_range(True), metavar="LO,HI",
+                   help=f"--degradation real: JPEG quality, whole numbers in 1..100 (default: {d.jpeg[0]},{d.jpeg[1]})")
+    g.add_argument("--kernels", type=lambda t: tuple(t.split(",")), metavar="K[,K...]",
+                   help=f"--degradation real: downscaling kernels drawn from, of {', '.join(KERNELS)} "
+                        f"(default: all)")
+
+
+def _range(whole: bool):
+    from ..degradation import parse_range
+
+    def parse(text):
+        try:
+            return parse_range(text, whole)
+        except ValueError:
+            kind = "whole numbers" if whole else "numbers"
+            raise argparse.ArgumentTypeError(f"expected LOW,HIGH {kind} (e.g. {'30,95' if whole else '0,25'}), "
+                                             f"got {text!r}") from None
+    return parse
+
+
+def degradation(args: argparse.Namespace):
+    """The RealDegradation of the parsed options (validated), or None for --degradation bicubic; a range
+    given with bicubic is refused (it would be silently ignored)."""
+    from ..degradation import RealDegradation
+    given = {k: getattr(args, a) for k, a in (("blur", "blur_range"), ("noise", "noise_range"),
+                                              ("jpeg", "jpeg_range"), ("kernels", "kernels"))
+             if getattr(args, a) is not None}
+    if args.degradation == "bicubic":
+        if given:
+            opt = "--" + next(a for k, a in (("blur", "blur-range"), ("noise", "noise-range"),
+                                           ("jpeg", "jpeg-range"), ("kernels", "kernels")) if k in given)
+            raise SRCNNError(f"{opt} is an option of --degradation real")
+        return None
+    return RealDegradation(**given).validate()

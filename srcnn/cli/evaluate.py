@@ -12,11 +12,11 @@ from .. import __version__
 from ..datasets import data_root, resolve_set, sha256_file
 from ..errors import SRCNNError
 from ..files import atomic_text
-from .common import add_weights_options, number, run, scale_list
+from .common import add_degradation_options, add_weights_options, degradation, number, run, scale_list
 from ..evaluation import evaluate_set, protocol
 from ..images import MAX_PIXELS, list_images
-from ..inference import (DEFAULT_SCALE, bundled_models, bundled_names, load_for_scale, model_name,
-                         numeric_path, resolve_device)
+from ..inference import (DEFAULT_SCALE, bundled_models, bundled_names, check_weights_name, load_for_scale,
+                         model_name, numeric_path, resolve_device)
 from ..models import model_names
 from ..precision import INFERENCE_PRECISIONS
 
@@ -30,6 +30,9 @@ protocol (the SRCNN paper's; every published SR table uses it; in full: docs/pro
   4. outputs quantised like MATLAB uint8(y*255);
   5. PSNR and SSIM on Y in [0,255], with `scale` pixels shaved from every border.
 --rgb scores RGB instead (labelled "rgb"; not the paper's protocol, lower numbers).
+--degradation real replaces step 3 with a random blur, downscaling kernel, noise and JPEG drawn
+per image from a seed of its name (the same degraded set on every run; srcnn/degradation.py);
+the 8-bit result goes to bicubic and the models as a user's file would.
 --self-ensemble adds a row "<model>+se": the mean output over the 8 flips/rotations of the input.
 
 examples:
@@ -39,6 +42,7 @@ examples:
   python evaluate.py --set Set5 --model fsrcnn --scale 3 --self-ensemble
   python evaluate.py --set Set5 --scale 3 --model srcnn --precision bf16   # bfloat16: speed and PSNR cost
   python evaluate.py --set Set14 --checkpoint checkpoints/checkpoint.best --compare out/compare
+  python evaluate.py --set Set14,B100 --model fsrcnn,fsrcnn-real --degradation real   # blur, noise, JPEG
   python evaluate.py --set my_photos/ --checkpoint x3.mat --save-images out/sr
 """
 
@@ -69,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", metavar="DIR",
                    help="write side-by-side crops (bicubic | model | ground truth) where the model gains "
                         "most: DIR/<set>/x<s>/<name>_compare.png")
+    add_degradation_options(p, "test images")
     p.add_argument("--rgb", action="store_true",
                    help="score on RGB instead of Y (not the paper's protocol; labelled 'rgb')")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
@@ -116,32 +121,42 @@ class Table:
         print(line, flush=True)
 
 
-def load_models(args, scale: int | None, device) -> list[tuple]:
-    """[(model, meta, scale, checkpoint path)] to evaluate at ``scale`` (None: the checkpoint's own).
+def load_models(args, names: list[str], scale: int | None, device) -> list[tuple]:
+    """[(model, meta, scale, checkpoint path, label)] to evaluate at ``scale`` (None: the checkpoint's own):
+    --checkpoint, or the bundled weights of each name of --model (label: the bundled name when it is not
+    an architecture's, e.g. fsrcnn-real; else srcnn.inference.model_name).
 
     --model all: every bundled model with weights for the scale (the others skipped with a note)."""
-    if args.model != "all":
-        model, meta, scale = load_for_scale(args.checkpoint, scale, device, model=args.model)
-        return [(model, meta, scale, str(args.checkpoint) if args.checkpoint else meta.get("path"))]
-    scale = DEFAULT_SCALE if scale is None else scale
+    if args.checkpoint is not None:
+        model, meta, scale = load_for_scale(args.checkpoint, scale, device)
+        return [(model, meta, scale, str(args.checkpoint), model_name(meta))]
+    every = names == ["all"]
+    scale = DEFAULT_SCALE if scale is None and every else scale
     loaded = []
-    for name in bundled_names():
-        if not any(scale in b.scales for b in bundled_models() if b.name == name):
+    for name in (bundled_names() if every else names):
+        if every and not any(scale in b.scales for b in bundled_models() if b.name == name):
             print(f"note: no bundled {name} weights for x{scale}; {name} skipped at x{scale}")
             continue
-        model, meta, _ = load_for_scale(None, scale, device, model=name)
-        loaded.append((model, meta, scale, meta.get("path")))
+        model, meta, s = load_for_scale(None, scale, device, model=name)
+        label = model_name(meta) if name in model_names() else name
+        loaded.append((model, meta, s, meta.get("path"), label))
     return loaded
 
 
-def check_model_arg(name: str | None) -> None:
-    if name is None or name in model_names():
-        return
-    if name == "all":
+def model_args(text: str | None) -> list[str]:
+    """--model's names ("fsrcnn,espcn"; default srcnn), each checked; "all" alone."""
+    names = [n.strip() for n in (text or "srcnn").split(",")]
+    if "all" in names:
+        if names != ["all"]:
+            raise SRCNNError(f"--model {text}: 'all' already names every bundled model; give it alone")
         if not bundled_names():
             raise SRCNNError("--model all: there are no bundled weights (srcnn/weights/<name>_x<s>.pt)")
-        return
-    raise SRCNNError(f"--model {name}: unknown model; one of {', '.join(model_names())}, or all")
+        return names
+    for n in names:
+        check_weights_name(n, every=True)
+    if len(set(names)) < len(names):
+        raise SRCNNError(f"--model {text}: a name is given twice")
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +169,10 @@ def evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     """The tables (and --json, --save-images, --compare) for the parsed options; 0."""
     sets = [s.strip() for item in (args.set or ["Set5"]) for s in item.split(",") if s.strip()]
     scales = list(dict.fromkeys(s for group in args.scale for s in group)) if args.scale else [None]
-    check_model_arg(args.model)
+    wanted = model_args(args.model)
+    real = degradation(args)
+    if real is not None and args.rgb:
+        raise SRCNNError("--rgb scores the paper's degradation only; drop --rgb for --degradation real")
     device = resolve_device(args.device)
     root = data_root(args.data_root)
     folders = [resolve_set(s, root) for s in sets]
@@ -166,15 +184,16 @@ def evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     digests = {}
     rows, t0 = [], time.time()
     mode = "RGB (not the paper's protocol)" if args.rgb else "Y, the paper's protocol"
+    if real is not None:
+        mode = f"Y on degraded inputs ({real.describe()}; seeded per image)"
     for scale in scales:
-        models = load_models(args, scale, device)
+        models = load_models(args, wanted, scale, device)
         for folder in folders:
             set_name = folder.name
             names = [p.stem for p in list_images(folder, recursive=False)]
-            for i, (model, meta, scale, ckpt) in enumerate(models):
+            for i, (model, meta, scale, ckpt, method) in enumerate(models):
                 if ckpt not in digests and Path(ckpt).is_file():
                     digests[ckpt] = sha256_file(Path(ckpt))
-                method = model_name(meta)
                 path = numeric_path(model, args.precision)
                 numeric = "" if args.precision == "fp32" else f"   numeric: {path.name}"
                 table = Table(f"{set_name} x{scale}   model: {method} ({ckpt}){numeric}   scores: {mode}",
@@ -183,6 +202,7 @@ def evaluate(args: argparse.Namespace, argv: list[str]) -> int:
                     folder, scale, model, set_name=set_name, method=method, checkpoint=ckpt,
                     sha256=digests.get(ckpt), rgb=args.rgb, self_ensemble=args.self_ensemble,
                     save_dir=args.save_images, compare_dir=args.compare, precision=path, max_pixels=args.max_pixels,
+                    degradation=real,
                     progress=lambda name, r: table.row(name, r["bicubic"], r["model"], r.get("ensemble")))
                 print(table.rule)
                 means = [(r["psnr"], r["ssim"]) for r in set_rows]
@@ -192,7 +212,7 @@ def evaluate(args: argparse.Namespace, argv: list[str]) -> int:
                 rows += set_rows if i == 0 else set_rows[1:]   # one bicubic row per set and scale
     if args.json:
         atomic_text(args.json, json.dumps({
-            "protocol": protocol(args.rgb), "rows": rows, "device": str(device), "precision": args.precision,
+            "protocol": protocol(args.rgb, real), "rows": rows, "device": str(device), "precision": args.precision,
             "srcnn_version": __version__, "command": " ".join(["evaluate.py", *argv]),
             "seconds": round(time.time() - t0, 2)}, indent=2) + "\n", "results")
         print(f"\nwrote {args.json}")

@@ -15,7 +15,7 @@ from ..errors import SRCNNError
 from ..images import MAX_PIXELS
 from ..models import data_defaults, model_names
 from ..prepare import Interrupted, PrepareConfig, find_images, prepare
-from .common import run, scale_list
+from .common import add_degradation_options, degradation, run, scale_list
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                "  python prepare_data.py --model fsrcnn --scale 2 --out fsrcnn_x2.h5\n"
                "      LR input: 16x16 LR patches of 32x32 HR patches at HR stride 14\n"
                "  python prepare_data.py --model vdsr --scale 2,3,4 --out vdsr.h5\n"
-               "      41x41 at stride 21, three scales in one file\n\n" + textwrap.fill(about, 100))
+               "      41x41 at stride 21, three scales in one file\n"
+               "  python prepare_data.py --model fsrcnn --scale 3 --degradation real --augment --out real_x3.h5\n"
+               "      for real photos: blur, any downscaling kernel, noise and JPEG, drawn per image version\n\n" + textwrap.fill(about, 100))
     src = p.add_mutually_exclusive_group()
     src.add_argument("--images", metavar="DIR", help="folder of HR images (recursive; png jpg bmp tif webp, gif: first frame)")
     src.add_argument("--set", metavar="NAME", default="T91",
@@ -70,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Gaussian blur (std in HR pixels) before the downscale; 0 = none (default)")
     p.add_argument("--noise-sigma", type=float, default=0.0, metavar="SIGMA",
                    help="additive Gaussian noise on the LR image, std in grey levels of 255; 0 = none (default)")
+    add_degradation_options(p, "training patches")
     p.add_argument("--augment", action="store_true",
                    help="add 8 flips/90-degree rotations x FSRCNN's copies downscaled by 0.9-0.6 (about 25x the patches)")
     p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
@@ -108,7 +111,8 @@ def config(args: argparse.Namespace) -> PrepareConfig:
         return PrepareConfig(scales=args.scale, patch_size=patch, stride=stride, label_size=args.label_size,
                              channels=args.channels, blur_sigma=args.blur_sigma, noise_sigma=args.noise_sigma,
                              augment=args.augment, val_fraction=args.val_fraction, seed=args.seed,
-                             input=d["input"], max_pixels=args.max_pixels).validate(args.model)
+                             input=d["input"], max_pixels=args.max_pixels,
+                             degradation=degradation(args)).validate(args.model)
     except SRCNNError as e:
         if d["input"] == "lr":
             raise SRCNNError(f"--model {args.model} takes the LR image: {e}") from None

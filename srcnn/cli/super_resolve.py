@@ -13,8 +13,7 @@ from ..errors import SRCNNError
 from ..files import stale_temporaries
 from .common import add_weights_options, run
 from ..images import IMAGE_EXTS, list_images, read_image, write_image
-from ..inference import AUTO_TILE, check_tile
-from ..models import model_names
+from ..inference import AUTO_TILE, check_tile, check_weights_name
 from ..precision import INFERENCE_PRECISIONS
 
 EXTS = ("auto", "png", "jpg", "tif", "webp")
@@ -286,8 +285,8 @@ def super_resolve_files(args: argparse.Namespace) -> int:
             raise SRCNNError(f"--outscale {args.outscale:g}: must be a number in (0, 64]")
         if args.suffix is not None and (not args.suffix or any(c in args.suffix for c in "/\\")):
             raise SRCNNError(f"--suffix {args.suffix!r}: must be non-empty text without a path separator")
-        if args.model is not None and args.model not in model_names():
-            raise SRCNNError(f"--model {args.model}: unknown model; one of {', '.join(model_names())}")
+        if args.model is not None:
+            check_weights_name(args.model)
         if args.sample and (args.outscale is not None or args.suffix or args.ext != "png" or args.overwrite):
             raise SRCNNError("--sample writes its three fixed files; --outscale, --suffix, --ext and --overwrite "
                              "are for input images")

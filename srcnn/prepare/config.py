@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..degradation import RealDegradation
 from ..errors import SRCNNError, check_number
 from ..h5format import INPUTS
 from ..images import MAX_PIXELS
@@ -35,9 +36,13 @@ class PrepareConfig:
     seed: int = 0
     input: str = "upscaled"  # "upscaled": lr = the LR image bicubic-upscaled to HR size; "lr": the LR image
     max_pixels: int = MAX_PIXELS  # larger images are skipped unread (not a content option: see params)
+    degradation: RealDegradation | None = None  # None: the paper's (bicubic, blur_sigma, noise_sigma); else "real"
 
     def __post_init__(self):
         object.__setattr__(self, "scales", tuple(self.scales))  # a list from library callers
+        if isinstance(self.degradation, dict):  # as params() records it
+            d = {k: v for k, v in self.degradation.items() if k != "name"}
+            object.__setattr__(self, "degradation", RealDegradation(**d))
 
     @property
     def label(self) -> int:
@@ -71,6 +76,14 @@ class PrepareConfig:
         check_number("--blur-sigma", self.blur_sigma, 0, BLUR_SIGMA_MAX, unit="(HR pixels)")
         check_number("--noise-sigma", self.noise_sigma, 0, NOISE_SIGMA_MAX, unit="(grey levels of 255)")
         check_number("--val-fraction", self.val_fraction, 0, 1, hi_open=True)
+        if self.degradation is not None:
+            if not isinstance(self.degradation, RealDegradation):
+                raise SRCNNError(f"degradation must be None (the paper's) or a RealDegradation, "
+                                 f"got {self.degradation!r}")
+            self.degradation.validate()
+            if self.blur_sigma or self.noise_sigma:
+                raise SRCNNError("--blur-sigma and --noise-sigma belong to the paper's degradation; with "
+                                 "--degradation real give their ranges (--blur-range, --noise-range)")
         if self.seed < 0:
             raise SRCNNError(f"--seed must be >= 0, got {self.seed}")
         if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, (int, np.integer)) \
@@ -129,6 +142,10 @@ class PrepareConfig:
         d["scales"] = [int(s) for s in self.scales]
         d["label_size"] = self.label
         del d["max_pixels"]  # decides only which images are read: the source list (fingerprinted) shows it
+        if self.degradation is None:  # the paper's: files keep the fingerprints they had before "real"
+            del d["degradation"]
+        else:
+            d["degradation"] = self.degradation.params()
         if self.input == "upscaled":
             del d["input"]
         return d

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..color import rgb2y
+from ..color import rgb2y, to_planes
+from ..degradation import degrade_image
 from ..errors import SRCNNError
 from ..images import read_image, to_rgb8
 from ..h5format import HR, val_input
@@ -105,11 +106,27 @@ def lcm(values) -> int:
 
 
 def network_input(hr: np.ndarray, scale: int, cfg: PrepareConfig, rng: np.random.Generator) -> np.ndarray:
-    """The network input made of one HR image (float in [0,1]) by cfg's degradation: the LR image
-    (input "lr") or its bicubic upscale to the HR size (input "upscaled"); float64, unclipped."""
+    """The network input made of one HR image (float in [0,1]) by the paper's degradation (cfg's blur and
+    noise): the LR image (input "lr") or its bicubic upscale to the HR size (input "upscaled"); float64,
+    unclipped."""
     if cfg.input == "lr":
         return degrade_lr(hr, scale, cfg.blur_sigma, cfg.noise_sigma, rng)
     return degrade(hr, scale, cfg.blur_sigma, cfg.noise_sigma, rng)[1]
+
+
+def real_pair(rgb: np.ndarray, scale: int, cfg: PrepareConfig, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """One draw of the "real" degradation (srcnn.degradation) of an (H,W,3) uint8 RGB image, H and W
+    multiples of ``scale`` -> (network input (h,w,C) float64, HR (H,W,C) uint8). The input is what
+    super_resolve.py gives the network for that low-resolution 8-bit file: its Y of MATLAB rgb2ycbcr in
+    float (or its RGB) /255, bicubic-upscaled to the HR size for input "upscaled"; a grey (H,W) image
+    stays grey (srcnn.degradation.degrade_image)."""
+    lr = degrade_image(rgb, scale, cfg.degradation, rng)
+    c = cfg.n_channels
+    x = to_planes(lr.astype(np.float64) / 255.0, c)[:, :, :c]
+    if cfg.input != "lr":
+        x = imresize(x, output_shape=rgb.shape[:2])
+    return x, to_channels(rgb, cfg.channels)
 
 
 # ----------------------------------------------------------------------------- one image
@@ -176,11 +193,19 @@ def _process_image(res: ImageResult, path: str, cfg: PrepareConfig) -> ImageResu
     rng = np.random.default_rng([cfg.seed, index])  # per image: independent of workers and order
     small = cfg.input == "lr"
     if split == "val":
-        hr = modcrop(to_channels(img, cfg.channels), lcm(cfg.scales))
+        if cfg.degradation is not None:
+            rgb = modcrop(img, lcm(cfg.scales))
+            inputs = {s: real_pair(rgb, s, cfg, rng)[0] for s in cfg.scales}
+            hr = to_channels(rgb, cfg.channels)
+        else:
+            hr = modcrop(to_channels(img, cfg.channels), lcm(cfg.scales))
+            inputs = {s: network_input(hr / 255.0, s, cfg, rng) for s in cfg.scales}
         res.val[HR] = np.ascontiguousarray(hr)
         for s in cfg.scales:
-            res.val[val_input(s)] = np.ascontiguousarray(network_input(hr / 255.0, s, cfg, rng), dtype=np.float16)
+            res.val[val_input(s)] = np.ascontiguousarray(inputs[s], dtype=np.float16)
         return res
+    if cfg.degradation is not None:
+        return _cut_real(res, img, cfg, rng)
     lrs, hrs, scales = [], [], []
     for _, im in versions(img, cfg.augment):
         chans = to_channels(im, cfg.channels)
@@ -194,6 +219,27 @@ def _process_image(res: ImageResult, path: str, cfg: PrepareConfig) -> ImageResu
             pairs = zip(dihedral(lr), dihedral(hr)) if cfg.augment else [(lr, hr)]
             for lr_t, hr_t in pairs:
                 a, b = extract_patches(lr_t, hr_t, cfg.patch_size, cfg.label, cfg.stride, s if small else 1)
+                lrs.append(a)
+                hrs.append(b)
+                scales.append(np.full(len(a), s, np.uint8))
+    res.lr, res.hr, res.scale = np.concatenate(lrs), np.concatenate(hrs), np.concatenate(scales)
+    return res
+
+
+def _cut_real(res: ImageResult, img: np.ndarray, cfg: PrepareConfig, rng: np.random.Generator) -> ImageResult:
+    """The training samples of one image under the "real" degradation: every version (with ``augment``
+    each of the 8 orientations of the 5 sizes) draws its own degradation, so an image gives up to 40
+    different ones."""
+    small = cfg.input == "lr"
+    lrs, hrs, scales = [], [], []
+    for _, im in versions(img, cfg.augment):
+        for s in cfg.scales:
+            rgb = modcrop(im, s)
+            if min(rgb.shape[:2]) < cfg.patch_size:
+                continue
+            for t in (dihedral(rgb) if cfg.augment else [rgb]):
+                lr, hr = real_pair(np.ascontiguousarray(t), s, cfg, rng)
+                a, b = extract_patches(lr, hr, cfg.patch_size, cfg.label, cfg.stride, s if small else 1)
                 lrs.append(a)
                 hrs.append(b)
                 scales.append(np.full(len(a), s, np.uint8))

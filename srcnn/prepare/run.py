@@ -41,6 +41,18 @@ DEGRADATION = ("hr = modcrop(img, s); lr = imresize(imresize(blur(hr/255, blur_s
 DEGRADATION_LR = ("hr = modcrop(img, s); lr = imresize(blur(hr/255, blur_sigma), 1/s) + N(0, noise_sigma/255) "
                   "(not upscaled); MATLAB bicubic, float64, unclipped")
 
+DEGRADATION_REAL = ("hr = modcrop(img, s); lr = jpeg(uint8(downscale(blur(hr), 1/s) + noise)) drawn per image "
+                    "version (srcnn.degradation): {}; the network input is lr's {} /255{}")
+
+
+def degradation_text(cfg: PrepareConfig) -> str:
+    """The ``degradation`` attribute: the recipe in words (the numbers are in the ``params`` too)."""
+    if cfg.degradation is not None:
+        return DEGRADATION_REAL.format(cfg.degradation.describe(), "Y (MATLAB rgb2ycbcr, float)" if
+                                       cfg.channels == "y" else "RGB",
+                                       "" if cfg.input == "lr" else ", MATLAB-bicubic upscaled")
+    return DEGRADATION_LR if cfg.input == "lr" else DEGRADATION
+
 
 def split_images(n: int, val_fraction: float, seed: int) -> list[str]:
     """'train'/'val' for each of n images: round(n * val_fraction) (at least 1) whole images,
@@ -336,10 +348,12 @@ def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, 
              "created": manifest["created"], "command": command, "srcnn_version": __version__,
              "sources": json.dumps(sources), "skipped": json.dumps(skipped), "fingerprint": fp,
              # how the data was cut and degraded (docs/formats.md), for inspect/train
-             "input": cfg.input, "degradation": DEGRADATION_LR if cfg.input == "lr" else DEGRADATION,
+             "input": cfg.input, "degradation": degradation_text(cfg),
              "augment_scales": np.array(AUGMENT_SCALES if cfg.augment else (1.0,), np.float64)}
     if model is not None:
         attrs["model"] = model
+    if cfg.degradation is not None:
+        attrs["degradation_params"] = json.dumps(cfg.degradation.params())
 
     def rows(a: int, b: int):
         """(lr, hr, scale) blocks of at most WRITE_BLOCK samples covering global rows [a, b)."""
