@@ -28,7 +28,8 @@ images are processed in tiles; the result is the same for every --tile (with the
 
 examples:
   python super_resolve.py lr.bmp                      # bundled x3 weights -> lr_x3.png
-  python super_resolve.py --model fsrcnn lr.bmp       # bundled FSRCNN x3 weights
+  python super_resolve.py --model fsrcnn lr.bmp       # bundled FSRCNN x3 weights (clean, MATLAB-bicubic inputs)
+  python super_resolve.py --model fsrcnn-real photo.jpg   # JPEG photos, noise, blur, any resize: the -real weights
   python super_resolve.py --self-ensemble lr.bmp      # 8 flips/rotations averaged: a little better, 8x slower
   python super_resolve.py --precision auto photos/    # bfloat16 where the CPU/GPU has it natively
   python super_resolve.py --checkpoint checkpoints/checkpoint.100 lr.bmp
