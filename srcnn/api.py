@@ -128,13 +128,17 @@ def _resolve_name(name_or_path) -> tuple[str | None, Path | None]:
 
 
 def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: str | None = "cpu",
-         tile: int | None = None, ensemble: bool = False, precision: str = "fp32") -> SuperResolver:
+         tile: int | None = None, ensemble: bool = False, precision: str = "fp32",
+         trust_code: bool = False) -> SuperResolver:
     """A callable :class:`SuperResolver` for
 
     - a bundled model name ("srcnn", "fsrcnn", "espcn"): its weights for ``scale`` (default 3);
     - a path: a train.py checkpoint, a weights file from ``train.py export`` (.pt), the SRCNN authors'
       MATLAB .mat, or an exported .onnx (run by onnxruntime) / TorchScript (.ts) file;
       ``scale`` defaults to the file's own (the first of a multi-scale model's).
+
+    Loading is data: nothing in a file runs, except a TorchScript file, which is code and is refused
+    unless ``trust_code=True`` and it is named .ts or .torchscript (a warning then says it runs).
 
     device: "cpu" (default), "cuda" or "auto" (an .onnx file always runs on the CPU). precision: "fp32"
     (default: float32, the same bits for every tile size), "bf16" (bfloat16 autocast, channels-last on the
@@ -147,7 +151,8 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
         raise SRCNNError(f"scale {scale!r}: must be an integer >= 2")
     inference.check_tile(tile, "tile")
     dev = inference.resolve_device(device)
-    model, meta, s = inference.load_for_scale(path, None if scale is None else int(scale), dev, model=name)
+    model, meta, s = inference.load_for_scale(path, None if scale is None else int(scale), dev, model=name,
+                                              trust_code=trust_code is True)
     return SuperResolver(model, meta, s, tile=tile, ensemble=ensemble, precision=precision)
 
 

@@ -105,6 +105,9 @@ def load_checkpoint(path, data: bytes | None = None) -> dict:
     except (EOFError, zipfile.BadZipFile, struct.error) as e:
         raise SRCNNError(f"{path}: truncated or corrupt checkpoint ({type(e).__name__}: {e})") from None
     except (RuntimeError, OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+        from .export import check_trusted, is_torchscript
+        if data is None and is_torchscript(path):   # torch.load refuses it: name it, with the way to run it
+            check_trusted(path, trust_code=False)
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise SRCNNError(f"{path}: truncated or corrupt checkpoint ({msg})") from None
     if not isinstance(ckpt, dict):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -256,24 +257,24 @@ class OnnxModel(torch.nn.Module):
 
 
 class TorchScriptModel(torch.nn.Module):
-    """An exported TorchScript file with the attributes srcnn.inference needs."""
+    """An exported TorchScript file with the attributes srcnn.inference needs. A TorchScript archive
+    holds code (its ``__setstate__`` runs at load, its ``forward`` on every tile), so it is loaded only
+    when the caller trusts it: ``trust_code`` and a .ts/.torchscript name (:func:`check_trusted`)."""
     runtime = "torchscript"
 
-    def __init__(self, path, device="cpu"):
+    def __init__(self, path, device="cpu", trust_code: bool = False):
         super().__init__()
-        extra = {TS_META: ""}
+        check_trusted(path, trust_code)
+        attrs, self.meta = _model_from_props(torchscript_metadata(path), path)   # read as data
+        print(f"warning: {path}: running the TorchScript code in this file (trusted: --trust-code / "
+              "trust_code=True)", file=sys.stderr)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                self.net = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+                self.net = torch.jit.load(str(path), map_location=device)
         except Exception as e:  # noqa: BLE001
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise SRCNNError(f"{path}: not a loadable TorchScript file ({msg[:300]})") from None
-        try:
-            props = json.loads(extra[TS_META] or "{}")
-        except ValueError:
-            props = {}
-        attrs, self.meta = _model_from_props(props, path)
         self.channels, self.upscale, self.shrink = attrs["channels"], attrs["upscale"], attrs["shrink"]
         self.meta["format"] = "torchscript"
 
@@ -285,16 +286,50 @@ class TorchScriptModel(torch.nn.Module):
         return self.net(x)
 
 
-def is_torchscript(path) -> bool:
-    """A TorchScript archive written by :func:`export_torchscript` (by suffix, or by its srcnn.json)."""
+TS_SUFFIXES = (".ts", ".torchscript")   # the only names a TorchScript file is run from (when trusted)
+
+
+def check_trusted(path, trust_code: bool) -> None:
+    """SRCNNError unless the TorchScript file ``path`` may run: ``trust_code`` (--trust-code) given and
+    the file named .ts or .torchscript, so that a file named like a checkpoint never runs code."""
     path = Path(path)
-    if path.suffix.lower() in (".ts", ".torchscript"):
+    if not trust_code:
+        raise SRCNNError(f"{path}: a TorchScript file: it holds code, which srcnn runs only from a .ts file "
+                         "you trust (--trust-code in super_resolve.py / evaluate.py, trust_code=True in "
+                         "srcnn.load); otherwise use its checkpoint or an .onnx export")
+    if path.suffix.lower() not in TS_SUFFIXES:
+        raise SRCNNError(f"{path}: a TorchScript file named like a checkpoint; even with --trust-code srcnn "
+                         "runs TorchScript only from a file named .ts or .torchscript (rename it if you trust it)")
+
+
+def torchscript_metadata(path) -> dict:
+    """The srcnn.* metadata of a TorchScript archive, read from its srcnn.json entry as data (the
+    archive's code is not loaded); {} when there is none."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if n.endswith(f"/extra/{TS_META}")]
+            text = z.read(names[0]) if names else b"{}"
+    except (OSError, zipfile.BadZipFile) as e:
+        raise SRCNNError(f"{path}: not a loadable TorchScript file ({e})") from None
+    try:
+        props = json.loads(text)
+    except (ValueError, RecursionError):
+        props = None
+    return props if isinstance(props, dict) else {}
+
+
+def is_torchscript(path) -> bool:
+    """A TorchScript archive: named .ts/.torchscript, or, whatever its name, a zip holding TorchScript's
+    records (code/, constants.pkl) or srcnn.json (so that a renamed one is named as what it is)."""
+    path = Path(path)
+    if path.suffix.lower() in TS_SUFFIXES:
         return True
     if not path.is_file():  # a folder, FIFO or device: the loader's regular-file check names it
         return False
     try:
         with zipfile.ZipFile(path) as z:
-            return any(n.endswith(f"/extra/{TS_META}") for n in z.namelist())
+            return any(n.split("/")[1:2] in (["code"], ["constants.pkl"]) or n.endswith(f"/extra/{TS_META}")
+                       for n in z.namelist())
     except (OSError, zipfile.BadZipFile):
         return False
 
@@ -304,18 +339,23 @@ def is_exported(path) -> bool:
     return Path(path).suffix.lower() == ".onnx" or is_torchscript(path)
 
 
-def load_exported(path, device="cpu") -> tuple[torch.nn.Module, dict]:
-    """(model, meta) for an exported .onnx (onnxruntime, CPU) or TorchScript file."""
+def load_exported(path, device="cpu", trust_code: bool = False) -> tuple[torch.nn.Module, dict]:
+    """(model, meta) for an exported .onnx (onnxruntime, CPU) or TorchScript file (its code runs, so
+    only with ``trust_code`` and a .ts/.torchscript name: :func:`check_trusted`)."""
     path = regular_file(path, "exported model")
-    model = OnnxModel(path) if path.suffix.lower() == ".onnx" else TorchScriptModel(path, device)
+    model = OnnxModel(path) if path.suffix.lower() == ".onnx" else TorchScriptModel(path, device, trust_code)
     return model.eval(), model.meta
 
 
 def read_metadata(path) -> dict[str, str]:
-    """The srcnn.* metadata of an exported .onnx or TorchScript file."""
-    model, meta = load_exported(path)
-    return dict(meta["metadata"])
+    """The srcnn.* metadata of an exported .onnx or TorchScript file (a TorchScript file's read as data:
+    nothing in it runs)."""
+    path = regular_file(path, "exported model")
+    if path.suffix.lower() == ".onnx":
+        return dict(load_exported(path)[1]["metadata"])
+    return dict(_model_from_props(torchscript_metadata(path), path)[1]["metadata"])
 
 
 __all__ = ["OPSET", "FORMATS", "format_for", "export_metadata", "export_onnx", "export_torchscript",
-           "export_file", "OnnxModel", "TorchScriptModel", "load_exported", "read_metadata", "is_exported"]
+           "export_file", "OnnxModel", "TorchScriptModel", "load_exported", "read_metadata", "is_exported",
+           "check_trusted"]

@@ -113,11 +113,12 @@ def bundled_checkpoint(scale: int, model: str = "srcnn") -> Path:
         f"export the best checkpoint to {path.name} there, or pass --checkpoint FILE")
 
 
-def load_for_scale(checkpoint, scale: int | None, device, model: str | None = None
+def load_for_scale(checkpoint, scale: int | None, device, model: str | None = None, trust_code: bool = False
                    ) -> tuple[torch.nn.Module, dict, int]:
     """(model in eval mode on device, meta, scale) for a checkpoint (train.py's, exported weights, the
     authors' .mat, or an exported .onnx / TorchScript file: srcnn.export), or for the bundled weights of
-    the model named ``model`` (default "srcnn") when checkpoint is None.
+    the model named ``model`` (default "srcnn") when checkpoint is None. A TorchScript file holds code:
+    it runs only with ``trust_code`` (--trust-code) and a .ts name (srcnn.export.check_trusted).
 
     scale None = the checkpoint's own scale (its first one for a multi-scale model; 3 for bundled
     weights). A checkpoint trained for other scales is an SRCNNError.
@@ -128,7 +129,7 @@ def load_for_scale(checkpoint, scale: int | None, device, model: str | None = No
         scale = DEFAULT_SCALE if scale is None else scale
         checkpoint = bundled_checkpoint(scale, model or "srcnn")
     if is_exported(checkpoint):   # .onnx (onnxruntime) or TorchScript, with the srcnn metadata
-        net, meta = load_exported(checkpoint, device=device)
+        net, meta = load_exported(checkpoint, device=device, trust_code=trust_code)
     else:
         net, meta = load_model(checkpoint, device=device)
     if scale is None:

@@ -92,3 +92,6 @@ def add_weights_options(p: argparse.ArgumentParser, every: bool = False) -> None
                        help="the bundled weights of this model for the scale, srcnn/weights/<NAME>_x<s>.pt (or a "
                             f"multi-scale <NAME>_x2-3-4.pt){all_text} (bundled now: "
                             f"{', '.join(bundled_names()) or 'none'}); default srcnn")
+    p.add_argument("--trust-code", action="store_true",
+                   help="run a TorchScript --checkpoint (.ts): it holds code, which runs with your rights, so "
+                        "only for a file you trust (refused without this; a warning says it runs)")

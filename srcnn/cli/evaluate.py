@@ -121,7 +121,8 @@ def load_models(args, scale: int | None, device) -> list[tuple]:
 
     --model all: every bundled model with weights for the scale (the others skipped with a note)."""
     if args.model != "all":
-        model, meta, scale = load_for_scale(args.checkpoint, scale, device, model=args.model)
+        model, meta, scale = load_for_scale(args.checkpoint, scale, device, model=args.model,
+                                            trust_code=args.trust_code)
         return [(model, meta, scale, str(args.checkpoint) if args.checkpoint else meta.get("path"))]
     scale = DEFAULT_SCALE if scale is None else scale
     loaded = []
