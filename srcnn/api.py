@@ -112,16 +112,17 @@ class SuperResolver:
 
 
 def _resolve_name(name_or_path) -> tuple[str | None, Path | None]:
-    """(model name, None) for a bundled model name, (None, path) for a file."""
+    """(model name, None) for a bundled model name, (None, path) for a file. Names are names: a model
+    name ("srcnn", "fsrcnn", ...) always means the bundled weights, even where a file of that name is in
+    the current folder ("./srcnn" or Path("srcnn") is that file); a Path, or any other text, is a file."""
     from .models import model_names
     if isinstance(name_or_path, Path):
         return None, name_or_path           # a Path is always a file (its loader says when it is missing)
     if isinstance(name_or_path, str):
-        p = Path(name_or_path)
-        if isinstance(name_or_path, str) and name_or_path in model_names() and not p.is_file():
-            return name_or_path, None   # a name wins over a folder of that name ("srcnn" in the repo)
-        if p.is_file():
-            return None, p
+        if name_or_path in model_names():
+            return name_or_path, None
+        if Path(name_or_path).is_file():
+            return None, Path(name_or_path)
         raise SRCNNError(f"{name_or_path}: no such file, and not a model name "
                          f"(bundled: {', '.join(inference.bundled_names()) or 'none'})")
     raise SRCNNError(f"load: expected a model name or a path, got {type(name_or_path).__name__}")
@@ -132,7 +133,8 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
          trust_code: bool = False) -> SuperResolver:
     """A callable :class:`SuperResolver` for
 
-    - a bundled model name ("srcnn", "fsrcnn", "espcn"): its weights for ``scale`` (default 3);
+    - a bundled model name ("srcnn", "fsrcnn", "espcn"): its weights for ``scale`` (default 3), whatever
+      files the current folder holds (a file named like a model: "./srcnn" or Path("srcnn"));
     - a path: a train.py checkpoint, a weights file from ``train.py export`` (.pt), the SRCNN authors'
       MATLAB .mat, or an exported .onnx (run by onnxruntime) / TorchScript (.ts) file;
       ``scale`` defaults to the file's own (the first of a multi-scale model's).
