@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import SRCNNError, check_number
+from .errors import MAX_SCALE, SRCNNError, check_number, check_scale
 from .files import atomic_path, regular_file
 from .locks import make_folder
 from .models import build_model
@@ -144,8 +144,10 @@ def _check_fields(ckpt: dict, path: Path) -> None:
             bad(f"'state_dict' entry {k!r}", f"is a {type(v).__name__}, not a tensor")
     scales = ckpt["scale"] if isinstance(ckpt["scale"], (list, tuple)) and ckpt["scale"] else [ckpt["scale"]]
     for sc in scales:
-        if not isinstance(sc, int) or isinstance(sc, bool) or not 2 <= sc <= 255:
-            bad("'scale'", f"is {_short(ckpt['scale'])}, not an integer in 2..255 (or a list of them)")
+        try:
+            check_scale(sc)
+        except SRCNNError:
+            bad("'scale'", f"is {_short(ckpt['scale'])}, not an integer in 2..{MAX_SCALE} (or a list of them)")
     if not isinstance(ckpt["channels"], str) or ckpt["channels"] not in ("y", "rgb"):
         bad("'channels'", f"is {_short(ckpt['channels'])}, not 'y' or 'rgb'")
     for k in ("epoch", "step"):

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import SRCNNError
+from .errors import SRCNNError, check_number, check_scale
 from .files import atomic_path, regular_file
 
 OPSET = 17
@@ -213,15 +213,32 @@ def _ort_session(path):
 
 
 def _model_from_props(props: dict, path) -> tuple[dict, dict]:
-    """(attributes, meta) of an exported model from its srcnn.* metadata."""
+    """(attributes, meta) of an exported model from its srcnn.* metadata, every value range-checked
+    (scales by srcnn.errors.check_scale): SRCNNError naming the file and the key."""
+    from .models import MAX_SHRINK
     try:
         attrs = dict(channels=int(props["srcnn.channels"]), upscale=int(props["srcnn.upscale"]),
                      shrink=int(props["srcnn.shrink"]))
         scales = [int(s) for s in props["srcnn.scale"].split(",")]
-        config = json.loads(props.get("srcnn.model") or "null")
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
         raise SRCNNError(f"{path}: no srcnn metadata ({e}); export the model with 'python train.py export "
                          "CKPT out.onnx' (or give --scale with a checkpoint)") from None
+    try:
+        scales = [check_scale(s, "srcnn.scale") for s in scales]
+        if attrs["upscale"] != 1 and attrs["upscale"] not in scales:
+            raise SRCNNError(f"srcnn.upscale {attrs['upscale']}: must be 1 (an upscaled-input model) or the "
+                             f"scale {props['srcnn.scale']}")
+        if attrs["channels"] not in (1, 3):
+            raise SRCNNError(f"srcnn.channels {attrs['channels']}: must be 1 (Y) or 3 (RGB)")
+        check_number("srcnn.shrink", attrs["shrink"], 0, MAX_SHRINK)
+        try:
+            config = json.loads(props.get("srcnn.model") or "null")
+        except (ValueError, RecursionError):
+            config = []
+        if config is not None and not (isinstance(config, dict) and isinstance(config.get("name", ""), str)):
+            raise SRCNNError("srcnn.model is not an architecture like {\"name\": \"fsrcnn\", ...}")
+    except SRCNNError as e:
+        raise SRCNNError(f"{path}: bad srcnn metadata: {e}") from None
     meta = {"model": config, "scale": scales[0] if len(scales) == 1 else scales,
             "channels": "y" if attrs["channels"] == 1 else "rgb", "path": str(path), "metadata": props}
     return attrs, meta

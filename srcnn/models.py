@@ -28,6 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 PADDINGS = ("none", "zeros", "replicate")
+# Bounds on every declared size (a hand-made checkpoint may declare anything): checked before a layer is built.
+MAX_LAYERS = 1000    # depth, FSRCNN's mapping layers m
+MAX_WIDTH = 4096     # feature maps of a layer, and channels
+MAX_KERNEL = 99      # filter side
+MAX_SHRINK = MAX_LAYERS * MAX_KERNEL   # no model's receptive-field radius exceeds this
 
 
 class SRModel(nn.Module):

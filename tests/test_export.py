@@ -279,3 +279,51 @@ def test_torchscript_runs_only_when_trusted_and_named_ts(tmp_path, exported, mak
     assert sr_cli(["--trust-code", "--checkpoint", str(tmp_path / "m.ts"), str(tmp_path / "a.png"), "-o", str(out)]) == 0
     assert evaluate_cli(["--trust-code", "--set", str(tmp_path / "hr"), "--checkpoint", str(tmp_path / "m.ts")]) == 0
     assert out.exists() and capsys.readouterr().err.count("warning: ") == 2
+
+
+def _with_props(src, dst, **changes):
+    """A copy of the exported file ``src`` (.onnx or .ts) at ``dst`` with metadata keys changed."""
+    import json
+    import zipfile
+    changes = {f"srcnn.{k}": v for k, v in changes.items()}
+    if src.suffix == ".onnx":
+        m = onnx.load(str(src))
+        props = {p.key: p.value for p in m.metadata_props} | changes
+        onnx.helper.set_model_props(m, props)
+        onnx.save(m, str(dst))
+        return dst
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w") as out:
+        for n in z.namelist():
+            data = z.read(n)
+            if n.endswith("/extra/srcnn.json"):
+                data = json.dumps(json.loads(data) | changes).encode()
+            out.writestr(n, data)
+    return dst
+
+
+@pytest.mark.parametrize("changes, msg", [
+    (dict(scale="0"), r"srcnn\.scale 0: must be an integer >= 2"),
+    (dict(scale="1"), r"srcnn\.scale 1: must be an integer >= 2"),
+    (dict(scale="3,999"), r"srcnn\.scale 999: must be an integer >= 2 \(at most 255\)"),
+    (dict(upscale="0"), r"srcnn\.upscale 0: must be 1 \(an upscaled-input model\) or the scale"),
+    (dict(upscale="2"), r"srcnn\.upscale 2: must be 1 \(an upscaled-input model\) or the scale"),
+    (dict(channels="2"), r"srcnn\.channels 2: must be 1 \(Y\) or 3 \(RGB\)"),
+    (dict(shrink="-1"), r"srcnn\.shrink must be in \[0, "),
+    (dict(model="[" * 100000 + "]" * 100000), r"srcnn\.model is not an architecture"),
+    (dict(model="[1]"), r"srcnn\.model is not an architecture"),
+])
+@pytest.mark.parametrize("kind", ["onnx", "ts"])
+def test_exported_metadata_is_range_checked(tmp_path, exported, changes, msg, kind, make_image):
+    """Scales and sizes read from an exported file's metadata go through the same checks as a
+    checkpoint's: one line naming the file, before a TorchScript file's code would run."""
+    import srcnn
+    _, onnx_path, ts, _ = exported["fsrcnn"]
+    bad = _with_props(onnx_path if kind == "onnx" else ts, tmp_path / f"bad.{kind}", **changes)
+    calls = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.jit, "load", lambda *a, **k: calls.append(a))
+        with pytest.raises(SRCNNError, match=rf"bad\.{kind}: .*{msg}"):
+            srcnn.load(bad, trust_code=True)
+        with pytest.raises(SRCNNError, match=rf"bad\.{kind}: .*{msg}"):
+            export.read_metadata(bad)
+    assert not calls
