@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import SRCNNError
+from .errors import SRCNNError, check_scale
 from . import inference
 
 # Set5 PSNR (dB, the paper's Y protocol) of the bundled weights, from the README's results table
@@ -83,8 +83,10 @@ class SuperResolver:
           (B,C,sH,sW) float32 in [0,1] on the tensor's device.
         tile / ensemble / precision: override the loader's for this call.
         """
-        tile = self.tile if tile is None else tile
+        tile = self.tile if tile is None else inference.check_tile(tile, "tile")
         ensemble = self.ensemble if ensemble is None else ensemble
+        if not isinstance(ensemble, bool):
+            raise SRCNNError(f"ensemble {ensemble!r}: must be True or False")
         path = self.path if precision is None else inference.numeric_path(self.model, precision)
         if isinstance(img, torch.Tensor):
             return self._tensor(img, tile, ensemble, path)
@@ -101,6 +103,8 @@ class SuperResolver:
             x = x[None]
         if x.dim() != 4 or x.shape[1] not in (1, 3, 4):
             raise SRCNNError(f"expected a (B,C,H,W) tensor with C = 1, 3 or 4, got {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise SRCNNError(f"expected at least one image, got an empty batch {tuple(x.shape)}")
         outs = []
         for b in x.detach().to("cpu", torch.float64):
             a = b.permute(1, 2, 0).numpy()
@@ -149,12 +153,12 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
     a scale the weights were not trained for.
     """
     name, path = _resolve_name(name_or_path)
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 2):
-        raise SRCNNError(f"scale {scale!r}: must be an integer >= 2")
+    scale = None if scale is None else check_scale(scale)
     inference.check_tile(tile, "tile")
+    if not isinstance(ensemble, bool):
+        raise SRCNNError(f"ensemble {ensemble!r}: must be True or False")
     dev = inference.resolve_device(device)
-    model, meta, s = inference.load_for_scale(path, None if scale is None else int(scale), dev, model=name,
-                                              trust_code=trust_code is True)
+    model, meta, s = inference.load_for_scale(path, scale, dev, model=name, trust_code=trust_code is True)
     return SuperResolver(model, meta, s, tile=tile, ensemble=ensemble, precision=precision)
 
 
@@ -163,7 +167,7 @@ _CACHE: dict[tuple, SuperResolver] = {}
 
 def upscale(img, scale: int = 3, model: str = "srcnn", device: str | None = "cpu", tile: int | None = None):
     """``load(model, scale)(img)`` with the loaded model kept for the next call (same model, scale, device)."""
-    key = (str(model), int(scale), str(device))
+    key = (str(model), check_scale(scale), str(device))
     if key not in _CACHE:
         _CACHE[key] = load(model, scale=scale, device=device)
     return _CACHE[key](img, tile=tile)

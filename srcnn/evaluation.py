@@ -29,7 +29,7 @@ import torch
 
 from .color import from_planes, rgb2y, to_planes
 from .datasets import data_root, resolve_set
-from .errors import SRCNNError
+from .errors import SRCNNError, check_scale
 from .imresize import modcrop
 from .images import list_images, read_image, to_rgb8, write_image
 from .inference import check_upscale, forward_array, numeric_path
@@ -289,6 +289,7 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
     network's numeric path (see evaluate_image). max_pixels: an image of more pixels is refused with
     SRCNNError (srcnn.images.read_image); one that does not fit in memory all the same, too.
     """
+    check_scale(scale)
     set_dir = Path(set_dir)
     set_name = set_name or set_dir.name
     files = list_images(set_dir, recursive=False)

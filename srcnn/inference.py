@@ -27,6 +27,7 @@ rounding.
 """
 from __future__ import annotations
 
+import numbers
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -35,7 +36,7 @@ import numpy as np
 import torch
 
 from .color import from_planes, to_planes
-from .errors import SRCNNError
+from .errors import SRCNNError, check_scale
 from .imresize import contributions
 from .precision import FP32, NumericPath, inference_input, inference_numerics, inference_path
 
@@ -50,16 +51,16 @@ DEFAULT_SCALE = 3  # the bundled weights' scale when none is asked for
 # devices, bundled weights, loading
 
 def resolve_device(name: str | None = "auto") -> torch.device:
-    """"auto" -> cuda when available, else cpu; "cuda" without a GPU is an SRCNNError."""
-    name = name or "auto"
+    """"auto" (or None) -> cuda when available, else cpu; "cpu", "cuda" or "cuda:N" as it is. Any other
+    value ("meta", "", a number), or "cuda" without a GPU, is an SRCNNError."""
+    name = "auto" if name is None else name
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(name, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise SRCNNError(f"--device {name!r}: unknown device (use auto, cpu or cuda)")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise SRCNNError(f"--device {name}: no CUDA GPU is available here (use --device cpu)")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise SRCNNError(f"--device {name}: unknown device (use cpu or cuda)") from None
+    return torch.device(name)
 
 
 class Bundled(NamedTuple):
@@ -125,6 +126,8 @@ def load_for_scale(checkpoint, scale: int | None, device, model: str | None = No
     """
     from .checkpoint import check_compatible, load_model
     from .export import is_exported, load_exported
+    if scale is not None:
+        scale = check_scale(scale)
     if checkpoint is None:
         scale = DEFAULT_SCALE if scale is None else scale
         checkpoint = bundled_checkpoint(scale, model or "srcnn")
@@ -191,9 +194,10 @@ def _device_of(model) -> torch.device:
 
 
 def check_tile(tile: int | None, name: str = "--tile") -> int | None:
-    """``tile`` when it is None (automatic), 0 (no tiling) or positive; SRCNNError naming it ``name``."""
-    if tile is not None and tile < 0:
-        raise SRCNNError(f"{name} {tile}: must be 0 (no tiling) or a positive number of pixels")
+    """``tile`` when it is None (automatic), 0 (no tiling) or a positive integer; SRCNNError naming it
+    ``name`` for anything else (a negative number, 2.5, "8", True)."""
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 0):
+        raise SRCNNError(f"{name} {tile!r}: must be 0 (no tiling) or a positive number of pixels")
     return tile
 
 
