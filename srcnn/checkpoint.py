@@ -124,7 +124,18 @@ def load_checkpoint(path, data: bytes | None = None) -> dict:
         raise SRCNNError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
     _check_fields(ckpt, path)
     _verify_digest(ckpt, path, note=data is None)
+    _check_finite(ckpt, path)
     return ckpt
+
+
+def _check_finite(ckpt: dict, path: Path) -> None:
+    """SRCNNError when a weight of the checkpoint (state_dict, ema_state_dict) is NaN or infinite: such
+    a network gives an all-black or all-white image, so the file is refused at load, naming the tensor."""
+    for name in _digested(ckpt):
+        for key, t in ckpt[name].items():
+            if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
+                raise SRCNNError(f"{path}: the {name} tensor {key!r} holds NaN or infinite values (a diverged or "
+                                 "damaged file); refused")
 
 
 def _check_fields(ckpt: dict, path: Path) -> None:
@@ -150,6 +161,8 @@ def _check_fields(ckpt: dict, path: Path) -> None:
             bad("'scale'", f"is {_short(ckpt['scale'])}, not an integer in 2..{MAX_SCALE} (or a list of them)")
     if not isinstance(ckpt["channels"], str) or ckpt["channels"] not in ("y", "rgb"):
         bad("'channels'", f"is {_short(ckpt['channels'])}, not 'y' or 'rgb'")
+    if m.get("channels", 1) != (1 if ckpt["channels"] == "y" else 3):
+        bad("'channels'", f"is {ckpt['channels']!r} but the architecture has {_short(m.get('channels', 1))} channel(s)")
     for k in ("epoch", "step"):
         if k in ckpt and (not isinstance(ckpt[k], int) or isinstance(ckpt[k], bool) or ckpt[k] < 0):
             bad(f"'{k}'", f"is {_short(ckpt[k])}, not a whole number >= 0")

@@ -270,7 +270,18 @@ class OnnxModel(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        return torch.from_numpy(self.session.run(None, {self.input_name: a})[0]).to(x.device)
+        try:
+            y = self.session.run(None, {self.input_name: a})[0]
+        except Exception as e:  # noqa: BLE001 - onnxruntime's InvalidArgument, Fail, ...
+            raise _run_error(self.meta["path"], x, e) from None
+        return torch.from_numpy(y).to(x.device)
+
+
+def _run_error(path, x: torch.Tensor, e: Exception) -> SRCNNError:
+    """An exported model's failure on an input as one line naming the file."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return SRCNNError(f"{path}: the exported model failed on a {tuple(x.shape)} input ({type(e).__name__}"
+                      f"{': ' + msg[:300] if msg else ''})")
 
 
 class TorchScriptModel(torch.nn.Module):
@@ -300,7 +311,10 @@ class TorchScriptModel(torch.nn.Module):
         return "upscaled" if self.upscale == 1 else "lr"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        try:
+            return self.net(x)
+        except Exception as e:  # noqa: BLE001 - torch.jit.Error, RuntimeError, ...
+            raise _run_error(self.meta["path"], x, e) from None
 
 
 TS_SUFFIXES = (".ts", ".torchscript")   # the only names a TorchScript file is run from (when trusted)

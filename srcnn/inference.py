@@ -44,6 +44,7 @@ from .precision import FP32, NumericPath, inference_input, inference_numerics, i
 AUTO_TILE = {"cpu": 512, "cuda": 1024}
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MIN_SIDE = 2  # smaller inputs (1-pixel images) are refused
+FLOAT_SLACK = 0.25  # a float image may overshoot [0,1] this much (resampling ringing), not more (0..255 floats)
 DEFAULT_SCALE = 3  # the bundled weights' scale when none is asked for
 
 
@@ -301,9 +302,15 @@ def tiled_forward(model, region, hw: tuple[int, int], tile: int | None = None, e
                 x = np.ascontiguousarray(planes[:, :, :c].transpose(2, 0, 1), dtype=np.float32)
                 with inference_numerics(path, model):
                     y = run_model(model, torch.from_numpy(x)[None].to(device), ensemble, path)[0]
+                if y.dim() != 3 or y.shape[0] != c:   # (an exported file's graph may not match its metadata)
+                    raise SRCNNError(f"{type(model).__name__} turned a {c}-channel input into an output of shape "
+                                     f"{tuple(y.shape)}, not {c} channel(s)")
                 if tuple(y.shape[1:]) != (u * (a1 - a0), u * (b1 - b0)):
                     raise SRCNNError(f"{type(model).__name__} turned a {a1 - a0}x{b1 - b0} input into "
                                      f"{y.shape[1]}x{y.shape[2]}, not {u} times larger")
+                if not bool(torch.isfinite(y).all()):   # it would be quantised to black or white
+                    raise SRCNNError("the network's output holds NaN or infinite values (its weights overflow "
+                                     "float32 on this input); no image written")
                 y = y[:, u * (r0 - a0):u * (r1 - a0), u * (c0 - b0):u * (c1 - b0)]
                 yield ((u * r0, u * r1, u * c0, u * c1), y.permute(1, 2, 0).cpu().numpy(),
                        planes[r0 - a0:r1 - a0, c0 - b0:c1 - b0])
@@ -443,6 +450,12 @@ def super_resolve_float(x: np.ndarray, model, scale: int, tile: int | None = Non
     if not np.issubdtype(x.dtype, np.floating):
         raise SRCNNError(f"expected a float image in [0,1], got {x.dtype}")
     _check_layout(x)
+    if not np.isfinite(x).all():
+        raise SRCNNError("the float image holds NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
+        raise SRCNNError(f"expected a float image with values in [0, 1]; got values up to {hi:g} and down to "
+                         f"{lo:g} (for 0..255 floats divide by 255, or pass the uint8 image)")
     if x.ndim == 3 and x.shape[2] == 1:
         return super_resolve_float(x[:, :, 0], model, scale, tile, ensemble, precision)[:, :, None]
     f = x.astype(np.float64)

@@ -327,3 +327,30 @@ def test_exported_metadata_is_range_checked(tmp_path, exported, changes, msg, ki
         with pytest.raises(SRCNNError, match=rf"bad\.{kind}: .*{msg}"):
             export.read_metadata(bad)
     assert not calls
+
+
+def test_exported_model_failures_are_one_line(tmp_path, exported, make_image, capsys):
+    """An exported file whose graph does not take what its metadata says (3 channels declared, a 1-channel
+    graph): onnxruntime's InvalidArgument / torch.jit.Error become one SRCNNError line naming the file,
+    not a traceback and not "out of memory ... try a smaller --tile"."""
+    import srcnn
+    from srcnn.cli.super_resolve import main as sr_cli
+    from srcnn.images import write_image
+    _, onnx_path, ts, _ = exported["fsrcnn"]
+    write_image(tmp_path / "a.png", make_image(9, 10, 3))
+    for kind, src in (("onnx", onnx_path), ("ts", ts)):
+        bad = _with_props(src, tmp_path / f"rgb.{kind}", channels="3")
+        sr = srcnn.load(bad, trust_code=True)
+        with pytest.raises(SRCNNError, match=rf"rgb\.{kind}: the exported model failed on a \(1, 3, \d+, \d+\) input"):
+            sr(make_image(9, 10, 3))
+        assert sr_cli(["--trust-code", "--checkpoint", str(bad), str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png")]) == 2
+        err = [e for e in capsys.readouterr().err.splitlines() if not e.startswith("warning: ")]
+        assert err[0].startswith("error: ") and "failed on a" in err[0] and "memory" not in err[0]
+        assert "1 of 1 input(s) failed:" in err and not any("Traceback" in e for e in err)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_checkpoint_channels_must_match_its_architecture(tmp_path):
+    ck = save_model(tmp_path / "c.pt", "espcn", 3, n1=4, n2=4, channels=3)   # says "y"
+    with pytest.raises(SRCNNError, match=r"c\.pt: damaged checkpoint: 'channels' is 'y' but the architecture has 3"):
+        load_model(ck)
