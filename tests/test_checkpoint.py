@@ -264,8 +264,8 @@ def test_architecture_checked_without_building_it(tmp_path):
     """A hand-made model config of absurd size is refused from its shapes (meta device), not by allocating
     it; the mismatch message carries the detail."""
     ck, _ = make_ckpt()
-    ck["model"] = {**ck["model"], "n1": 10**9}
-    with pytest.raises(SRCNNError, match=r"conv1\.weight is 4x1x3x3 in the file, 1000000000x1x3x3 in the model"):
+    ck["model"] = {**ck["model"], "n1": 4096}   # the largest width (larger ones: see the test below)
+    with pytest.raises(SRCNNError, match=r"conv1\.weight is 4x1x3x3 in the file, 4096x1x3x3 in the model"):
         load_model(save_checkpoint(ck, tmp_path / "c"))
     ck, _ = make_ckpt()
     ck["state_dict"] = {k: v for k, v in ck["state_dict"].items() if k != "conv2.bias"}
@@ -318,3 +318,26 @@ def test_save_to_a_folder_or_under_a_file(tmp_path):
     assert os.listdir(tmp_path / "d") == []
     long_ok = save_checkpoint(ck, tmp_path / ("n" * 250))  # legal name, too long for the usual temporary
     assert load_checkpoint(long_ok)["epoch"] == 2
+
+
+@pytest.mark.parametrize("name, kwargs, msg", [
+    ("vdsr", dict(depth=10**6), r"depth must be an int in \[2, 1000\], got 1000000"),
+    ("fsrcnn", dict(scale=3, m=10**6), r"m must be an int in \[0, 1000\]"),
+    ("srcnn-deep8", dict(depth=10**6), r"depth must be an int in \[2, 1000\]"),
+    ("srcnn", dict(n1=10**9), r"n1 must be an int in \[1, 4096\]"),
+    ("srcnn", dict(f1=10**5 + 1), r"f1 must be an int in \[1, 99\]"),
+    ("espcn", dict(scale=3, n2=10**7), r"n2 must be an int in \[1, 4096\]"),
+    ("espcn", dict(scale=300), r"scale must be an int in \[2, 255\]"),
+])
+def test_declared_sizes_are_bounded_before_anything_is_built(tmp_path, name, kwargs, msg):
+    """A small file declaring a network of a million layers is refused at once, not built for minutes."""
+    import time
+    from srcnn.checkpoint import load_model
+    m = build_model("vdsr", depth=2, features=2)
+    ck = {"format": "srcnn-checkpoint", "format_version": 1, "model": {"name": name, **kwargs},
+          "state_dict": m.state_dict(), "scale": 3, "channels": "y"}
+    path = save_checkpoint(ck, tmp_path / "huge.pt")
+    t0 = time.time()
+    with pytest.raises(SRCNNError, match=rf"huge\.pt: .*{msg}"):
+        load_model(path)
+    assert time.time() - t0 < 5
