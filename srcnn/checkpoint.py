@@ -134,7 +134,8 @@ def _check_finite(ckpt: dict, path: Path) -> None:
     a network gives an all-black or all-white image, so the file is refused at load, naming the tensor."""
     for name in _digested(ckpt):
         for key, t in ckpt[name].items():
-            if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
+            numbers = isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex())
+            if numbers and not bool(torch.isfinite(t).all()):
                 raise SRCNNError(f"{path}: the {name} tensor {key!r} holds NaN or infinite values (a diverged or "
                                  "damaged file); refused")
 
