@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import SRCNNError
+from .errors import SRCNNError, check_scale
 from . import inference
 
 # Set5 PSNR (dB, the paper's Y protocol) of the bundled weights, from the README's results table
@@ -83,8 +83,10 @@ class SuperResolver:
           (B,C,sH,sW) float32 in [0,1] on the tensor's device.
         tile / ensemble / precision: override the loader's for this call.
         """
-        tile = self.tile if tile is None else tile
+        tile = self.tile if tile is None else inference.check_tile(tile, "tile")
         ensemble = self.ensemble if ensemble is None else ensemble
+        if not isinstance(ensemble, bool):
+            raise SRCNNError(f"ensemble {ensemble!r}: must be True or False")
         path = self.path if precision is None else inference.numeric_path(self.model, precision)
         if isinstance(img, torch.Tensor):
             return self._tensor(img, tile, ensemble, path)
@@ -101,6 +103,8 @@ class SuperResolver:
             x = x[None]
         if x.dim() != 4 or x.shape[1] not in (1, 3, 4):
             raise SRCNNError(f"expected a (B,C,H,W) tensor with C = 1, 3 or 4, got {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise SRCNNError(f"expected at least one image, got an empty batch {tuple(x.shape)}")
         outs = []
         for b in x.detach().to("cpu", torch.float64):
             a = b.permute(1, 2, 0).numpy()
@@ -112,28 +116,35 @@ class SuperResolver:
 
 
 def _resolve_name(name_or_path) -> tuple[str | None, Path | None]:
-    """(model name, None) for a bundled model name, (None, path) for a file."""
+    """(model name, None) for a bundled model name, (None, path) for a file. Names are names: a model
+    name ("srcnn", "fsrcnn", "fsrcnn-real", ...: srcnn.inference.weights_names) always means the bundled
+    weights, even where a file of that name is in the current folder ("./srcnn" or Path("srcnn") is that
+    file); a Path, or any other text, is a file."""
     if isinstance(name_or_path, Path):
         return None, name_or_path           # a Path is always a file (its loader says when it is missing)
     if isinstance(name_or_path, str):
-        p = Path(name_or_path)
-        if isinstance(name_or_path, str) and name_or_path in inference.weights_names() and not p.is_file():
-            return name_or_path, None   # a name wins over a folder of that name ("srcnn" in the repo)
-        if p.is_file():
-            return None, p
+        if name_or_path in inference.weights_names():
+            return name_or_path, None
+        if Path(name_or_path).is_file():
+            return None, Path(name_or_path)
         raise SRCNNError(f"{name_or_path}: no such file, and not a model name "
                          f"(bundled: {', '.join(inference.bundled_names()) or 'none'})")
     raise SRCNNError(f"load: expected a model name or a path, got {type(name_or_path).__name__}")
 
 
 def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: str | None = "cpu",
-         tile: int | None = None, ensemble: bool = False, precision: str = "fp32") -> SuperResolver:
+         tile: int | None = None, ensemble: bool = False, precision: str = "fp32",
+         trust_code: bool = False) -> SuperResolver:
     """A callable :class:`SuperResolver` for
 
-    - a bundled model name ("srcnn", "fsrcnn", "espcn"): its weights for ``scale`` (default 3);
+    - a bundled model name ("srcnn", "fsrcnn", "espcn"): its weights for ``scale`` (default 3), whatever
+      files the current folder holds (a file named like a model: "./srcnn" or Path("srcnn"));
     - a path: a train.py checkpoint, a weights file from ``train.py export`` (.pt), the SRCNN authors'
       MATLAB .mat, or an exported .onnx (run by onnxruntime) / TorchScript (.ts) file;
       ``scale`` defaults to the file's own (the first of a multi-scale model's).
+
+    Loading is data: nothing in a file runs, except a TorchScript file, which is code and is refused
+    unless ``trust_code=True`` and it is named .ts or .torchscript (a warning then says it runs).
 
     device: "cpu" (default), "cuda" or "auto" (an .onnx file always runs on the CPU). precision: "fp32"
     (default: float32, the same bits for every tile size), "bf16" (bfloat16 autocast, channels-last on the
@@ -142,11 +153,12 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
     a scale the weights were not trained for.
     """
     name, path = _resolve_name(name_or_path)
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 2):
-        raise SRCNNError(f"scale {scale!r}: must be an integer >= 2")
+    scale = None if scale is None else check_scale(scale)
     inference.check_tile(tile, "tile")
+    if not isinstance(ensemble, bool):
+        raise SRCNNError(f"ensemble {ensemble!r}: must be True or False")
     dev = inference.resolve_device(device)
-    model, meta, s = inference.load_for_scale(path, None if scale is None else int(scale), dev, model=name)
+    model, meta, s = inference.load_for_scale(path, scale, dev, model=name, trust_code=trust_code is True)
     return SuperResolver(model, meta, s, tile=tile, ensemble=ensemble, precision=precision)
 
 
@@ -155,7 +167,7 @@ _CACHE: dict[tuple, SuperResolver] = {}
 
 def upscale(img, scale: int = 3, model: str = "srcnn", device: str | None = "cpu", tile: int | None = None):
     """``load(model, scale)(img)`` with the loaded model kept for the next call (same model, scale, device)."""
-    key = (str(model), int(scale), str(device))
+    key = (str(model), check_scale(scale), str(device))
     if key not in _CACHE:
         _CACHE[key] = load(model, scale=scale, device=device)
     return _CACHE[key](img, tile=tile)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import pickle
 import re
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import SRCNNError, check_number
+from .errors import MAX_SCALE, SRCNNError, check_number, check_scale
 from .files import atomic_path, regular_file
 from .locks import make_folder
 from .models import build_model
@@ -105,6 +106,9 @@ def load_checkpoint(path, data: bytes | None = None) -> dict:
     except (EOFError, zipfile.BadZipFile, struct.error) as e:
         raise SRCNNError(f"{path}: truncated or corrupt checkpoint ({type(e).__name__}: {e})") from None
     except (RuntimeError, OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+        from .export import check_trusted, is_torchscript
+        if data is None and is_torchscript(path):   # torch.load refuses it: name it, with the way to run it
+            check_trusted(path, trust_code=False)
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise SRCNNError(f"{path}: truncated or corrupt checkpoint ({msg})") from None
     if not isinstance(ckpt, dict):
@@ -121,7 +125,19 @@ def load_checkpoint(path, data: bytes | None = None) -> dict:
         raise SRCNNError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
     _check_fields(ckpt, path)
     _verify_digest(ckpt, path, note=data is None)
+    _check_finite(ckpt, path)
     return ckpt
+
+
+def _check_finite(ckpt: dict, path: Path) -> None:
+    """SRCNNError when a weight of the checkpoint (state_dict, ema_state_dict) is NaN or infinite: such
+    a network gives an all-black or all-white image, so the file is refused at load, naming the tensor."""
+    for name in _digested(ckpt):
+        for key, t in ckpt[name].items():
+            numbers = isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex())
+            if numbers and not bool(torch.isfinite(t).all()):
+                raise SRCNNError(f"{path}: the {name} tensor {key!r} holds NaN or infinite values (a diverged or "
+                                 "damaged file); refused")
 
 
 def _check_fields(ckpt: dict, path: Path) -> None:
@@ -141,10 +157,14 @@ def _check_fields(ckpt: dict, path: Path) -> None:
             bad(f"'state_dict' entry {k!r}", f"is a {type(v).__name__}, not a tensor")
     scales = ckpt["scale"] if isinstance(ckpt["scale"], (list, tuple)) and ckpt["scale"] else [ckpt["scale"]]
     for sc in scales:
-        if not isinstance(sc, int) or isinstance(sc, bool) or not 2 <= sc <= 255:
-            bad("'scale'", f"is {_short(ckpt['scale'])}, not an integer in 2..255 (or a list of them)")
+        try:
+            check_scale(sc)
+        except SRCNNError:
+            bad("'scale'", f"is {_short(ckpt['scale'])}, not an integer in 2..{MAX_SCALE} (or a list of them)")
     if not isinstance(ckpt["channels"], str) or ckpt["channels"] not in ("y", "rgb"):
         bad("'channels'", f"is {_short(ckpt['channels'])}, not 'y' or 'rgb'")
+    if m.get("channels", 1) != (1 if ckpt["channels"] == "y" else 3):
+        bad("'channels'", f"is {ckpt['channels']!r} but the architecture has {_short(m.get('channels', 1))} channel(s)")
     for k in ("epoch", "step"):
         if k in ckpt and (not isinstance(ckpt[k], int) or isinstance(ckpt[k], bool) or ckpt[k] < 0):
             bad(f"'{k}'", f"is {_short(ckpt[k])}, not a whole number >= 0")
@@ -162,6 +182,92 @@ def _check_fields(ckpt: dict, path: Path) -> None:
             bad("'best'", f"is {_short(b)}, not {{'epoch': N, 'val_psnr': dB}}")
     if not isinstance(ckpt.get("history", []), list) or not all(isinstance(h, dict) for h in ckpt.get("history", [])):
         bad("'history'", "is not a list of per-epoch dicts")
+    _check_nested(ckpt, bad)
+
+
+MAX_LINEAGE = 100   # --init-from ancestors a recipe may record (the bundled weights carry up to 11)
+_HISTORY = {"epoch": "int", "loss": "number", "lr": "number", "time": "number", "samples_per_s": "number",
+            "val_psnr": "number?", "val_ssim": "number?"}   # "?": may be None; val_ssim may be absent
+_DATA = {"path": "paths", "fingerprint": "str", "count": "int"}
+_PARTIAL = {"samples": "int", "loss_sum": "number", "time": "number"}
+
+
+def _kind_ok(v, kind: str) -> bool:
+    if kind.endswith("?") and v is None:
+        return True
+    kind = kind.rstrip("?")
+    if kind == "int":
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    if kind == "number":
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if kind == "str":
+        return isinstance(v, str)
+    if kind == "paths":
+        return isinstance(v, str) or (isinstance(v, list) and bool(v) and all(isinstance(p, str) for p in v))
+    if kind == "strs":   # a command or a list of commands
+        return isinstance(v, str) or (isinstance(v, list) and all(isinstance(p, str) for p in v))
+    raise AssertionError(kind)
+
+
+def _check_nested(ckpt: dict, bad) -> None:
+    """The nested fields that inspect, resume and the lineage tools read (history entries, data,
+    partial, distributed, exported_from, the recipe and its chain of parents), checked once at load so
+    that every reader can rely on them: ``bad(field, why)`` raises the one-line error."""
+    def entry(field: str, d, schema: dict, optional=("val_ssim",)) -> None:
+        if not isinstance(d, dict):
+            bad(f"'{field}'", f"is {_short(d)}, not a dict")
+        for k, kind in schema.items():
+            if k not in d and k in optional:
+                continue
+            if k not in d or not _kind_ok(d[k], kind):
+                what = {"int": "a whole number >= 0", "number": "a finite number", "str": "text",
+                        "paths": "a path or a list of paths", "strs": "text or a list of text"}[kind.rstrip("?")]
+                bad(f"'{field}.{k}'", f"is {_short(d[k]) if k in d else 'missing'}, not {what}"
+                                      f"{' (or None)' if kind.endswith('?') else ''}")
+
+    def history(field: str, h) -> None:
+        if not isinstance(h, list):
+            bad(f"'{field}'", f"is {_short(h)}, not a list of per-epoch dicts")
+        for i, e in enumerate(h):
+            entry(f"{field}[{i}]", e, _HISTORY)
+
+    history("history", ckpt.get("history", []))
+    if ckpt.get("data") is not None:
+        d = ckpt["data"]
+        entry("data", d, _DATA)
+        if not isinstance(d.get("attrs", {}), dict):
+            bad("'data.attrs'", f"is {_short(d['attrs'])}, not a dict")
+        files = d.get("files", [])
+        if not isinstance(files, list):
+            bad("'data.files'", f"is {_short(files)}, not a list")
+        for i, f in enumerate(files):
+            entry(f"data.files[{i}]", f, _DATA)
+    if ckpt.get("partial") is not None:
+        entry("partial", ckpt["partial"], _PARTIAL)
+    if ckpt.get("distributed") is not None:
+        entry("distributed", ckpt["distributed"], {"world_size": "int", "global_batch_size": "int"})
+    if ckpt.get("exported_from") is not None:
+        entry("exported_from", ckpt["exported_from"], {"path": "str", "epoch": "int?"})
+    recipe, where = ckpt.get("recipe"), "recipe"
+    for _ in range(MAX_LINEAGE + 1):   # a loop, not recursion: a 3000-deep chain is one line too
+        if recipe is None:
+            return
+        entry(where, recipe, {"prepare": "strs?", "train": "str?"}, optional=("prepare", "train"))
+        changes = recipe.get("changes", [])
+        if not isinstance(changes, list) or not all(isinstance(c, str) for c in changes):
+            bad(f"'{where}.changes'", f"is {_short(changes)}, not a list of commands")
+        parent = recipe.get("parent")
+        if parent is None:
+            return
+        where += ".parent"
+        entry(where, parent, {"weights": "str?", "epoch": "int?", "count": "int"},
+              optional=("weights", "epoch", "count"))
+        if parent.get("best") is not None:
+            entry(f"{where}.best", parent["best"], {"epoch": "int", "val_psnr": "number"})
+        if "history" in parent:
+            history(f"{where}.history", parent["history"])
+        recipe, where = parent.get("recipe"), where + ".recipe"
+    bad("'recipe'", f"records more than {MAX_LINEAGE} --init-from ancestors (a hand-made chain)")
 
 
 def _short(v) -> str:

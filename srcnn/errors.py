@@ -42,3 +42,16 @@ def check_number(name: str, value, lo=None, hi=None, *, lo_open: bool = False, h
     if not ok:
         raise SRCNNError(f"{name} must be {cond}, got {value}")
     return value
+
+
+MAX_SCALE = 255   # scales are integers in 2..MAX_SCALE
+
+
+def check_scale(value, name: str = "scale") -> int:
+    """``value`` as an int when it is a whole number in 2..MAX_SCALE (not a bool), else SRCNNError
+    "NAME VALUE: must be an integer >= 2 (at most 255)". The one check of every scale: asked for (the
+    API, the CLIs) and read from a file (a checkpoint, the authors' x<s>.mat name, an exported file's
+    metadata)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 2 <= value <= MAX_SCALE:
+        raise SRCNNError(f"{name} {value!r}: must be an integer >= 2 (at most {MAX_SCALE})")
+    return int(value)

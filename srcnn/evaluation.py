@@ -29,8 +29,8 @@ import torch
 
 from .color import from_planes, rgb2y, to_planes
 from .datasets import data_root, resolve_set
-from .errors import SRCNNError
 from .degradation import RealDegradation, degrade_image, image_seed
+from .errors import SRCNNError, check_scale
 from .imresize import imresize, modcrop
 from .images import list_images, read_image, to_rgb8, write_image
 from .inference import check_upscale, forward_array, numeric_path
@@ -315,6 +315,7 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
     the image's name and the scale (srcnn.degradation.image_seed): the same degraded set on every run;
     rows then carry "degradation" (its parameters).
     """
+    check_scale(scale)
     set_dir = Path(set_dir)
     set_name = set_name or set_dir.name
     files = list_images(set_dir, recursive=False)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import SRCNNError
+from .errors import SRCNNError, check_number, check_scale
 from .files import atomic_path, regular_file
 
 OPSET = 17
@@ -212,15 +213,32 @@ def _ort_session(path):
 
 
 def _model_from_props(props: dict, path) -> tuple[dict, dict]:
-    """(attributes, meta) of an exported model from its srcnn.* metadata."""
+    """(attributes, meta) of an exported model from its srcnn.* metadata, every value range-checked
+    (scales by srcnn.errors.check_scale): SRCNNError naming the file and the key."""
+    from .models import MAX_SHRINK
     try:
         attrs = dict(channels=int(props["srcnn.channels"]), upscale=int(props["srcnn.upscale"]),
                      shrink=int(props["srcnn.shrink"]))
         scales = [int(s) for s in props["srcnn.scale"].split(",")]
-        config = json.loads(props.get("srcnn.model") or "null")
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
         raise SRCNNError(f"{path}: no srcnn metadata ({e}); export the model with 'python train.py export "
                          "CKPT out.onnx' (or give --scale with a checkpoint)") from None
+    try:
+        scales = [check_scale(s, "srcnn.scale") for s in scales]
+        if attrs["upscale"] != 1 and attrs["upscale"] not in scales:
+            raise SRCNNError(f"srcnn.upscale {attrs['upscale']}: must be 1 (an upscaled-input model) or the "
+                             f"scale {props['srcnn.scale']}")
+        if attrs["channels"] not in (1, 3):
+            raise SRCNNError(f"srcnn.channels {attrs['channels']}: must be 1 (Y) or 3 (RGB)")
+        check_number("srcnn.shrink", attrs["shrink"], 0, MAX_SHRINK)
+        try:
+            config = json.loads(props.get("srcnn.model") or "null")
+        except (ValueError, RecursionError):
+            config = []
+        if config is not None and not (isinstance(config, dict) and isinstance(config.get("name", ""), str)):
+            raise SRCNNError("srcnn.model is not an architecture like {\"name\": \"fsrcnn\", ...}")
+    except SRCNNError as e:
+        raise SRCNNError(f"{path}: bad srcnn metadata: {e}") from None
     meta = {"model": config, "scale": scales[0] if len(scales) == 1 else scales,
             "channels": "y" if attrs["channels"] == 1 else "rgb", "path": str(path), "metadata": props}
     return attrs, meta
@@ -252,28 +270,39 @@ class OnnxModel(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        return torch.from_numpy(self.session.run(None, {self.input_name: a})[0]).to(x.device)
+        try:
+            y = self.session.run(None, {self.input_name: a})[0]
+        except Exception as e:  # noqa: BLE001 - onnxruntime's InvalidArgument, Fail, ...
+            raise _run_error(self.meta["path"], x, e) from None
+        return torch.from_numpy(y).to(x.device)
+
+
+def _run_error(path, x: torch.Tensor, e: Exception) -> SRCNNError:
+    """An exported model's failure on an input as one line naming the file."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return SRCNNError(f"{path}: the exported model failed on a {tuple(x.shape)} input ({type(e).__name__}"
+                      f"{': ' + msg[:300] if msg else ''})")
 
 
 class TorchScriptModel(torch.nn.Module):
-    """An exported TorchScript file with the attributes srcnn.inference needs."""
+    """An exported TorchScript file with the attributes srcnn.inference needs. A TorchScript archive
+    holds code (its ``__setstate__`` runs at load, its ``forward`` on every tile), so it is loaded only
+    when the caller trusts it: ``trust_code`` and a .ts/.torchscript name (:func:`check_trusted`)."""
     runtime = "torchscript"
 
-    def __init__(self, path, device="cpu"):
+    def __init__(self, path, device="cpu", trust_code: bool = False):
         super().__init__()
-        extra = {TS_META: ""}
+        check_trusted(path, trust_code)
+        attrs, self.meta = _model_from_props(torchscript_metadata(path), path)   # read as data
+        print(f"warning: {path}: running the TorchScript code in this file (trusted: --trust-code / "
+              "trust_code=True)", file=sys.stderr)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                self.net = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+                self.net = torch.jit.load(str(path), map_location=device)
         except Exception as e:  # noqa: BLE001
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise SRCNNError(f"{path}: not a loadable TorchScript file ({msg[:300]})") from None
-        try:
-            props = json.loads(extra[TS_META] or "{}")
-        except ValueError:
-            props = {}
-        attrs, self.meta = _model_from_props(props, path)
         self.channels, self.upscale, self.shrink = attrs["channels"], attrs["upscale"], attrs["shrink"]
         self.meta["format"] = "torchscript"
 
@@ -282,19 +311,56 @@ class TorchScriptModel(torch.nn.Module):
         return "upscaled" if self.upscale == 1 else "lr"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        try:
+            return self.net(x)
+        except Exception as e:  # noqa: BLE001 - torch.jit.Error, RuntimeError, ...
+            raise _run_error(self.meta["path"], x, e) from None
+
+
+TS_SUFFIXES = (".ts", ".torchscript")   # the only names a TorchScript file is run from (when trusted)
+
+
+def check_trusted(path, trust_code: bool) -> None:
+    """SRCNNError unless the TorchScript file ``path`` may run: ``trust_code`` (--trust-code) given and
+    the file named .ts or .torchscript, so that a file named like a checkpoint never runs code."""
+    path = Path(path)
+    if not trust_code:
+        raise SRCNNError(f"{path}: a TorchScript file: it holds code, which srcnn runs only from a .ts file "
+                         "you trust (--trust-code in super_resolve.py / evaluate.py, trust_code=True in "
+                         "srcnn.load); otherwise use its checkpoint or an .onnx export")
+    if path.suffix.lower() not in TS_SUFFIXES:
+        raise SRCNNError(f"{path}: a TorchScript file named like a checkpoint; even with --trust-code srcnn "
+                         "runs TorchScript only from a file named .ts or .torchscript (rename it if you trust it)")
+
+
+def torchscript_metadata(path) -> dict:
+    """The srcnn.* metadata of a TorchScript archive, read from its srcnn.json entry as data (the
+    archive's code is not loaded); {} when there is none."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if n.endswith(f"/extra/{TS_META}")]
+            text = z.read(names[0]) if names else b"{}"
+    except (OSError, zipfile.BadZipFile) as e:
+        raise SRCNNError(f"{path}: not a loadable TorchScript file ({e})") from None
+    try:
+        props = json.loads(text)
+    except (ValueError, RecursionError):
+        props = None
+    return props if isinstance(props, dict) else {}
 
 
 def is_torchscript(path) -> bool:
-    """A TorchScript archive written by :func:`export_torchscript` (by suffix, or by its srcnn.json)."""
+    """A TorchScript archive: named .ts/.torchscript, or, whatever its name, a zip holding TorchScript's
+    records (code/, constants.pkl) or srcnn.json (so that a renamed one is named as what it is)."""
     path = Path(path)
-    if path.suffix.lower() in (".ts", ".torchscript"):
+    if path.suffix.lower() in TS_SUFFIXES:
         return True
     if not path.is_file():  # a folder, FIFO or device: the loader's regular-file check names it
         return False
     try:
         with zipfile.ZipFile(path) as z:
-            return any(n.endswith(f"/extra/{TS_META}") for n in z.namelist())
+            return any(n.split("/")[1:2] in (["code"], ["constants.pkl"]) or n.endswith(f"/extra/{TS_META}")
+                       for n in z.namelist())
     except (OSError, zipfile.BadZipFile):
         return False
 
@@ -304,18 +370,23 @@ def is_exported(path) -> bool:
     return Path(path).suffix.lower() == ".onnx" or is_torchscript(path)
 
 
-def load_exported(path, device="cpu") -> tuple[torch.nn.Module, dict]:
-    """(model, meta) for an exported .onnx (onnxruntime, CPU) or TorchScript file."""
+def load_exported(path, device="cpu", trust_code: bool = False) -> tuple[torch.nn.Module, dict]:
+    """(model, meta) for an exported .onnx (onnxruntime, CPU) or TorchScript file (its code runs, so
+    only with ``trust_code`` and a .ts/.torchscript name: :func:`check_trusted`)."""
     path = regular_file(path, "exported model")
-    model = OnnxModel(path) if path.suffix.lower() == ".onnx" else TorchScriptModel(path, device)
+    model = OnnxModel(path) if path.suffix.lower() == ".onnx" else TorchScriptModel(path, device, trust_code)
     return model.eval(), model.meta
 
 
 def read_metadata(path) -> dict[str, str]:
-    """The srcnn.* metadata of an exported .onnx or TorchScript file."""
-    model, meta = load_exported(path)
-    return dict(meta["metadata"])
+    """The srcnn.* metadata of an exported .onnx or TorchScript file (a TorchScript file's read as data:
+    nothing in it runs)."""
+    path = regular_file(path, "exported model")
+    if path.suffix.lower() == ".onnx":
+        return dict(load_exported(path)[1]["metadata"])
+    return dict(_model_from_props(torchscript_metadata(path), path)[1]["metadata"])
 
 
 __all__ = ["OPSET", "FORMATS", "format_for", "export_metadata", "export_onnx", "export_torchscript",
-           "export_file", "OnnxModel", "TorchScriptModel", "load_exported", "read_metadata", "is_exported"]
+           "export_file", "OnnxModel", "TorchScriptModel", "load_exported", "read_metadata", "is_exported",
+           "check_trusted"]

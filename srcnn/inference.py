@@ -27,6 +27,7 @@ rounding.
 """
 from __future__ import annotations
 
+import numbers
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -35,7 +36,7 @@ import numpy as np
 import torch
 
 from .color import from_planes, to_planes
-from .errors import SRCNNError
+from .errors import SRCNNError, check_scale
 from .imresize import contributions
 from .precision import FP32, NumericPath, inference_input, inference_numerics, inference_path
 
@@ -43,6 +44,7 @@ from .precision import FP32, NumericPath, inference_input, inference_numerics, i
 AUTO_TILE = {"cpu": 512, "cuda": 1024}
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MIN_SIDE = 2  # smaller inputs (1-pixel images) are refused
+FLOAT_SLACK = 0.25  # a float image may overshoot [0,1] this much (resampling ringing), not more (0..255 floats)
 DEFAULT_SCALE = 3  # the bundled weights' scale when none is asked for
 
 
@@ -50,16 +52,16 @@ DEFAULT_SCALE = 3  # the bundled weights' scale when none is asked for
 # devices, bundled weights, loading
 
 def resolve_device(name: str | None = "auto") -> torch.device:
-    """"auto" -> cuda when available, else cpu; "cuda" without a GPU is an SRCNNError."""
-    name = name or "auto"
+    """"auto" (or None) -> cuda when available, else cpu; "cpu", "cuda" or "cuda:N" as it is. Any other
+    value ("meta", "", a number), or "cuda" without a GPU, is an SRCNNError."""
+    name = "auto" if name is None else name
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(name, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise SRCNNError(f"--device {name!r}: unknown device (use auto, cpu or cuda)")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise SRCNNError(f"--device {name}: no CUDA GPU is available here (use --device cpu)")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise SRCNNError(f"--device {name}: unknown device (use cpu or cuda)") from None
+    return torch.device(name)
 
 
 class Bundled(NamedTuple):
@@ -130,22 +132,25 @@ def bundled_checkpoint(scale: int, model: str = "srcnn") -> Path:
         f"export the best checkpoint to {path.name} there, or pass --checkpoint FILE")
 
 
-def load_for_scale(checkpoint, scale: int | None, device, model: str | None = None
+def load_for_scale(checkpoint, scale: int | None, device, model: str | None = None, trust_code: bool = False
                    ) -> tuple[torch.nn.Module, dict, int]:
     """(model in eval mode on device, meta, scale) for a checkpoint (train.py's, exported weights, the
     authors' .mat, or an exported .onnx / TorchScript file: srcnn.export), or for the bundled weights of
-    the model named ``model`` (default "srcnn") when checkpoint is None.
+    the model named ``model`` (default "srcnn") when checkpoint is None. A TorchScript file holds code:
+    it runs only with ``trust_code`` (--trust-code) and a .ts name (srcnn.export.check_trusted).
 
     scale None = the checkpoint's own scale (its first one for a multi-scale model; 3 for bundled
     weights). A checkpoint trained for other scales is an SRCNNError.
     """
     from .checkpoint import check_compatible, load_model
     from .export import is_exported, load_exported
+    if scale is not None:
+        scale = check_scale(scale)
     if checkpoint is None:
         scale = DEFAULT_SCALE if scale is None else scale
         checkpoint = bundled_checkpoint(scale, model or "srcnn")
     if is_exported(checkpoint):   # .onnx (onnxruntime) or TorchScript, with the srcnn metadata
-        net, meta = load_exported(checkpoint, device=device)
+        net, meta = load_exported(checkpoint, device=device, trust_code=trust_code)
     else:
         net, meta = load_model(checkpoint, device=device)
     if scale is None:
@@ -207,9 +212,10 @@ def _device_of(model) -> torch.device:
 
 
 def check_tile(tile: int | None, name: str = "--tile") -> int | None:
-    """``tile`` when it is None (automatic), 0 (no tiling) or positive; SRCNNError naming it ``name``."""
-    if tile is not None and tile < 0:
-        raise SRCNNError(f"{name} {tile}: must be 0 (no tiling) or a positive number of pixels")
+    """``tile`` when it is None (automatic), 0 (no tiling) or a positive integer; SRCNNError naming it
+    ``name`` for anything else (a negative number, 2.5, "8", True)."""
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 0):
+        raise SRCNNError(f"{name} {tile!r}: must be 0 (no tiling) or a positive number of pixels")
     return tile
 
 
@@ -313,9 +319,15 @@ def tiled_forward(model, region, hw: tuple[int, int], tile: int | None = None, e
                 x = np.ascontiguousarray(planes[:, :, :c].transpose(2, 0, 1), dtype=np.float32)
                 with inference_numerics(path, model):
                     y = run_model(model, torch.from_numpy(x)[None].to(device), ensemble, path)[0]
+                if y.dim() != 3 or y.shape[0] != c:   # (an exported file's graph may not match its metadata)
+                    raise SRCNNError(f"{type(model).__name__} turned a {c}-channel input into an output of shape "
+                                     f"{tuple(y.shape)}, not {c} channel(s)")
                 if tuple(y.shape[1:]) != (u * (a1 - a0), u * (b1 - b0)):
                     raise SRCNNError(f"{type(model).__name__} turned a {a1 - a0}x{b1 - b0} input into "
                                      f"{y.shape[1]}x{y.shape[2]}, not {u} times larger")
+                if not bool(torch.isfinite(y).all()):   # it would be quantised to black or white
+                    raise SRCNNError("the network's output holds NaN or infinite values (its weights overflow "
+                                     "float32 on this input); no image written")
                 y = y[:, u * (r0 - a0):u * (r1 - a0), u * (c0 - b0):u * (c1 - b0)]
                 yield ((u * r0, u * r1, u * c0, u * c1), y.permute(1, 2, 0).cpu().numpy(),
                        planes[r0 - a0:r1 - a0, c0 - b0:c1 - b0])
@@ -455,6 +467,12 @@ def super_resolve_float(x: np.ndarray, model, scale: int, tile: int | None = Non
     if not np.issubdtype(x.dtype, np.floating):
         raise SRCNNError(f"expected a float image in [0,1], got {x.dtype}")
     _check_layout(x)
+    if not np.isfinite(x).all():
+        raise SRCNNError("the float image holds NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
+        raise SRCNNError(f"expected a float image with values in [0, 1]; got values up to {hi:g} and down to "
+                         f"{lo:g} (for 0..255 floats divide by 255, or pass the uint8 image)")
     if x.ndim == 3 and x.shape[2] == 1:
         return super_resolve_float(x[:, :, 0], model, scale, tile, ensemble, precision)[:, :, None]
     f = x.astype(np.float64)

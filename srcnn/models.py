@@ -27,7 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import MAX_SCALE
+
 PADDINGS = ("none", "zeros", "replicate")
+# Bounds on every declared size (a hand-made checkpoint may declare anything): checked before a layer is built.
+MAX_LAYERS = 1000    # depth, FSRCNN's mapping layers m
+MAX_WIDTH = 4096     # feature maps of a layer, and channels
+MAX_KERNEL = 99      # filter side
+MAX_SHRINK = MAX_LAYERS * MAX_KERNEL   # no model's receptive-field radius exceeds this
 
 
 class SRModel(nn.Module):
@@ -74,9 +81,12 @@ class SRCNN(SRModel):
         super().__init__()
         if padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-        for f in (f1, f2, f3):
-            if f < 1 or f % 2 == 0:
+        for what, f in (("f1", f1), ("f2", f2), ("f3", f3)):
+            _check_int(what, f, 1, MAX_KERNEL)
+            if f % 2 == 0:
                 raise ValueError(f"filter sizes must be odd and positive, got {f1}-{f2}-{f3}")
+        for what, v in (("n1", n1), ("n2", n2), ("channels", channels)):
+            _check_int(what, v, 1, MAX_WIDTH)
         self.name = "srcnn"
         self.kwargs = dict(f1=f1, f2=f2, f3=f3, n1=n1, n2=n2, channels=channels, padding=padding)
         self.padding = padding
@@ -118,9 +128,11 @@ class SRCNN(SRModel):
 # building blocks
 
 
-def _check_int(what: str, value, lo: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ValueError(f"{what} must be an int >= {lo}, got {value!r}")
+def _check_int(what: str, value, lo: int, hi: int) -> None:
+    """ValueError unless ``value`` is an int in lo..hi (the hi bounds: MAX_LAYERS, MAX_WIDTH, MAX_KERNEL,
+    the largest scale), so that a hand-made config is refused before any layer is built."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{what} must be an int in [{lo}, {hi}], got {value!r}")
 
 
 def _check_choice(what: str, value, choices: tuple) -> None:
@@ -129,7 +141,7 @@ def _check_choice(what: str, value, choices: tuple) -> None:
 
 
 def _check_kernel(what: str, k) -> None:
-    _check_int(what, k, 1)
+    _check_int(what, k, 1, MAX_KERNEL)
     if k % 2 == 0:
         raise ValueError(f"{what} must be odd, got {k}")
 
@@ -210,9 +222,10 @@ class FSRCNN(SRModel):
 
     def __init__(self, scale: int, d: int = 56, s: int = 12, m: int = 4, channels: int = 1):
         super().__init__()
-        _check_int("scale", scale, 2)
-        for what, v, lo in (("d", d, 1), ("s", s, 1), ("m", m, 0), ("channels", channels, 1)):
-            _check_int(what, v, lo)
+        _check_int("scale", scale, 2, MAX_SCALE)
+        for what, v, lo, hi in (("d", d, 1, MAX_WIDTH), ("s", s, 1, MAX_WIDTH), ("m", m, 0, MAX_LAYERS),
+                                ("channels", channels, 1, MAX_WIDTH)):
+            _check_int(what, v, lo, hi)
         self.kwargs = dict(scale=scale, d=d, s=s, m=m, channels=channels)
         self.channels, self.upscale = channels, scale
         self.shrink = 2 + m + _deconv_radius(9, scale)
@@ -250,9 +263,9 @@ class ESPCN(SRModel):
 
     def __init__(self, scale: int, n1: int = 64, n2: int = 32, channels: int = 1):
         super().__init__()
-        _check_int("scale", scale, 2)
+        _check_int("scale", scale, 2, MAX_SCALE)
         for what, v in (("n1", n1), ("n2", n2), ("channels", channels)):
-            _check_int(what, v, 1)
+            _check_int(what, v, 1, MAX_WIDTH)
         self.kwargs = dict(scale=scale, n1=n1, n2=n2, channels=channels)
         self.channels, self.upscale = channels, scale
         self.shrink = 2 + 1 + 1
@@ -284,9 +297,9 @@ class VDSR(SRModel):
 
     def __init__(self, depth: int = 20, features: int = 64, channels: int = 1):
         super().__init__()
-        _check_int("depth", depth, 2)
-        _check_int("features", features, 1)
-        _check_int("channels", channels, 1)
+        _check_int("depth", depth, 2, MAX_LAYERS)
+        _check_int("features", features, 1, MAX_WIDTH)
+        _check_int("channels", channels, 1, MAX_WIDTH)
         self.kwargs = dict(depth=depth, features=features, channels=channels)
         self.channels = channels
         self.shrink = depth
@@ -382,11 +395,11 @@ class SRCNNVariant(SRModel):
                  attention: str = "none", upsample: str = "none", scale: int | None = None,
                  channels: int = 1):
         super().__init__()
-        _check_int("depth", depth, 2)
+        _check_int("depth", depth, 2, MAX_LAYERS)
         for what, k in (("f1", f1), ("f2", f2), ("f3", f3)):
             _check_kernel(what, k)
         for what, v in (("n1", n1), ("n2", n2), ("channels", channels)):
-            _check_int(what, v, 1)
+            _check_int(what, v, 1, MAX_WIDTH)
         for what, v, choices in (("act", act, ACTS), ("norm", norm, NORMS), ("attention", attention, ATTENTIONS),
                                  ("upsample", upsample, UPSAMPLES), ("residual", residual, (False, True)),
                                  ("blocks", blocks, (False, True))):
@@ -394,7 +407,7 @@ class SRCNNVariant(SRModel):
         if upsample == "none" and scale is not None:
             raise ValueError(f"scale is for upsample subpixel/deconv (LR input), got scale={scale!r}")
         if upsample != "none":
-            _check_int("scale", scale, 2)
+            _check_int("scale", scale, 2, MAX_SCALE)
         if blocks and (depth < 4 or depth % 2 or n1 != n2):
             raise ValueError(f"residual blocks need an even depth >= 4 and n1 == n2, got depth={depth} "
                              f"n1={n1} n2={n2}")
@@ -555,7 +568,7 @@ def data_defaults(name: str, scale: int) -> dict:
     scale, patch scale*round(33/scale), stride scale*max(1, round(14/scale)).
     """
     kind = input_kind(name)
-    _check_int("scale", scale, 2 if kind == "lr" else 1)
+    _check_int("scale", scale, 2 if kind == "lr" else 1, MAX_SCALE)
     if kind == "lr":
         return dict(input="lr", patch_size=scale * round(33 / scale), stride=scale * max(1, round(14 / scale)))
     if name == "vdsr":

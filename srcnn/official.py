@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import SRCNNError
+from .errors import SRCNNError, check_scale
 from .files import regular_file
 from .models import SRCNN
 
@@ -99,6 +99,7 @@ def load_official(path) -> tuple[SRCNN, dict]:
     model.eval()
 
     m = re.fullmatch(r"x(\d+)\.mat", path.name, flags=re.IGNORECASE)
+    scale = check_scale(int(m.group(1)), f"{path}: the scale in the file name") if m else None
     meta = {"format": "matlab-srcnn", "path": str(path), "model": model.config(), "channels": "y",
-            "scale": int(m.group(1)) if m else None, "name": f"SRCNN {f1}-{f2}-{f3} (authors)"}
+            "scale": scale, "name": f"SRCNN {f1}-{f2}-{f3} (authors)"}
     return model, meta

@@ -211,3 +211,61 @@ def test_create_model(bundled):
         srcnn.create_model("nope")
     with pytest.raises(SRCNNError, match="the bundled architecture is fixed; drop d"):
         srcnn.create_model("fsrcnn", pretrained=True, d=8)
+
+
+def test_names_are_names_paths_are_paths(bundled, tmp_path, monkeypatch, make_image, capsys):
+    """A bundled name always means the bundled weights, even in a folder holding a file of that name
+    (srcnn.load, srcnn.upscale, super_resolve.py --model and its default); "./srcnn" or a Path is the
+    file; any other text is a path."""
+    from srcnn.cli.super_resolve import main as sr_cli
+    from srcnn.images import write_image
+    monkeypatch.chdir(tmp_path)
+    for name in ("srcnn", "fsrcnn-s"):   # files named like models, here x2 weights the bundled ones are not
+        save_tiny_checkpoint(tmp_path / name, scale=2, seed=7)
+    bundled_x3 = str(bundled / "srcnn_x3.pt")
+    assert srcnn.load("srcnn").meta["path"] == bundled_x3
+    assert srcnn.load("fsrcnn-s").meta["path"] == str(bundled / "fsrcnn-s_x3.pt")
+    img = make_image(6, 7, 3)
+    assert np.array_equal(srcnn.upscale(img), srcnn.load(Path(bundled_x3))(img))
+    for path in ("./srcnn", Path("srcnn"), str(tmp_path / "srcnn")):
+        assert srcnn.load(path).meta["path"].endswith("srcnn") and srcnn.load(path).scale == 2
+    write_image(tmp_path / "a.png", img)
+    assert sr_cli(["a.png", "-o", "o.png"]) == 0 and bundled_x3 in capsys.readouterr().out
+    assert sr_cli(["--model", "srcnn", "a.png", "-o", "p.png", "--overwrite"]) == 0
+    assert bundled_x3 in capsys.readouterr().out
+    assert sr_cli(["--checkpoint", "srcnn", "a.png", "-o", "q.png"]) == 0   # --checkpoint is always a file
+    assert " x2 (srcnn), device" in capsys.readouterr().out
+
+
+def test_hostile_arguments_are_one_line(bundled, tmp_path, make_image):
+    """Every scale goes through the one scale check (srcnn.errors.check_scale): upscale(img, 3.7) after
+    upscale(img, 3) is refused, not served x3 from the cache; tiles, devices and batches are checked
+    at the edge: SRCNNError, not a traceback."""
+    from srcnn.images import write_image
+    img = make_image(6, 7, 3)
+    assert srcnn.upscale(img, 3).shape == (18, 21, 3)
+    for bad in (3.7, None, "3", 0, 1, 256, True):
+        with pytest.raises(SRCNNError, match=r"scale .*: must be an integer >= 2 \(at most 255\)"):
+            srcnn.upscale(img, bad)
+    for bad in (0, 256, 3.0):
+        with pytest.raises(SRCNNError, match=r"must be an integer >= 2 \(at most 255\)"):
+            srcnn.load("srcnn", scale=bad)
+    (tmp_path / "set").mkdir()
+    write_image(tmp_path / "set" / "a.png", make_image(12, 12, 3))
+    for bad in (0, 1, 2.5, None):
+        with pytest.raises(SRCNNError, match=r"scale .*: must be an integer >= 2"):
+            srcnn.evaluate_set(tmp_path / "set", bad)
+    sr = srcnn.load("srcnn")
+    for bad in ("8", 2.5, -1, True, float("nan")):
+        with pytest.raises(SRCNNError, match=r"tile .*: must be 0 \(no tiling\) or a positive number of pixels"):
+            srcnn.load("srcnn", tile=bad)
+        with pytest.raises(SRCNNError, match=r"tile .*: must be 0 \(no tiling\) or a positive number of pixels"):
+            sr(img, tile=bad)
+    for bad in ("meta", "cuda:x", "", 3):
+        with pytest.raises(SRCNNError, match="device"):
+            srcnn.load("srcnn", device=bad)
+    with pytest.raises(SRCNNError, match=r"an empty batch \(0, 3, 5, 5\)"):
+        sr(torch.zeros(0, 3, 5, 5))
+    for bad in ("yes", 1):
+        with pytest.raises(SRCNNError, match="ensemble"):
+            sr(img, ensemble=bad)

@@ -2,12 +2,13 @@
 import os
 import pickle
 import re
+import sys
 
 import pytest
 import torch
 
 import srcnn.official
-from srcnn.checkpoint import (check_compatible, load_checkpoint, load_model, save_checkpoint)
+from srcnn.checkpoint import (check_compatible, load_checkpoint, load_model, save_checkpoint, tensor_digest)
 from srcnn.errors import SRCNNError
 from srcnn.models import SRCNN, build_model
 
@@ -264,8 +265,8 @@ def test_architecture_checked_without_building_it(tmp_path):
     """A hand-made model config of absurd size is refused from its shapes (meta device), not by allocating
     it; the mismatch message carries the detail."""
     ck, _ = make_ckpt()
-    ck["model"] = {**ck["model"], "n1": 10**9}
-    with pytest.raises(SRCNNError, match=r"conv1\.weight is 4x1x3x3 in the file, 1000000000x1x3x3 in the model"):
+    ck["model"] = {**ck["model"], "n1": 4096}   # the largest width (larger ones: see the test below)
+    with pytest.raises(SRCNNError, match=r"conv1\.weight is 4x1x3x3 in the file, 4096x1x3x3 in the model"):
         load_model(save_checkpoint(ck, tmp_path / "c"))
     ck, _ = make_ckpt()
     ck["state_dict"] = {k: v for k, v in ck["state_dict"].items() if k != "conv2.bias"}
@@ -318,3 +319,71 @@ def test_save_to_a_folder_or_under_a_file(tmp_path):
     assert os.listdir(tmp_path / "d") == []
     long_ok = save_checkpoint(ck, tmp_path / ("n" * 250))  # legal name, too long for the usual temporary
     assert load_checkpoint(long_ok)["epoch"] == 2
+
+
+@pytest.mark.parametrize("name, kwargs, msg", [
+    ("vdsr", dict(depth=10**6), r"depth must be an int in \[2, 1000\], got 1000000"),
+    ("fsrcnn", dict(scale=3, m=10**6), r"m must be an int in \[0, 1000\]"),
+    ("srcnn-deep8", dict(depth=10**6), r"depth must be an int in \[2, 1000\]"),
+    ("srcnn", dict(n1=10**9), r"n1 must be an int in \[1, 4096\]"),
+    ("srcnn", dict(f1=10**5 + 1), r"f1 must be an int in \[1, 99\]"),
+    ("espcn", dict(scale=3, n2=10**7), r"n2 must be an int in \[1, 4096\]"),
+    ("espcn", dict(scale=300), r"scale must be an int in \[2, 255\]"),
+])
+def test_declared_sizes_are_bounded_before_anything_is_built(tmp_path, name, kwargs, msg):
+    """A small file declaring a network of a million layers is refused at once, not built for minutes."""
+    import time
+    from srcnn.checkpoint import load_model
+    m = build_model("vdsr", depth=2, features=2)
+    ck = {"format": "srcnn-checkpoint", "format_version": 1, "model": {"name": name, **kwargs},
+          "state_dict": m.state_dict(), "scale": 3, "channels": "y"}
+    path = save_checkpoint(ck, tmp_path / "huge.pt")
+    t0 = time.time()
+    with pytest.raises(SRCNNError, match=rf"huge\.pt: .*{msg}"):
+        load_model(path)
+    assert time.time() - t0 < 5
+
+
+def _chain(depth: int) -> dict:
+    r = {"train": "python train.py train"}
+    for i in range(depth):
+        r = {"train": "python train.py train", "parent": {"weights": f"w{i}.pt", "epoch": 1, "recipe": r}}
+    return r
+
+
+@pytest.mark.parametrize("field, value, msg", [
+    ("history", [{"epoch": 1, "lr": 1e-3, "time": 1.0, "samples_per_s": 9.0, "val_psnr": None}],
+     "'history[0].loss' is missing, not a finite number"),
+    ("history", [{"epoch": 1, "loss": "x", "lr": 1e-3, "time": 1.0, "samples_per_s": 9.0, "val_psnr": None}],
+     "'history[0].loss' is 'x', not a finite number"),
+    ("recipe", {"train": "t", "changes": "--lr 1"}, "'recipe.changes' is '--lr 1', not a list of commands"),
+    ("recipe", {"train": 3}, "'recipe.train' is 3, not text (or None)"),
+    ("data", {"path": "t.h5", "count": 3}, "'data.fingerprint' is missing, not text"),
+    ("data", {"path": "t.h5", "fingerprint": "f", "count": 3, "files": [{}]}, "'data.files[0].path' is missing"),
+    ("partial", {"samples": -3, "loss_sum": 0.0, "time": 0.0}, "'partial.samples' is -3, not a whole number >= 0"),
+    ("distributed", {"world_size": 2}, "'distributed.global_batch_size' is missing"),
+    ("exported_from", {"path": 3}, "'exported_from.path' is 3, not text"),
+    ("recipe", {"parent": {"best": {"epoch": 1}}}, "'recipe.parent.best.val_psnr' is missing"),
+    ("recipe", {"parent": {"history": [{"epoch": 1}]}}, "'recipe.parent.history[0].loss' is missing"),
+    ("recipe", _chain(3000), "'recipe' records more than 100 --init-from ancestors"),
+])
+def test_damaged_nested_fields_are_one_line_in_inspect_and_resume(tmp_path, field, value, msg, capsys):
+    """Hand-made nested fields of the wrong shape are refused once, at load, with one line: train.py
+    inspect and resume never reach a KeyError or a RecursionError."""
+    from srcnn.cli.train import main as train_cli
+    ck, _ = make_ckpt()
+    ck[field] = value
+    path = tmp_path / "c"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(50000)   # so that torch.save can write the 3000-deep chain an attacker can
+    try:
+        torch.save({**ck, "sha256": {"state_dict": tensor_digest(ck["state_dict"])}}, path)
+    finally:
+        sys.setrecursionlimit(limit)
+    with pytest.raises(SRCNNError, match=re.escape(msg)):
+        load_checkpoint(path)
+    for cmd in ("inspect", "resume"):
+        assert train_cli([cmd, str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and msg in err and "Traceback" not in err, err
+    assert load_checkpoint(save_checkpoint({**make_ckpt()[0], "recipe": _chain(11)}, tmp_path / "ok"))

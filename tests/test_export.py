@@ -86,7 +86,7 @@ def test_opencv_dnn_equals_pytorch(exported, arch):
 @pytest.mark.parametrize("arch", TS_ARCHS)
 def test_torchscript_equals_pytorch(exported, arch):
     model, _, ts, _ = exported[arch]
-    loaded, meta = export.load_exported(ts)
+    loaded, meta = export.load_exported(ts, trust_code=True)
     assert loaded.upscale == model.upscale and loaded.shrink == model.shrink and meta["format"] == "torchscript"
     for x in _inputs(model, seed=2):
         with torch.inference_mode():
@@ -158,7 +158,7 @@ def test_cli_export_prints_metadata(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "wrote m.onnx (onnx" in out and "srcnn.input     lr" in out and "srcnn.opset     17" in out
     assert train_cli(["export", "--format", "torchscript", str(ck), "m.jit"]) == 0
-    assert "(torchscript" in capsys.readouterr().out and export.load_exported(Path("m.jit"))[0].upscale == 3
+    assert "(torchscript" in capsys.readouterr().out and export.read_metadata(Path("m.jit"))["srcnn.upscale"] == "3"
     assert train_cli(["export", "--opset", "13", str(ck), "m13.onnx"]) == 0
     assert onnx.load("m13.onnx").opset_import[0].version == 13
     assert train_cli(["export", str(ck), "w.pt"]) == 0 and "KiB): {'name': 'espcn'" in capsys.readouterr().out
@@ -237,3 +237,120 @@ def test_folder_or_special_file_named_like_an_export_is_refused_by_kind(tmp_path
     assert done and isinstance(err, SRCNNError) and "FIFO" in str(err)
     with pytest.raises(SRCNNError, match="no such exported model"):
         export.load_exported(tmp_path / "missing.onnx")
+
+
+def test_torchscript_runs_only_when_trusted_and_named_ts(tmp_path, exported, make_image, capsys, monkeypatch):
+    """Loading is data: a TorchScript archive holds code, so srcnn.load, super_resolve.py and evaluate.py
+    refuse it with one line whatever its name (.ts, or renamed .pt / checkpoint.best), and torch.jit.load
+    is never reached; with trust_code / --trust-code a file named .ts runs, with a warning, while one named
+    like a checkpoint is still refused (never chosen by sniffing). train.py's loader names it too."""
+    import srcnn
+    from srcnn.checkpoint import load_checkpoint
+    from srcnn.cli.evaluate import main as evaluate_cli
+    from srcnn.cli.super_resolve import main as sr_cli
+    from srcnn.images import write_image
+    _, _, ts, ck = exported["fsrcnn"]
+    write_image(tmp_path / "a.png", make_image(11, 14, 3))
+    (tmp_path / "hr").mkdir()
+    write_image(tmp_path / "hr" / "b.png", make_image(24, 27, 3))
+    real_load, calls = torch.jit.load, []
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: calls.append(a) or real_load(*a, **k))
+    out = tmp_path / "o.png"
+    for name in ("m.ts", "evil.pt", "checkpoint.best", "m.jit"):
+        f = tmp_path / name
+        f.write_bytes(ts.read_bytes())
+        with pytest.raises(SRCNNError, match=rf"{name}: a TorchScript file: it holds code"):
+            srcnn.load(f)
+        with pytest.raises(SRCNNError, match=rf"{name}: a TorchScript file"):
+            load_checkpoint(f)
+        assert sr_cli(["--checkpoint", str(f), str(tmp_path / "a.png"), "-o", str(out)]) == 2
+        assert evaluate_cli(["--set", str(tmp_path / "hr"), "--checkpoint", str(f)]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 2 and all("TorchScript" in e and "--trust-code" in e for e in err), err
+        assert not any("corrupt" in e for e in err)
+        if name != "m.ts":
+            with pytest.raises(SRCNNError, match=rf"{name}: .*only from a file named \.ts or \.torchscript"):
+                srcnn.load(f, trust_code=True)
+    assert not calls and not out.exists()
+    sr = srcnn.load(tmp_path / "m.ts", trust_code=True)
+    assert "warning:" in capsys.readouterr().err and sr.name == "fsrcnn (torchscript)" and len(calls) == 1
+    img = make_image(11, 14, 3)
+    assert np.abs(sr(img).astype(int) - srcnn.load(ck)(img).astype(int)).max() <= 1
+    assert sr_cli(["--trust-code", "--checkpoint", str(tmp_path / "m.ts"), str(tmp_path / "a.png"), "-o", str(out)]) == 0
+    assert evaluate_cli(["--trust-code", "--set", str(tmp_path / "hr"), "--checkpoint", str(tmp_path / "m.ts")]) == 0
+    assert out.exists() and capsys.readouterr().err.count("warning: ") == 2
+
+
+def _with_props(src, dst, **changes):
+    """A copy of the exported file ``src`` (.onnx or .ts) at ``dst`` with metadata keys changed."""
+    import json
+    import zipfile
+    changes = {f"srcnn.{k}": v for k, v in changes.items()}
+    if src.suffix == ".onnx":
+        m = onnx.load(str(src))
+        props = {p.key: p.value for p in m.metadata_props} | changes
+        onnx.helper.set_model_props(m, props)
+        onnx.save(m, str(dst))
+        return dst
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w") as out:
+        for n in z.namelist():
+            data = z.read(n)
+            if n.endswith("/extra/srcnn.json"):
+                data = json.dumps(json.loads(data) | changes).encode()
+            out.writestr(n, data)
+    return dst
+
+
+@pytest.mark.parametrize("changes, msg", [
+    (dict(scale="0"), r"srcnn\.scale 0: must be an integer >= 2"),
+    (dict(scale="1"), r"srcnn\.scale 1: must be an integer >= 2"),
+    (dict(scale="3,999"), r"srcnn\.scale 999: must be an integer >= 2 \(at most 255\)"),
+    (dict(upscale="0"), r"srcnn\.upscale 0: must be 1 \(an upscaled-input model\) or the scale"),
+    (dict(upscale="2"), r"srcnn\.upscale 2: must be 1 \(an upscaled-input model\) or the scale"),
+    (dict(channels="2"), r"srcnn\.channels 2: must be 1 \(Y\) or 3 \(RGB\)"),
+    (dict(shrink="-1"), r"srcnn\.shrink must be in \[0, "),
+    (dict(model="[" * 100000 + "]" * 100000), r"srcnn\.model is not an architecture"),
+    (dict(model="[1]"), r"srcnn\.model is not an architecture"),
+])
+@pytest.mark.parametrize("kind", ["onnx", "ts"])
+def test_exported_metadata_is_range_checked(tmp_path, exported, changes, msg, kind, make_image):
+    """Scales and sizes read from an exported file's metadata go through the same checks as a
+    checkpoint's: one line naming the file, before a TorchScript file's code would run."""
+    import srcnn
+    _, onnx_path, ts, _ = exported["fsrcnn"]
+    bad = _with_props(onnx_path if kind == "onnx" else ts, tmp_path / f"bad.{kind}", **changes)
+    calls = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.jit, "load", lambda *a, **k: calls.append(a))
+        with pytest.raises(SRCNNError, match=rf"bad\.{kind}: .*{msg}"):
+            srcnn.load(bad, trust_code=True)
+        with pytest.raises(SRCNNError, match=rf"bad\.{kind}: .*{msg}"):
+            export.read_metadata(bad)
+    assert not calls
+
+
+def test_exported_model_failures_are_one_line(tmp_path, exported, make_image, capsys):
+    """An exported file whose graph does not take what its metadata says (3 channels declared, a 1-channel
+    graph): onnxruntime's InvalidArgument / torch.jit.Error become one SRCNNError line naming the file,
+    not a traceback and not "out of memory ... try a smaller --tile"."""
+    import srcnn
+    from srcnn.cli.super_resolve import main as sr_cli
+    from srcnn.images import write_image
+    _, onnx_path, ts, _ = exported["fsrcnn"]
+    write_image(tmp_path / "a.png", make_image(9, 10, 3))
+    for kind, src in (("onnx", onnx_path), ("ts", ts)):
+        bad = _with_props(src, tmp_path / f"rgb.{kind}", channels="3")
+        sr = srcnn.load(bad, trust_code=True)
+        with pytest.raises(SRCNNError, match=rf"rgb\.{kind}: the exported model failed on a \(1, 3, \d+, \d+\) input"):
+            sr(make_image(9, 10, 3))
+        assert sr_cli(["--trust-code", "--checkpoint", str(bad), str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png")]) == 2
+        err = [e for e in capsys.readouterr().err.splitlines() if not e.startswith("warning: ")]
+        assert err[0].startswith("error: ") and "failed on a" in err[0] and "memory" not in err[0]
+        assert "1 of 1 input(s) failed:" in err and not any("Traceback" in e for e in err)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_checkpoint_channels_must_match_its_architecture(tmp_path):
+    ck = save_model(tmp_path / "c.pt", "espcn", 3, n1=4, n2=4, channels=3)   # says "y"
+    with pytest.raises(SRCNNError, match=r"c\.pt: damaged checkpoint: 'channels' is 'y' but the architecture has 3"):
+        load_model(ck)

@@ -519,3 +519,58 @@ def test_auto_precision_follows_the_hardware(make_image, monkeypatch):
     assert set(seen) == {torch.bfloat16}
     with pytest.raises(SRCNNError, match="must be one of auto, fp32, bf16"):
         super_resolve(img, model, 3, precision="fp16")
+
+
+def test_non_finite_weights_output_and_input_are_refused(tmp_path, make_image, capsys):
+    """A checkpoint with one NaN weight or an inf bias (valid digest) is refused at load with one line
+    naming the file (it would give an all-black or all-white image); finite weights that overflow give an
+    error, not an image; NaN/inf or 0..255 float input to the API is refused."""
+    import srcnn
+    from srcnn.checkpoint import load_checkpoint, save_checkpoint
+    from srcnn.cli.super_resolve import main as sr_cli
+    from srcnn.cli.train import main as train_cli
+    from srcnn.images import write_image
+    from srhelpers import save_tiny_checkpoint
+    ck = load_checkpoint(save_tiny_checkpoint(tmp_path / "good.pt"))
+    img = make_image(8, 9, 3)
+    write_image(tmp_path / "a.png", img)
+    for name, key, value in (("nan.pt", "conv2.weight", float("nan")), ("inf.pt", "conv3.bias", float("inf"))):
+        sd = {k: v.clone() for k, v in ck["state_dict"].items()}
+        sd[key].view(-1)[0] = value
+        path = save_checkpoint({**ck, "state_dict": sd}, tmp_path / name)
+        for call in (lambda: srcnn.load(path), lambda: load_checkpoint(path)):
+            with pytest.raises(SRCNNError, match=rf"{name}: the state_dict tensor '{key}' holds NaN or infinite"):
+                call()
+        assert sr_cli(["--checkpoint", str(path), str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png")]) == 2
+        assert train_cli(["inspect", str(path)]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 2 and all("NaN or infinite" in e for e in err), err
+    sd = {k: v * 1e30 for k, v in ck["state_dict"].items()}   # finite, but float32 overflows
+    path = save_checkpoint({**ck, "state_dict": sd}, tmp_path / "huge.pt")
+    with pytest.raises(SRCNNError, match="the network's output holds NaN or infinite values"):
+        srcnn.load(path)(img)
+    assert sr_cli(["--checkpoint", str(path), str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "a.png: the network's output holds NaN" in err and "memory" not in err
+    assert not (tmp_path / "o.png").exists()
+    sr = srcnn.load(tmp_path / "good.pt")
+    f = img.astype(np.float32) / 255
+    assert sr(f).dtype == np.float32
+    for bad, what in ((np.where(f > 0.5, np.nan, f), "NaN or infinite"), (f * np.inf, "NaN or infinite"),
+                      (img.astype(np.float64), r"values in \[0, 1\]; got values up to 2\d\d")):
+        with pytest.raises(SRCNNError, match=what):
+            sr(bad)
+        with pytest.raises(SRCNNError, match=what):
+            sr(torch.from_numpy(bad).permute(2, 0, 1).contiguous())
+
+
+def test_a_model_returning_other_channels_is_one_line(make_image):
+    """A network whose output has other channels than its input (an exported graph that does not match
+    its metadata) is an SRCNNError, not a numpy broadcast error."""
+    class Wrong(torch.nn.Module):
+        channels, upscale, shrink = 1, 1, 0
+
+        def forward(self, x):
+            return torch.cat([x, x], 1)
+    with pytest.raises(SRCNNError, match=r"turned a 1-channel input into an output of shape \(2, \d+, \d+\)"):
+        super_resolve(make_image(6, 7, 3), Wrong().eval(), 2)

@@ -238,7 +238,7 @@ def test_init_paper():
     ("fsrcnn", {"scale": 3, "bogus": 1}, "bogus"),
     ("srcnn", {"scale": 3}, "scale"),
     ("srcnn", {"padding": "reflect"}, "padding"),
-    ("srcnn", {"f1": "9"}, "srcnn"),                        # a wrong type is a ValueError too
+    ("srcnn", {"f1": "9"}, "f1 must be an int"),            # a wrong type is a ValueError too
     ("srcnn-res", {"scale": 3}, "scale"),                   # upscaled-input variant
     ("srcnn-subpixel", {}, "scale"),
     ("srcnn-resblocks", {"depth": 7}, "blocks"),

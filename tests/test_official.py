@@ -160,3 +160,25 @@ def test_authors_x3_on_one_image_directly(data_root):
     p_bic, _ = score(bic, gt, 3)
     p_sr, _ = score(run(model, bic), gt, 3)
     assert 2.5 < p_sr - p_bic < 3.3, (p_bic, p_sr)
+
+
+@pytest.mark.parametrize("name, scale", [("x1.mat", 1), ("x0.mat", 0), ("x256.mat", 256)])
+def test_scale_in_the_file_name_is_range_checked(tmp_path, name, scale, make_image, capsys):
+    """x1.mat would 'super-resolve' to the same size and x0.mat divide by zero: the scale a file name
+    gives goes through the one scale check, in every loader and command."""
+    from srcnn.cli.super_resolve import main as sr_cli
+    from srcnn.cli.train import main as train_cli
+    from srcnn.images import write_image
+    import srcnn
+    write_official_mat(tmp_path / name)
+    msg = rf"{name}: the scale in the file name {scale}: must be an integer >= 2 \(at most 255\)"
+    with pytest.raises(SRCNNError, match=msg):
+        load_official(tmp_path / name)
+    with pytest.raises(SRCNNError, match=msg):
+        srcnn.load(tmp_path / name)
+    write_image(tmp_path / "a.png", make_image(6, 7, 3))
+    assert sr_cli(["--checkpoint", str(tmp_path / name), str(tmp_path / "a.png")]) == 2
+    assert train_cli(["export", str(tmp_path / name), str(tmp_path / "w.onnx")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all("must be an integer >= 2" in e for e in err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", name]

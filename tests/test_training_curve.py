@@ -15,10 +15,11 @@ import training_curve  # noqa: E402
 
 
 def _obj(count, psnrs, start=1):
-    hist = [{"epoch": start + i, "val_psnr": p, "time": 3600.0, "samples_per_s": 100.0} for i, p in enumerate(psnrs)]
+    hist = [{"epoch": start + i, "loss": 1e-3, "lr": 1e-4, "val_psnr": p, "time": 3600.0, "samples_per_s": 100.0}
+            for i, p in enumerate(psnrs)]
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "model": {"name": "srcnn"},
             "state_dict": {"w": torch.zeros(2)}, "scale": 3, "channels": "y",
-            "data": {"count": count}, "history": hist}
+            "data": {"path": "train.h5", "fingerprint": "f", "count": count}, "history": hist}
 
 
 def _ck(path, count, psnrs, start=1):
@@ -98,7 +99,7 @@ def test_bad_files_are_one_line_errors(tmp_path, capsys, monkeypatch):
     bare = tmp_path / "bare.pt"
     torch.save({"w": torch.zeros(2)}, bare)
     nodata = tmp_path / "nodata.pt"
-    save_checkpoint({**_obj(10, [20.0, 21.0]), "data": {}}, nodata)  # e.g. a hand-made file
+    save_checkpoint({k: v for k, v in _obj(10, [20.0, 21.0]).items() if k != "data"}, nodata)  # e.g. hand-made
     for f, why in [(corrupt, "truncated or corrupt"), (bare, "not a srcnn checkpoint"),
                    (tmp_path / "missing.pt", "missing.pt"), (nodata, "no patch count")]:
         assert _main(monkeypatch, good, str(f)) == 2

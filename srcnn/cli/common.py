@@ -95,6 +95,9 @@ def add_weights_options(p: argparse.ArgumentParser, every: bool = False) -> None
                             f"{', '.join(bundled_names()) or 'none'}). The plain names (srcnn, fsrcnn, espcn) expect "
                             "the paper's inputs: clean images downscaled with MATLAB's antialiased bicubic; for "
                             "real photos (JPEG, noise, blur, any resize) use the -real ones; default srcnn")
+    p.add_argument("--trust-code", action="store_true",
+                   help="run a TorchScript --checkpoint (.ts): it holds code, which runs with your rights, so "
+                        "only for a file you trust (refused without this; a warning says it runs)")
 
 
 def add_degradation_options(p: argparse.ArgumentParser, what: str) -> None:

@@ -128,7 +128,7 @@ def load_models(args, names: list[str], scale: int | None, device) -> list[tuple
 
     --model all: every bundled model with weights for the scale (the others skipped with a note)."""
     if args.checkpoint is not None:
-        model, meta, scale = load_for_scale(args.checkpoint, scale, device)
+        model, meta, scale = load_for_scale(args.checkpoint, scale, device, trust_code=args.trust_code)
         return [(model, meta, scale, str(args.checkpoint), model_name(meta))]
     every = names == ["all"]
     scale = DEFAULT_SCALE if scale is None and every else scale

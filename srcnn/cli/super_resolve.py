@@ -293,7 +293,8 @@ def super_resolve_files(args: argparse.Namespace) -> int:
                              "are for input images")
         from ..api import load
         sr = load(Path(args.checkpoint) if args.checkpoint else (args.model or "srcnn"), scale=args.scale,
-                  device=args.device, tile=args.tile, ensemble=args.self_ensemble, precision=args.precision)
+                  device=args.device, tile=args.tile, ensemble=args.self_ensemble, precision=args.precision,
+                  trust_code=args.trust_code)
         scale, method = sr.scale, sr.name + ("+se" if args.self_ensemble else "")
         if args.sample:
             run_sample(sr, args.output)
