@@ -56,9 +56,10 @@ def _digested(obj: dict) -> list[str]:
 
 
 def save_checkpoint(obj: dict, path) -> Path:
-    """Write ``obj`` to ``path`` atomically: a temporary file in the same folder, flushed and fsynced,
-    then renamed over ``path`` (and the folder fsynced). A crash at any moment leaves either the old
-    file or the new one, never a partial one."""
+    """Write ``obj`` to ``path`` atomically (srcnn.files.atomic_path): serialised in memory, then a
+    temporary file in the same folder, fsynced, renamed over ``path`` (and the folder fsynced). A crash or
+    a full disk at any moment leaves either the old file or the new one, never a partial one; a full disk
+    is one SRCNNError line."""
     path = Path(path)
     obj = {**obj, DIGEST: {k: tensor_digest(obj[k], k) for k in _digested(obj)}}  # always fresh
     try:
@@ -69,7 +70,9 @@ def save_checkpoint(obj: dict, path) -> Path:
         raise SRCNNError(f"{path}: is a folder; give a file name for the checkpoint")
     make_folder(path.parent, target=path)
     with atomic_path(path, "checkpoint", need_bytes=_tensor_bytes(obj)) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)
+        buf = io.BytesIO()  # torch.save's own writer reports a full disk as "unexpected pos": write the bytes here
+        torch.save(obj, buf)
+        f.write(buf.getbuffer())
     return path
 
 

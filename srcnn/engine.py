@@ -159,6 +159,7 @@ class Trainer:
 
         self.epoch, self.step, self.time_spent = 0, 0, 0.0
         self.history, self.best, self.partial, self.last_good = [], None, None, None
+        self.best_path = None  # the checkpoint.best file of self.best (a resumed run's may be in another folder)
         if resume is not None:
             self._restore(resume, resume_path)
 
@@ -202,6 +203,7 @@ class Trainer:
         self.epoch, self.step = resume.get("epoch", 0), resume.get("step", 0)
         self.time_spent = resume.get("time_spent", 0.0)
         self.history, self.best = list(resume.get("history", [])), resume.get("best")
+        self.best_path = Path(path).parent / "checkpoint.best" if self.best and path is not None else None
         self.partial = resume.get("partial")
         if resume.get("optimizer") and resume.get("hparams", {}).get("optimizer") == self.cfg.optimizer:
             scales = [g["lr_scale"] for g in self.opt.param_groups]
@@ -267,7 +269,7 @@ class Trainer:
                     if self._stop_agreed():  # a signal during validation or saving
                         return self._stopped(self.out_dir / "checkpoint.last", f"after epoch {self.epoch}")
             best = (f"; best val PSNR {self.best['val_psnr']:.3f} dB at epoch {self.best['epoch']} "
-                    f"({self.out_dir / 'checkpoint.best'})" if self.best else "")
+                    f"({self._best_where()})" if self.best else "")
             self.log(f"done: {self.epoch} epochs in {self.time_spent:.1f} s{best}")
             return 0
         except (OSError, SRCNNError) as e:
@@ -386,7 +388,7 @@ class Trainer:
         t0 = time.perf_counter()
         state = self.state() if self.dist.is_main else None
         if improved:
-            self.save("checkpoint.best", state)
+            self.best_path = self.save("checkpoint.best", state)
         if self.epoch % self.cfg.save_freq == 0:
             self.save(f"checkpoint.{self.epoch}", state)
         self.last_good = (self.save("checkpoint.last", state), self.epoch)
@@ -421,6 +423,13 @@ class Trainer:
             "distributed": {"world_size": self.dist.world_size, "global_batch_size": self.global_batch,
                             "backend": self.dist.backend},
         }
+
+    def _best_where(self) -> str:
+        """Where checkpoint.best of self.best is: this run's folder, or (resumed into another --out-dir and
+        not beaten since) the earlier run's, which may be gone."""
+        if self.best_path is not None and self.best_path.is_file():
+            return str(self.best_path)
+        return f"before this run; no checkpoint.best in {self.out_dir}"
 
     def save(self, name: str, state: dict | None = None) -> Path:
         """Write a checkpoint into the run folder (rank 0 only; the path is returned on every rank)."""

@@ -34,9 +34,10 @@ import numpy as np
 import torch
 
 from .errors import SRCNNError, check_number, check_scale
-from .files import atomic_path, regular_file
+from .files import InputFiles, atomic_path, regular_file
 
 OPSET = 17
+OPSETS = (7, 20)                 # the opsets torch.onnx's TorchScript-based exporter writes (first, last)
 FORMATS = ("onnx", "torchscript", "pt")
 SUFFIXES = {".onnx": "onnx", ".ts": "torchscript", ".torchscript": "torchscript", ".pt": "pt", ".pth": "pt"}
 TS_META = "srcnn.json"           # the metadata file inside a TorchScript archive
@@ -131,25 +132,26 @@ def export_onnx(model, meta: dict, path, opset: int = OPSET) -> dict[str, str]:
         raise SRCNNError("ONNX export needs the onnx package: pip install onnx onnxruntime") from None
     path = Path(path)
     props = export_metadata(model, meta, opset)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy exporter's deprecation notes
+            graph = io.BytesIO()  # in memory: the exporter's writer would report a full disk as its own failure
+            torch.onnx.export(model, (_probe(model),), graph, dynamo=False, opset_version=opset,
+                              input_names=["input"], output_names=["output"],
+                              dynamic_axes={"input": {0: "N", 2: "H", 3: "W"},
+                                            "output": {0: "N", 2: "H_out", 3: "W_out"}})
+        proto = onnx.load_from_string(graph.getvalue())
+        onnx.helper.set_model_props(proto, props)
+        proto.doc_string = f"srcnn {props['srcnn.name']}: {props['srcnn.input_doc']}"
+        onnx.checker.check_model(proto)
+        data = proto.SerializeToString()
+    except Exception as e:  # noqa: BLE001 - the exporter raises many types for unsupported ops
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SRCNNError(f"{path}: {props['srcnn.name']} cannot be exported to ONNX opset {opset} "
+                         f"({type(e).__name__}: {msg[:300]})") from None
     with _temporary(path, "ONNX model") as tmp:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the legacy exporter's deprecation notes
-                torch.onnx.export(model, (_probe(model),), str(tmp), dynamo=False, opset_version=opset,
-                                  input_names=["input"], output_names=["output"],
-                                  dynamic_axes={"input": {0: "N", 2: "H", 3: "W"},
-                                                "output": {0: "N", 2: "H_out", 3: "W_out"}})
-            proto = onnx.load(str(tmp))
-            onnx.helper.set_model_props(proto, props)
-            proto.doc_string = f"srcnn {props['srcnn.name']}: {props['srcnn.input_doc']}"
-            onnx.checker.check_model(proto)
-            onnx.save(proto, str(tmp))
-        except SRCNNError:
-            raise
-        except Exception as e:  # noqa: BLE001 - the exporter raises many types for unsupported ops
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise SRCNNError(f"{path}: {props['srcnn.name']} cannot be exported to ONNX opset {opset} "
-                             f"({type(e).__name__}: {msg[:300]})") from None
+        with open(tmp, "wb") as f:  # a full disk: atomic_path's one line, the old file kept
+            f.write(data)
         try:
             sess = _ort_session(tmp)
         except ImportError:
@@ -187,8 +189,7 @@ def export_file(checkpoint, output, fmt: str | None = None, opset: int = OPSET) 
     from .checkpoint import load_model
     fmt = format_for(output, fmt)
     src, dst = Path(checkpoint), Path(output)
-    if dst.exists() and dst.resolve() == src.resolve():
-        raise SRCNNError(f"{dst}: the output would overwrite the checkpoint it is exported from")
+    InputFiles(src, "the checkpoint it is exported from").check(dst)
     if dst.is_dir():
         raise SRCNNError(f"{dst}: is a folder")
     model, meta = load_model(src)   # SRCNN trained without padding runs (and exports) with replicate padding

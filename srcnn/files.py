@@ -6,9 +6,16 @@ In: only regular files are read (a FIFO would block forever, /dev/zero never end
 Both raise SRCNNError naming the file: missing, a folder, a FIFO/device/socket, a path through a
 file, a name over the file system's limit, no permission.
 
-Out: every file the project writes goes through ``atomic_path`` (or ``atomic_text``): a temporary
-``.NAME.tmp-PID`` beside the target, fsynced, renamed over it, the folder fsynced. A crash, a full disk
-or Ctrl-C at any moment leaves the old file or the new one, never a partial one, and no temporary.
+Out: every file the project writes goes through ``atomic_path`` (or ``atomic_text``):
+a temporary ``.NAME.tmp-PID`` beside the target, fsynced, renamed over it, the folder fsynced. A crash, a
+full disk or Ctrl-C / SIGTERM (srcnn.cli.common.run makes SIGTERM raise like Ctrl-C) at any moment leaves
+the old file or the new one, never a partial one, and no temporary; ``remove_stale_temporaries`` removes
+those a killed (SIGKILL) writer left. A library's writer that cannot report a full disk cleanly
+(torch.save's "unexpected pos", torch.onnx.export) writes to memory first, and the bytes are written to
+the temporary by Python, whose OSError ``atomic_path`` reports.
+
+Outputs never replace inputs of the same run: ``InputFiles`` holds a run's inputs and refuses an output
+that is one of them (the same path resolved, or the same file: a hard link or a symlink to it).
 """
 from __future__ import annotations
 
@@ -77,6 +84,49 @@ def read_regular(path, what: str = "file", missing: str | None = None) -> bytes:
             _refuse(path, e, what)
 
 
+class InputFiles:
+    """The input files of one run, to check every output against before any work: an output is refused
+    when it is one of them, the same path resolved or the same file (``os.stat`` st_dev/st_ino: a hard
+    link, a symlink to it)."""
+
+    def __init__(self, paths=(), what: str = "an input"):
+        self._ids: dict = {}
+        self.add(paths, what)
+
+    def add(self, paths, what: str = "an input") -> "InputFiles":
+        """Add ``paths`` (one path or several), described as ``what`` in messages ("the checkpoint")."""
+        for p in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+            for key in _file_keys(p):
+                self._ids.setdefault(key, (Path(p), what))
+        return self
+
+    def find(self, output) -> tuple[Path, str] | None:
+        """(input path, its description) that ``output`` would replace, or None."""
+        return next((self._ids[k] for k in _file_keys(output) if k in self._ids), None)
+
+    def check(self, output, what: str = "the output") -> None:
+        """SRCNNError "OUTPUT: WHAT would overwrite DESCRIPTION (INPUT)" when ``output`` is one of the inputs
+        (the input's own name in brackets where it is spelled differently: a link, a relative path)."""
+        hit = self.find(output)
+        if hit is not None:
+            other = "" if str(hit[0]) == str(output) else f" ({hit[0]})"
+            raise SRCNNError(f"{output}: {what} would overwrite {hit[1]}{other}")
+
+
+def _file_keys(path) -> list:
+    """What identifies the file ``path`` names: its resolved path, and (st_dev, st_ino) if it exists."""
+    try:
+        keys: list = [Path(path).resolve()]
+    except (OSError, RuntimeError):
+        keys = [Path(os.path.abspath(path))]
+    try:
+        st = os.stat(path)
+        keys.append((st.st_dev, st.st_ino))
+    except (OSError, ValueError):
+        pass
+    return keys
+
+
 def output_name(path, what: str = "output", beside=()) -> None:
     """SRCNNError for a path that cannot become a file: one under a file ("X is a file, not a folder", not
     "folder does not exist"), or a name the file system refuses (e.g. a component over 255 bytes). Also
@@ -136,6 +186,19 @@ def stale_temporaries(paths) -> list[Path]:
             if f.name.startswith(stem) and pid.isdigit() and not _running(int(pid)) and f.is_file():
                 found.append(f)
     return sorted(found)
+
+
+def remove_stale_temporaries(paths) -> int:
+    """Remove the :func:`stale_temporaries` of ``paths`` (what a killed earlier run left beside these
+    outputs, only theirs); returns how many."""
+    removed = 0
+    for f in stale_temporaries(paths):
+        try:
+            f.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def _running(pid: int) -> bool:

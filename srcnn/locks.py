@@ -3,11 +3,13 @@ folder, train.py's run folder).
 
 The lock is ``flock`` on a file in the folder, which also records the holder's pid. The kernel drops
 it when the holder exits in any way (SIGKILL included), so a lock file left by a killed run never
-blocks: the next run simply takes it over. Where ``fcntl`` does not exist (Windows) nothing is locked.
+blocks: the next run simply takes it over. A lock file that is a symbolic link (or any non-regular
+file) is refused, never followed: its target would be overwritten with the pid. Where ``fcntl`` does not exist (Windows) nothing is locked.
 """
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from .errors import SRCNNError
@@ -51,10 +53,7 @@ def lock_folder(folder, who: str, name: str = "lock", remove: bool = False) -> F
     folder = Path(folder)
     path = folder / name
     for _ in range(100):
-        try:
-            fh = open(path, "a+")  # noqa: SIM115 (held open: the lock)
-        except OSError as e:
-            raise SRCNNError(f"{path}: cannot create the lock file ({e.strerror})") from None
+        fh = _open_lock(path)
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -81,6 +80,50 @@ def lock_folder(folder, who: str, name: str = "lock", remove: bool = False) -> F
     fh.write(f"{os.getpid()}\n")
     fh.flush()
     return FolderLock(fh, path, remove)
+
+
+def lock_holder(folder, name: str = "lock") -> str | None:
+    """Whether a process holds the lock ``folder/name`` now (see lock_folder), without taking it or creating
+    anything: None when free (or no lock file), else the holder's pid as text ("" when unknown)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (not POSIX)
+        return None
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(Path(folder) / name, flags)
+    except OSError:
+        return None
+    with os.fdopen(fd, "r") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                pid = fh.read(32).strip()
+            except OSError:
+                pid = ""
+            return pid if pid.isdigit() else ""
+    return None
+
+
+def _open_lock(path: Path):
+    """The lock file ``path`` opened for reading and writing (created if missing), never through a symlink
+    (its target would be truncated and overwritten with the pid) nor a FIFO or device: SRCNNError."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as e:
+        if os.path.islink(path):  # ELOOP (Linux), EMLINK (FreeBSD), EFTYPE (NetBSD)
+            raise SRCNNError(f"{path}: is a symbolic link, not a lock file; remove it (locks never follow "
+                             "links)") from None
+        raise SRCNNError(f"{path}: cannot create the lock file ({e.strerror or e})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise SRCNNError(f"{path}: is not a regular file, so it cannot be a lock file; remove it")
+    return os.fdopen(fd, "r+")
 
 
 def make_folder(folder, option: str = "", target=None) -> Path:

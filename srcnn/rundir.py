@@ -16,9 +16,22 @@ from pathlib import Path
 
 from .checkpoint import save_checkpoint
 from .files import atomic_path, atomic_text
-from .locks import lock_folder, make_folder
+from .errors import SRCNNError
+from .locks import lock_folder, lock_holder, make_folder
 
 RUN_FILES = ("log.jsonl", "plot.png")   # besides checkpoint.*: what a run writes
+LOCK = ".lock"                          # the run's lock file (srcnn.locks)
+
+
+def refuse_running(path, what: str = "the output") -> None:
+    """SRCNNError when ``path`` is in the folder of a training that is running now (its lock is held):
+    nothing else writes there meanwhile (train.py export into a running run's folder)."""
+    folder = Path(path).parent
+    pid = lock_holder(folder, LOCK)
+    if pid is not None:
+        held = f" (pid {pid})" if pid else ""
+        raise SRCNNError(f"{path}: {folder} is the folder of a running training{held}; write {what} elsewhere "
+                         "or wait for the training to end")
 
 
 class RunDir:
@@ -31,7 +44,7 @@ class RunDir:
         """Create and lock the folder, remove stale temporary files; ``fresh`` (a new run): note an old
         run's files, which the first ``save`` moves aside."""
         make_folder(self.path, "--out-dir")
-        self._lock = lock_folder(self.path, "training", name=".lock", remove=True)
+        self._lock = lock_folder(self.path, "training", name=LOCK, remove=True)
         for tmp in self.path.glob(".*.tmp-*"):
             tmp.unlink(missing_ok=True)
         if not fresh:

@@ -1,5 +1,6 @@
 """evaluate.py: every flag, the table, the JSON shape; the authors' weights on Set5 end to end."""
 import hashlib
+import os
 import json
 import subprocess
 import sys
@@ -337,3 +338,50 @@ def test_full_disk_is_one_line_and_keeps_the_old_file(root, ckpt, tmp_path, caps
     assert rc == 2 and "No space left on device" in err and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1 and target.read_bytes() == b"old"
     assert not [p for p in small_tmpfs.rglob("*") if ".tmp-" in p.name]
+
+
+# ------------------------------------------------------------------ issue 32: hostile files and careless paths
+def test_json_never_replaces_an_input(root, ckpt, tmp_path, capsys):
+    """--json naming the --checkpoint, an image of a set (or a hard link to one): refused before any work."""
+    ck_bytes = ckpt.read_bytes()
+    img = root / "SetA" / "img1.png"
+    img_bytes = img.read_bytes()
+    os.link(img, tmp_path / "link.json")
+    for target, what in ((ckpt, "the --checkpoint"), (img, f"an image of the set {root / 'SetA'}"),
+                         (tmp_path / "link.json", f"an image of the set {root / 'SetA'} ({img})")):
+        rc, out, err = run(["--set", "SetA", "--data-root", root, "--checkpoint", ckpt, "--scale", "2",
+                            "--json", target], capsys)
+        assert rc == 2 and err.splitlines() == [f"error: {target}: --json would overwrite {what}"], err
+        assert "mean" not in out
+    assert ckpt.read_bytes() == ck_bytes and img.read_bytes() == img_bytes
+
+
+@pytest.mark.parametrize("argv", [["--checkpoint", ""], ["--set", ""], ["--set", ","], ["--set", "SetA,"],
+                                  ["--json", ""], ["--save-images", ""], ["--compare", ""], ["--data-root", ""],
+                                  ["--model", ""]])
+def test_empty_values_are_refused(tmp_path, capsys, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)  # '' was the current folder
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and ("must not be empty" in err or "none empty" in err), err
+    assert os.listdir(tmp_path) == []
+
+
+def test_json_sigterm_leaves_no_temporary_and_stale_ones_are_removed(root, ckpt, tmp_path):
+    out = tmp_path / "r.json"
+    code = ("import os, signal, sys, time; import srcnn.files as f\n"
+            "def slow(path):\n    os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)\n"
+            "f._fsync_file = slow\nfrom srcnn.cli.evaluate import main\n"
+            f"sys.exit(main(['--set', 'SetA', '--data-root', {str(root)!r}, '--checkpoint', {str(ckpt)!r}, "
+            f"'--scale', '2', '--json', {str(out)!r}]))")
+    p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 143 and p.stderr.strip().splitlines()[-1] == "interrupted", p.stderr
+    assert not list(tmp_path.glob(".r.json.tmp-*")) and not out.exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    from srcnn.files import temporary_name
+    temporary_name(out, dead.pid).write_text("half")
+    assert main(["--set", "SetA", "--data-root", str(root), "--checkpoint", str(ckpt), "--scale", "2",
+                 "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["rows"] and not list(tmp_path.glob(".r.json.tmp-*"))

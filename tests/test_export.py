@@ -179,7 +179,7 @@ def test_unexportable_model_is_one_error_and_no_file(tmp_path, capsys, monkeypat
     def refuse(*a, **k):
         raise torch.onnx.errors.UnsupportedOperatorError("aten::fancy", 17, "")
     monkeypatch.setattr(torch.onnx, "export", refuse)
-    assert train_cli(["export", str(ck), str(out)]) == 2
+    assert train_cli(["export", "--overwrite", str(ck), str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: {out}: fsrcnn cannot be exported to ONNX opset 17 "
                                                    "(UnsupportedOperatorError")

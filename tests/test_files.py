@@ -61,3 +61,40 @@ def test_stale_temporaries_are_those_of_finished_processes(tmp_path):
         temporary_name(target, pid).write_bytes(b"half")
     temporary_name(tmp_path / "b.png", dead.pid).write_bytes(b"another output's")
     assert stale_temporaries([target]) == [temporary_name(target, dead.pid)]
+
+
+def test_input_files_know_links_and_resolved_names(tmp_path, monkeypatch):
+    from srcnn.files import InputFiles
+    a = tmp_path / "a.png"
+    a.write_bytes(b"a")
+    os.link(a, tmp_path / "hard.png")
+    (tmp_path / "soft.png").symlink_to(a)
+    monkeypatch.chdir(tmp_path)
+    inputs = InputFiles([a], "an input")
+    for same in (a, tmp_path / "hard.png", tmp_path / "soft.png", "a.png", tmp_path / "x" / ".." / "a.png"):
+        assert inputs.find(same) == (a, "an input"), same
+    assert inputs.find(tmp_path / "b.png") is None
+    with pytest.raises(SRCNNError, match=r"hard\.png: --out would overwrite an input \(.*a\.png\)$"):
+        inputs.check(tmp_path / "hard.png", "--out")
+
+
+def test_remove_stale_temporaries_keeps_live_ones(tmp_path):
+    import subprocess
+    import sys
+    from srcnn.files import remove_stale_temporaries
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "r.json"
+    temporary_name(target, dead.pid).write_text("half")
+    temporary_name(target).write_text("mine")
+    assert remove_stale_temporaries([target]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [temporary_name(target).name]
+
+
+def test_interrupt_removes_the_temporary(tmp_path):
+    for exc in (KeyboardInterrupt, SystemExit):
+        with pytest.raises(exc):
+            with atomic_path(tmp_path / "a.bin") as tmp:
+                tmp.write_bytes(b"half")
+                raise exc()
+        assert os.listdir(tmp_path) == []

@@ -296,8 +296,9 @@ def test_deterministic_for_any_number_of_workers(tmp_path, make_image):
     common = ["--images", tmp_path / "imgs", "--noise-sigma", 5, "--blur-sigma", 0.8, "--val-fraction", 0.3,
               "--scale", "2,3", "--seed", 7]
     assert run(tmp_path, *common, "--out", tmp_path / "w1.h5", "--workers", 1) == 0
-    assert run(tmp_path, *common, "--out", tmp_path / "w2.h5", "--workers", 2) == 0
-    assert run(tmp_path, *common, "--out", tmp_path / "w3.h5", "--workers", 3, "--seed", 8) == 0
+    cpus = os.cpu_count() or 1  # --workers is at most the number of CPUs
+    assert run(tmp_path, *common, "--out", tmp_path / "w2.h5", "--workers", min(2, cpus)) == 0
+    assert run(tmp_path, *common, "--out", tmp_path / "w3.h5", "--workers", min(3, cpus), "--seed", 8) == 0
     a, b, c = (read_h5(tmp_path / f"w{i}.h5") for i in (1, 2, 3))
     assert same(a, b)
     assert a["@fingerprint"] == b["@fingerprint"] != c["@fingerprint"]
@@ -376,8 +377,9 @@ def test_errors_one_line_exit_2(tmp_path, make_image, capsys):
     make_folder(tmp_path / "imgs", make_image, sizes=((40, 40),))
     assert run(tmp_path, "--images", tmp_path / "imgs", "--out", tmp_path / "nodir/o.h5") == 2
     assert "does not exist" in capsys.readouterr().err
-    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", tmp_path / "o.h5", "--workers", 0) == 2
-    assert "--workers" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # argparse: 1 to the number of CPUs
+        run(tmp_path, "--images", tmp_path / "imgs", "--out", tmp_path / "o.h5", "--workers", 0)
+    assert e.value.code == 2 and "argument --workers: must be >= 1" in capsys.readouterr().err
     (tmp_path / "small").mkdir()
     write_image(tmp_path / "small/s.png", make_image(10, 10, 3))
     assert run(tmp_path, "--images", tmp_path / "small", "--out", tmp_path / "o.h5") == 2
@@ -858,3 +860,55 @@ def test_names_over_255_bytes_are_one_line(tmp_path, capfd, where):
     err = capfd.readouterr().err
     assert "Traceback" not in err and err.startswith("error: ") and "too long" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs"]
+
+
+# ------------------------------------------------------------------ issue 32: hostile files and careless paths
+def test_out_never_replaces_an_input_image(tmp_path, make_image, capsys):
+    """--out naming one of its input images (or a hard link to one), even with --overwrite: refused before
+    any work; the image is intact."""
+    paths = make_folder(tmp_path / "imgs", make_image, sizes=((40, 40), (44, 40)))
+    before = paths[1].read_bytes()
+    os.link(paths[1], tmp_path / "link.h5")
+    for out in (paths[1], tmp_path / "link.h5"):
+        assert run(tmp_path, "--images", tmp_path / "imgs", "--out", out, "--overwrite") == 2
+        err = capsys.readouterr().err
+        assert err.splitlines()[-1].startswith(f"error: {out}: --out would overwrite an input image"), err
+    assert paths[1].read_bytes() == before and not (tmp_path / "imgs" / ".img1.png.partial").exists()
+
+
+def test_partial_folder_lock_symlink_is_refused(tmp_path, make_image, capsys):
+    make_folder(tmp_path / "imgs", make_image, sizes=((40, 40),))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    part = tmp_path / ".t.h5.partial"
+    part.mkdir()
+    (part / "lock").symlink_to(victim)
+    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", tmp_path / "t.h5") == 2
+    err = capsys.readouterr().err
+    assert error_line(err) and f"{part / 'lock'}: is a symbolic link, not a lock file" in err
+    assert victim.read_text() == "precious\n" and not (tmp_path / "t.h5").exists()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--out", ""], "must not be empty"), (["--out", "t.h5", "--images", ""], "must not be empty"),
+    (["--out", "t.h5", "--set", ""], "must not be empty"), (["--out", "t.h5", "--data-root", ""], "must not be empty"),
+    (["--out", "t.h5", "--shard-size", "0"], "argument --shard-size: must be >= 1"),
+    (["--out", "t.h5", "--workers", "0"], "argument --workers: must be >= 1")])
+def test_empty_and_zero_values_are_refused(tmp_path, capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and needle in err, err
+    assert os.listdir(tmp_path) == []
+
+
+def test_more_workers_than_cpus_is_one_error(tmp_path, make_image, capsys):
+    """(64 workers took 104 s for 4 images): refused before any work, naming the CPU count."""
+    make_folder(tmp_path / "imgs", make_image, sizes=((40, 40),))
+    n = (os.cpu_count() or 1) + 1
+    assert run(tmp_path, "--images", tmp_path / "imgs", "--out", tmp_path / "t.h5", "--workers", n) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --workers {n}: more than the {os.cpu_count()} CPU(s) of this machine; extra workers only wait for "
+        f"each other (use at most {os.cpu_count()})"]
+    assert sorted(os.listdir(tmp_path)) == ["imgs"]

@@ -513,3 +513,93 @@ def test_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, ckpt, make_image
     assert rc == 2 and "No space left on device" in err and "Traceback" not in err, err
     assert f"{small_tmpfs / 'a_x3.png'}: cannot write" in err
     assert (small_tmpfs / "a_x3.png").read_bytes() == b"old" and files(small_tmpfs) == ["a_x3.png", "filler"]
+
+
+# ------------------------------------------------------------------ issue 32: hostile files and careless paths
+def test_output_never_replaces_another_input_of_the_run(tmp_path, ckpt, make_image, capsys):
+    """An output naming another input (by name, a hard link, after the .jpg -> .png rewrite of an image
+    with alpha) is refused before anything is written; that input is intact."""
+    write_image(tmp_path / "a.png", make_image(6, 7, 3))
+    write_image(tmp_path / "a_x3.png", make_image(6, 7, 3, seed=1))
+    before = (tmp_path / "a_x3.png").read_bytes()
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", tmp_path / "a_x3.png", "--overwrite"], capsys)
+    assert rc == 2 and f"error: {tmp_path / 'a.png'}: the output {tmp_path / 'a_x3.png'} would overwrite the input " \
+        f"{tmp_path / 'a_x3.png'}" in err
+    assert (tmp_path / "a_x3.png").read_bytes() == before
+    # a hard link of an input as the output of another
+    (tmp_path / "h").mkdir()
+    write_image(tmp_path / "h" / "b.png", make_image(6, 7, 3, seed=2))
+    os.link(tmp_path / "a.png", tmp_path / "h" / "b_x3.png")
+    a_bytes = (tmp_path / "a.png").read_bytes()
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", tmp_path / "h" / "b.png", "--overwrite"], capsys)
+    assert rc == 2 and "b_x3.png would overwrite the input" in err and (tmp_path / "a.png").read_bytes() == a_bytes
+    # alpha: c.png -> c_x3.jpg becomes c_x3.png, which is another input
+    (tmp_path / "j").mkdir()
+    write_image(tmp_path / "j" / "c.png", np.dstack([make_image(6, 7, 3, seed=3), np.full((6, 7), 128, np.uint8)]))
+    write_image(tmp_path / "j" / "c_x3.png", make_image(6, 7, 3, seed=4))
+    keep = (tmp_path / "j" / "c_x3.png").read_bytes()
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "j" / "c.png", tmp_path / "j" / "c_x3.png", "--ext", "jpg",
+                      "--overwrite", "--suffix", "x3"], capsys)
+    assert rc == 2 and f"the output {tmp_path / 'j' / 'c_x3.png'} would overwrite the input" in err
+    assert (tmp_path / "j" / "c_x3.png").read_bytes() == keep
+
+
+def test_folder_runs_name_every_skipped_file(tmp_path, ckpt, make_image, capsys):
+    d = tmp_path / "in"
+    d.mkdir()
+    write_image(d / "scan.png", make_image(6, 7, 3))
+    write_image(d / "scan_2.png", make_image(6, 7, 3, seed=1))
+    os.mkfifo(d / "pipe.png")
+    (d / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    rc, out, err = run(["--checkpoint", ckpt, d, "--suffix", "2", "-o", tmp_path / "out"], capsys)
+    assert rc == 0, err
+    assert f"skipped {d / 'scan_2.png'}: its name ends with _2, as this run's outputs do" in out
+    assert f"skipped {d / 'pipe.png'}: not a regular file" in out
+    assert f"skipped {d / 'gone.png'}: a dangling symbolic link" in out
+    assert files(tmp_path / "out") == ["scan_2.png"]
+
+
+@pytest.mark.parametrize("argv", [["--checkpoint", ""], ["--model", ""], ["-o", "", "x.png"], ["--output=", "x.png"],
+                                  [""]])
+def test_empty_values_are_refused(tmp_path, capsys, argv, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(argv if "x.png" in argv or argv == [""] else [*argv, "x.png"])
+    assert e.value.code == 2 and "must not be empty" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_sigterm_leaves_no_temporary_and_stale_ones_are_removed(tmp_path, ckpt, make_image):
+    """SIGTERM while the output is being written: exit 143, the 'interrupted' line, no .NAME.tmp-PID left;
+    a temporary of a dead process is removed by the next run."""
+    write_image(tmp_path / "a.png", make_image(6, 7, 3))
+    code = ("import os, signal, sys, time; import srcnn.files as f\n"
+            "def slow(path):\n    os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)\n"
+            "f._fsync_file = slow\nfrom srcnn.cli.super_resolve import main\n"
+            f"sys.exit(main(['--checkpoint', {str(ckpt)!r}, {str(tmp_path / 'a.png')!r}]))")
+    p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 143 and p.stderr.strip().splitlines()[-1].startswith("interrupted"), p.stderr
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "ckpt"]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    from srcnn.files import temporary_name
+    temporary_name(tmp_path / "a_x3.png", dead.pid).write_bytes(b"half")
+    p = subprocess.run([sys.executable, "super_resolve.py", "--checkpoint", str(ckpt), str(tmp_path / "a.png")],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "removed 1 temporary file(s)" in p.stdout, p.stderr
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "a_x3.png", "ckpt"]
+
+
+def test_fully_opaque_alpha_is_dropped(tmp_path, ckpt, make_image, capsys):
+    """An alpha channel that is fully opaque (grey+alpha PNG, RGBA PNG) is not written: grey stays grey,
+    colour is RGB; a real transparency is kept."""
+    import cv2
+    grey = make_image(6, 7, 0)
+    cv2.imwrite(str(tmp_path / "ga.png"), np.dstack([grey, grey, grey, np.full_like(grey, 255)]))
+    write_image(tmp_path / "rgba.png", np.dstack([make_image(6, 7, 3, seed=1), np.full((6, 7), 255, np.uint8)]))
+    write_image(tmp_path / "see.png", np.dstack([make_image(6, 7, 3, seed=2), np.full((6, 7), 9, np.uint8)]))
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "ga.png", tmp_path / "rgba.png", tmp_path / "see.png"], capsys)
+    assert rc == 0, err
+    assert read_image(tmp_path / "ga_x3.png").shape == (18, 21)
+    assert read_image(tmp_path / "rgba_x3.png").shape == (18, 21, 3)
+    assert read_image(tmp_path / "see_x3.png").shape == (18, 21, 4)

@@ -480,7 +480,146 @@ def test_export_to_a_full_disk_is_one_line_and_keeps_the_old_file(workdir, capsy
     assert run(capsys, "train", "--num-epoch=1", *TINY)[0] == 0
     (workdir / name).write_bytes(b"old")
     tmp = full_disk_at(workdir / name)
-    code, out, err = run(capsys, "export", "checkpoints/checkpoint.last", name)
+    code, out, err = run(capsys, "export", "--overwrite", "checkpoints/checkpoint.last", name)
     assert code == 2 and err.startswith(f"error: {name}: ") and "No space left on device" in err, err
     assert len(err.strip().splitlines()) == 1
     assert (workdir / name).read_bytes() == b"old" and not tmp.exists()
+
+
+# ------------------------------------------------------------------ issue 32: hostile files and careless paths
+def test_lock_symlink_is_refused_not_followed(workdir, capsys):
+    """A .lock that is a symbolic link (train, resume): refused in one line; its target is not truncated."""
+    victim = workdir / "victim.txt"
+    victim.write_text("precious\n")
+    (workdir / "run").mkdir()
+    (workdir / "run" / ".lock").symlink_to(victim)
+    code, out, err = run(capsys, "--out-dir", "run", "--num-epoch", "1", *TINY)
+    assert code == 2 and err.splitlines() == [
+        "error: run/.lock: is a symbolic link, not a lock file; remove it (locks never follow links)"], err
+    assert victim.read_text() == "precious\n" and os.listdir(workdir / "run") == [".lock"]
+    assert run(capsys, "--out-dir", "ok", "--num-epoch", "1", *TINY)[0] == 0
+    (workdir / "ok" / ".lock").symlink_to(victim)
+    code, out, err = run(capsys, "resume", "ok/checkpoint.last", "--num-epoch", "2")
+    assert code == 2 and "ok/.lock: is a symbolic link" in err and victim.read_text() == "precious\n"
+
+
+def test_export_refuses_an_existing_file_without_overwrite(workdir, capsys):
+    assert run(capsys, "train", "--num-epoch=1", *TINY)[0] == 0
+    for name in ("w.pt", "w.onnx"):
+        (workdir / name).write_bytes(b"old")
+        code, out, err = run(capsys, "export", "checkpoints/checkpoint.last", name)
+        assert code == 2 and err.splitlines() == [f"error: {name}: exists; pass --overwrite to replace it"]
+        assert (workdir / name).read_bytes() == b"old"
+        code, out, err = run(capsys, "export", "--overwrite", "checkpoints/checkpoint.last", name)
+        assert code == 0, err
+        assert (workdir / name).read_bytes() != b"old"
+    os.link(workdir / "checkpoints" / "checkpoint.last", workdir / "hard.pt")  # a hard link is the same file
+    code, out, err = run(capsys, "export", "--overwrite", "checkpoints/checkpoint.last", "hard.pt")
+    assert code == 2 and "hard.pt: the output would overwrite the checkpoint it is exported from" in err
+
+
+def test_export_refuses_the_folder_of_a_running_training(workdir, capsys):
+    """export into a run folder whose lock is held (a training running there): refused, even with
+    --overwrite; checkpoint.best is not replaced."""
+    from srcnn.locks import lock_folder
+    assert run(capsys, "train", "--num-epoch=1", *TINY)[0] == 0
+    best = workdir / "checkpoints" / "checkpoint.best"
+    before = best.read_bytes()
+    held = lock_folder(workdir / "checkpoints", "training", name=".lock", remove=True)
+    try:
+        code, out, err = run(capsys, "export", "--overwrite", "checkpoints/checkpoint.last",
+                             "checkpoints/checkpoint.best")
+    finally:
+        held.release()
+    assert code == 2 and err.splitlines() == [
+        f"error: checkpoints/checkpoint.best: checkpoints is the folder of a running training (pid {os.getpid()}); "
+        "write the export elsewhere or wait for the training to end"]
+    assert best.read_bytes() == before
+    code, out, err = run(capsys, "export", "--overwrite", "checkpoints/checkpoint.last", "checkpoints/checkpoint.best")
+    assert code == 0, err  # no training there now
+
+
+def test_export_format_must_match_the_suffix_and_opset_is_checked_first(workdir, capsys):
+    assert run(capsys, "train", "--num-epoch=1", *TINY)[0] == 0
+    code, out, err = run(capsys, "export", "--format", "onnx", "checkpoints/checkpoint.last", "x.pt")
+    assert code == 2 and err.splitlines() == [
+        "error: x.pt: --format onnx, but a .pt file is read as pt; name it .onnx (or drop --format)"]
+    assert not (workdir / "x.pt").exists()
+    for bad in ("0", "6", "21", "-1"):
+        with pytest.raises(SystemExit) as e:
+            cli(["export", "--opset", bad, "checkpoints/checkpoint.last", "x.onnx"])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "argument --opset: must be in [7, 20]" in err and "graph" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["--out-dir", ""], ["--init-from", ""], ["--val-set", ""], ["--data", ""], ["--data-root", ""],
+    ["resume", ""], ["inspect", ""], ["export", "", "x.pt"], ["export", "c", ""]])
+def test_empty_values_are_refused(workdir, capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        cli(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "must not be empty" in err, err
+    assert not (workdir / "checkpoints").exists()
+
+
+def test_more_workers_than_cpus_is_one_error(workdir, capsys):
+    n = (os.cpu_count() or 1) + 1
+    code, out, err = run(capsys, "--loader", "stream", "--workers", str(max(n, 3)), *TINY)
+    assert code == 2 and err.splitlines() == [
+        f"error: --workers {max(n, 3)}: more than the {os.cpu_count()} CPU(s) of this machine; extra workers only "
+        f"wait for each other (use at most {os.cpu_count()})"], err
+    assert not (workdir / "checkpoints").exists()
+
+
+def test_resume_into_another_folder_names_where_the_best_checkpoint_is(workdir, capsys):
+    """resume --out-dir NEW with no better epoch since: the best checkpoint is the earlier run's, not
+    NEW/checkpoint.best (which does not exist)."""
+    assert run(capsys, "train", "--num-epoch=1", *TINY)[0] == 0
+    code, out, err = run(capsys, "resume", "checkpoints/checkpoint.last", "--num-epoch", "2", "--out-dir", "new",
+                         "--lr", "1e-30")  # the weights do not move: epoch 2 does not beat epoch 1
+    assert code == 0, err
+    assert not (workdir / "new" / "checkpoint.best").exists()
+    assert "at epoch 1 (checkpoints/checkpoint.best)" in out and "new/checkpoint.best" not in out
+
+
+def test_checkpoint_on_a_full_disk_is_one_line(workdir, capsys, small_tmpfs):
+    """A real full disk (a 300 KiB tmpfs) while training writes its checkpoints, and export X.pt there:
+    one line (not torch.save's "unexpected pos" traceback); the earlier files stay intact."""
+    code, out, err = run(capsys, "--out-dir", str(small_tmpfs / "run"), "--num-epoch", "3", "--save-freq", "1")
+    assert code == 2 and len(err.splitlines()) == 1 and "No space left on device" in err, err
+    assert "cannot write the checkpoint" in err and "the checkpoints written before are kept" in err
+    for p in (small_tmpfs / "run").glob("checkpoint.*"):
+        load_checkpoint(p)
+    assert not list((small_tmpfs / "run").glob(".*.tmp-*"))
+    for p in (small_tmpfs / "run").iterdir():
+        p.unlink()
+    assert run(capsys, "--out-dir", "full", "--num-epoch", "1")[0] == 0
+    (small_tmpfs / "w.pt").write_bytes(b"old")
+    (small_tmpfs / "filler").write_bytes(b"\0" * 150_000)
+    code, out, err = run(capsys, "export", "--overwrite", "full/checkpoint.last", str(small_tmpfs / "w.pt"))
+    assert code == 2 and len(err.splitlines()) == 1 and "No space left on device" in err, err
+    assert (small_tmpfs / "w.pt").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("name", ["w.pt", "w.onnx"])
+def test_export_sigterm_leaves_no_temporary_and_stale_ones_are_removed(workdir, capsys, name):
+    """SIGTERM while export writes: exit 143, no .NAME.tmp-PID left, an earlier file kept; the temporary
+    of a killed earlier export is removed by the next one."""
+    from srcnn.files import temporary_name
+    assert run(capsys, "train", "--num-epoch=1", *TINY)[0] == 0
+    (workdir / name).write_bytes(b"old")
+    code = ("import os, signal, sys, time; import srcnn.files as f\n"
+            "def slow(path):\n    os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)\n"
+            "f._fsync_file = slow\nfrom srcnn.cli.train import main\n"
+            f"sys.exit(main(['export', '--overwrite', 'checkpoints/checkpoint.last', {name!r}]))")
+    p = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert p.returncode == 143 and p.stderr.strip().splitlines()[-1].startswith("interrupted"), p.stderr
+    assert (workdir / name).read_bytes() == b"old" and not list(workdir.glob(f".{name}.tmp-*"))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    temporary_name(workdir / name, dead.pid).write_bytes(b"half")
+    code, out, err = run(capsys, "export", "--overwrite", "checkpoints/checkpoint.last", name)
+    assert code == 0 and "removed the temporary file(s) of an interrupted earlier export" in out, err
+    assert not list(workdir.glob(f".{name}.tmp-*"))

@@ -1,30 +1,67 @@
-"""What every command line shares: ``run`` (the error and Ctrl-C policy of every CLI), argparse types
-(``number``, ``scale_list``, ``image_size``) and the weights options of evaluate.py / super_resolve.py."""
+"""What every command line shares: ``run`` (the error, Ctrl-C and SIGTERM policy of every CLI), argparse
+types (``number``, ``scale_list``, ``image_size``, ``nonempty``, ``nonempty_list``), ``check_workers`` and the
+weights options of evaluate.py / super_resolve.py.
+
+Values are checked at the edge: an empty file name, set name or list is refused by its argparse type
+(never "not given", "the current folder" or "nothing to do"), a count by its range."""
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+from contextlib import contextmanager
 from typing import Callable
 
 from ..errors import SRCNNError, check_number
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt (see ``run``): every ``finally`` and every writer's
+    cleanup (srcnn.files.atomic_path removes its temporary) runs before the process exits with 143."""
+
+
 def run(work: Callable[[], int], interrupted: str = "interrupted", prefix: str = "") -> int:
     """``work()``'s exit code; an SRCNNError is one line "error: PREFIX MESSAGE" on stderr and exit 2,
-    Ctrl-C (KeyboardInterrupt) the line ``interrupted`` on stderr and exit 130. An OSError that no
-    check before it caught (a name over 255 bytes, an I/O error, a full disk) is the same one line,
-    naming the file and the system's reason, exit 2."""
+    Ctrl-C (KeyboardInterrupt) the line ``interrupted`` on stderr and exit 130, SIGTERM the same line and
+    exit 143 (it raises ``Terminated`` while ``work`` runs, so nothing is left half-written). An OSError
+    that no check before it caught (a name over 255 bytes, an I/O error, a full disk) is the same one
+    line, naming the file and the system's reason, exit 2."""
     try:
-        return work()
+        with _sigterm_raises():
+            return work()
     except SRCNNError as e:
         print(f"error: {prefix}{e}", file=sys.stderr)
         return 2
     except OSError as e:
         print(f"error: {prefix}{os_error(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print(interrupted, file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
+
+
+@contextmanager
+def _sigterm_raises():
+    """While the block runs (main thread only), SIGTERM raises ``Terminated`` in this process; a process
+    forked meanwhile (a data loader worker) still dies of it at once. The handler before is restored."""
+    pid = os.getpid()
+
+    def handler(signum, frame):
+        if os.getpid() != pid:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Terminated()
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def os_error(e: OSError) -> SRCNNError:
@@ -78,18 +115,45 @@ def number(kind=float, lo=None, hi=None, *, lo_open: bool = False, hi_open: bool
     return parse
 
 
+def nonempty(text: str) -> str:
+    """An argparse ``type``: the text unchanged, refused when empty or blank ('' is not "not given" nor
+    "the current folder")."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must not be empty, got {text!r}")
+    return text
+
+
+def nonempty_list(text: str) -> str:
+    """An argparse ``type``: a comma-separated list of names ("Set5,Set14"), unchanged; refused when it or
+    any item is empty ("", ",", "Set5,")."""
+    if not all(item.strip() for item in text.split(",")):
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, none empty, got {text!r}")
+    return text
+
+
+def check_workers(n: int, default: int = 1, option: str = "--workers") -> None:
+    """SRCNNError for more worker processes than this machine's CPUs (os.cpu_count()): they only wait for
+    each other, and each costs its start-up (64 workers took 104 s for 4 images). Checked when the command
+    runs, not by argparse, so that a command written for a larger machine still parses; the option's
+    ``default`` is always allowed."""
+    cpus = os.cpu_count() or 1
+    if n > max(cpus, default):
+        raise SRCNNError(f"{option} {n}: more than the {cpus} CPU(s) of this machine; extra workers only wait "
+                         f"for each other (use at most {cpus})")
+
+
 def add_weights_options(p: argparse.ArgumentParser, every: bool = False) -> None:
     """--checkpoint FILE | --model NAME (mutually exclusive): which weights evaluate.py / super_resolve.py
     run; with ``every``, --model also takes 'all'."""
     from ..inference import bundled_names
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--checkpoint", metavar="FILE",
+    which.add_argument("--checkpoint", metavar="FILE", type=nonempty,
                        help="a train.py checkpoint (checkpoint.N), exported weights (.pt), an exported .onnx "
                             "(run by onnxruntime) or .ts, or the authors' MATLAB x<s>.mat "
                             "(default: the bundled srcnn/weights/srcnn_x<scale>.pt)")
     all_text = ("; several comma-separated (fsrcnn,fsrcnn-real) are scored side by side; 'all' = every "
                 "bundled model, skipping those without weights for a scale") if every else ""
-    which.add_argument("--model", metavar="NAME[,NAME...]" if every else "NAME",
+    which.add_argument("--model", metavar="NAME[,NAME...]" if every else "NAME", type=nonempty,
                        help="the bundled weights of this model for the scale, srcnn/weights/<NAME>_x<s>.pt (or a "
                             f"multi-scale <NAME>_x2-3-4.pt){all_text} (bundled now: "
                             f"{', '.join(bundled_names()) or 'none'}). The plain names (srcnn, fsrcnn, espcn) expect "

@@ -12,7 +12,8 @@ from .. import __version__
 from ..datasets import data_root, resolve_set, sha256_file
 from ..errors import SRCNNError
 from ..files import atomic_text
-from .common import add_degradation_options, add_weights_options, degradation, number, run, scale_list
+from .common import (add_degradation_options, add_weights_options, degradation, nonempty, nonempty_list, number, run,
+                     scale_list)
 from ..evaluation import evaluate_set, protocol
 from ..images import MAX_PIXELS, list_images
 from ..inference import (DEFAULT_SCALE, bundled_models, bundled_names, check_weights_name, load_for_scale,
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="evaluate.py", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PROTOCOL_HELP,
         description="Score a super-resolution model and bicubic side by side on test sets: a table "
                     "per image and the mean (PSNR, SSIM, gain over bicubic).")
-    p.add_argument("--set", action="append", metavar="NAME|DIR",
+    p.add_argument("--set", action="append", metavar="NAME|DIR", type=nonempty_list,
                    help="set name under the datasets root (Set5, Set14, B100, Urban100, ...) or a folder "
                         "of HR images; repeat or comma-separate for several (default: Set5)")
     p.add_argument("--scale", nargs="+", type=scale_list(2), metavar="S",
@@ -67,10 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(bfloat16 autocast, channels-last on the CPU: faster only where the CPU has native "
                         "bfloat16, AMX or AVX-512 BF16, or on a CUDA GPU), auto (bf16 where the hardware "
                         "has it natively, else fp32). An .onnx model runs in float32 (bf16 refused)")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--save-images", metavar="DIR",
+    p.add_argument("--json", metavar="FILE", type=nonempty, help="also write the results as JSON")
+    p.add_argument("--save-images", metavar="DIR", type=nonempty,
                    help="write the outputs as PNG: DIR/<set>/x<s>/<name>_bicubic.png and <name>_<model>.png")
-    p.add_argument("--compare", metavar="DIR",
+    p.add_argument("--compare", metavar="DIR", type=nonempty,
                    help="write side-by-side crops (bicubic | model | ground truth) where the model gains "
                         "most: DIR/<set>/x<s>/<name>_compare.png")
     add_degradation_options(p, "test images")
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score on RGB instead of Y (not the paper's protocol; labelled 'rgb')")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where the network runs (default: auto = cuda if available)")
-    p.add_argument("--data-root", metavar="DIR",
+    p.add_argument("--data-root", metavar="DIR", type=nonempty,
                    help="datasets root for set names (default: $SRCNN_DATA, else ./datasets)")
     p.add_argument("--max-pixels", type=number(int, 1), default=MAX_PIXELS, metavar="N",
                    help="refuse an HR image of more than N pixels with one line, before any conversion (a PNG "
@@ -86,11 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _check_json_out(path: Path) -> None:
+def _check_json_out(path: Path, checkpoint=None, folders=()) -> None:
     """SRCNNError unless ``path`` can be written: a folder, a missing folder or one that is a file, a
-    name over the limit, no permission."""
-    from ..files import output_name
+    name over the limit, no permission, or an input of the run (the --checkpoint, an image of a set).
+    Temporaries a killed earlier run left for it are removed."""
+    from ..files import InputFiles, output_name, remove_stale_temporaries
     output_name(path, "--json")
+    inputs = InputFiles([checkpoint] if checkpoint else [], "the --checkpoint")
+    for folder in folders:
+        inputs.add(list_images(folder, recursive=False), f"an image of the set {folder}")
+    inputs.check(path, "--json")
+    remove_stale_temporaries([path])
     if path.is_dir():
         raise SRCNNError(f"{path}: is a folder; --json takes a file name")
     if not path.parent.is_dir():
@@ -180,7 +187,7 @@ def evaluate(args: argparse.Namespace, argv: list[str]) -> int:
         if d and Path(d).exists() and not Path(d).is_dir():
             raise SRCNNError(f"{d}: exists and is not a folder")
     if args.json:  # checked before the work, not after it
-        _check_json_out(Path(args.json))
+        _check_json_out(Path(args.json), args.checkpoint, folders)
     digests = {}
     rows, t0 = [], time.time()
     mode = "RGB (not the paper's protocol)" if args.rgb else "Y, the paper's protocol"

@@ -15,7 +15,7 @@ from ..errors import SRCNNError
 from ..images import MAX_PIXELS
 from ..models import data_defaults, model_names
 from ..prepare import Interrupted, PrepareConfig, find_images, prepare
-from .common import add_degradation_options, degradation, run, scale_list
+from .common import add_degradation_options, check_workers, degradation, nonempty, number, run, scale_list
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,12 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
                "  python prepare_data.py --model fsrcnn --scale 3 --degradation real --augment --out real_x3.h5\n"
                "      for real photos: blur, any downscaling kernel, noise and JPEG, drawn per image version\n\n" + textwrap.fill(about, 100))
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--images", metavar="DIR", help="folder of HR images (recursive; png jpg bmp tif webp, gif: first frame)")
-    src.add_argument("--set", metavar="NAME", default="T91",
+    src.add_argument("--images", metavar="DIR", type=nonempty, help="folder of HR images (recursive; png jpg bmp tif webp, gif: first frame)")
+    src.add_argument("--set", metavar="NAME", default="T91", type=nonempty,
                      help="named set under the datasets root, or a folder path (default: T91)")
-    p.add_argument("--data-root", metavar="DIR",
+    p.add_argument("--data-root", metavar="DIR", type=nonempty,
                    help="datasets root for --set (default: $SRCNN_DATA, else ./datasets)")
-    p.add_argument("--out", required=True, metavar="FILE.h5", help="output HDF5 file")
+    p.add_argument("--out", required=True, metavar="FILE.h5", type=nonempty, help="output HDF5 file")
     p.add_argument("--model", choices=names, default="srcnn", metavar="NAME",
                    help="the model the data is for: sets the input kind (upscaled or LR image) and the default "
                         "--patch-size/--stride; one of " + ", ".join(names) + " (default: srcnn)")
@@ -78,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
                    help="hold out this fraction of the images, whole, in the /val group (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split and the noise (default: 0)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="worker processes; the output is identical for any number (default: 1)")
-    p.add_argument("--shard-size", type=int, default=0, metavar="N",
+    p.add_argument("--workers", type=number(int, 1), default=1,
+                   help="worker processes, at most the number of CPUs; the output is identical for any number "
+                        "(default: 1)")
+    p.add_argument("--shard-size", type=number(int, 1), default=0, metavar="N",
                    help="write shards OUT-00000.h5, OUT-00001.h5, ... of N training samples each, every one a "
                         "complete file (/val in shard 0) (default: one file)")
     p.add_argument("--resume", action="store_true",
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 def prepare_data(args: argparse.Namespace, argv: list[str]) -> int:
     """Write --out for the parsed options and print the summary; 0, or 130 when interrupted with
     progress kept (the message says how to resume)."""
+    check_workers(args.workers)
     folder = args.images if args.images else resolve_set(args.set, data_root(args.data_root))
     cfg = config(args)
     paths = find_images(folder)

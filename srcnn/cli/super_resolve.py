@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SRCNNError
-from ..files import stale_temporaries
-from .common import add_weights_options, run
-from ..images import IMAGE_EXTS, list_images, read_image, write_image
+from ..files import InputFiles, remove_stale_temporaries
+from .common import add_weights_options, nonempty, run
+from ..images import IMAGE_EXTS, READ_EXTS, list_images, read_image, write_image
 from ..inference import AUTO_TILE, check_tile, check_weights_name
 from ..precision import INFERENCE_PRECISIONS
 
@@ -22,8 +22,8 @@ EPILOG = """\
 The input is the low-resolution image: it is upscaled with MATLAB-compatible bicubic, then the network
 restores detail (SRCNN, VDSR); an LR-input model (FSRCNN, ESPCN) upscales the image itself. A Y model
 (the paper's) works on the Y channel and keeps bicubic Cb/Cr; an RGB model on RGB. Greyscale stays
-greyscale, alpha is upscaled and kept, 16-bit in gives 16-bit out, EXIF orientation is applied. Large
-images are processed in tiles; the result is the same for every --tile (with the default
+greyscale, alpha is upscaled and kept (an alpha that is fully opaque is dropped, and grey+alpha then
+comes out grey), 16-bit in gives 16-bit out, EXIF orientation is applied. Large images are processed in tiles; the result is the same for every --tile (with the default
 --precision fp32).
 
 examples:
@@ -47,13 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="super_resolve.py", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Super-resolve images: bicubic upscale by the scale, then the network (or the network "
                     "on the image itself for an LR-input model).")
-    p.add_argument("inputs", nargs="*", metavar="INPUT",
+    p.add_argument("inputs", nargs="*", metavar="INPUT", type=nonempty,
                    help="image files and/or folders (the images directly inside; earlier "
-                        "<name>_<suffix> outputs there are skipped)")
+                        "<name>_<suffix> outputs there are skipped, each named in one line)")
     add_weights_options(p)
     p.add_argument("--scale", type=int, metavar="S",
                    help="upscaling factor (default: the checkpoint's; 3 for the bundled weights)")
-    p.add_argument("-o", "--output", metavar="PATH",
+    p.add_argument("-o", "--output", metavar="PATH", type=nonempty,
                    help="output file (one input; its suffix must be an image format) or folder (created if "
                         "needed); default: <name>_<suffix>.<ext> beside each input (or the current folder for "
                         "--sample)")
@@ -116,14 +116,17 @@ def output_ext(src: Path, ext: str) -> str:
 
 
 def plan(inputs: list[str], output: str | None, scale: int, suffix: str | None = None, ext: str = "png"):
-    """[(input, output path or None, problem or None, explicit)] for every image to do; explicit: the
-    output is the -o FILE of a single input."""
+    """(items, files, skipped): items [(input, output path or None, problem or None, explicit)] for every
+    image to do (explicit: the output is the -o FILE of a single input); files, the run's inputs
+    (srcnn.files.InputFiles: no output may be one of them); skipped, one line per file of a folder that
+    is left out (an earlier output, a FIFO, a dangling link)."""
     suffix = suffix or f"x{scale}"
-    items, sources = [], []
+    items, sources, skipped = [], [], []
     for arg in inputs:
         p = Path(arg)
         if p.is_dir():
             found = [f for f in list_images(p, recursive=False) if not f.stem.endswith(f"_{suffix}")]
+            skipped += _skipped_in(p, found, suffix)
             if not found:
                 items.append((p, None, f"{p}: no images in this folder", False))
             sources += found
@@ -141,40 +144,64 @@ def plan(inputs: list[str], output: str | None, scale: int, suffix: str | None =
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise SRCNNError(f"{out_dir}: cannot create the output folder ({e.strerror or e})") from None
-    taken = {}
+    taken, files = {}, InputFiles(sources)
     for src in sources:
         if single:
             dst = Path(output)
         else:
             dst = (Path(output) if output is not None else src.parent) / f"{src.stem}_{suffix}{output_ext(src, ext)}"
-        problem = None
-        if dst.resolve() == src.resolve():
-            problem = f"{src}: the output {dst} would overwrite the input"
-        elif dst.resolve() in taken:
+        problem = _overwrites_input(src, dst, files)
+        if problem is None and dst.resolve() in taken:
             problem = f"{src}: the output {dst} is already the output of {taken[dst.resolve()]}"
-        else:
+        elif problem is None:
             taken[dst.resolve()] = src
         items.append((src, dst, problem, single))
-    return items
+    return items, files, skipped
+
+
+def _skipped_in(folder: Path, found: list[Path], suffix: str) -> list[str]:
+    """One line per visible file of ``folder`` with an image suffix that is not among ``found``: why it is
+    left out. (Hidden files, ".name", are never inputs: temporaries, macOS "._" files.)"""
+    lines, chosen = [], set(found)
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.suffix.lower() not in READ_EXTS or p in chosen:
+            continue
+        if p.is_symlink() and not p.exists():
+            why = "a dangling symbolic link"
+        elif p.is_dir():
+            why = "a folder"
+        elif not p.is_file():
+            why = "not a regular file (a FIFO, socket or device)"
+        elif p.stem.endswith(f"_{suffix}"):
+            why = (f"its name ends with _{suffix}, as this run's outputs do (give the file itself, or another "
+                   "--suffix, to include it)")
+        else:
+            why = "not an input"
+        lines.append(f"skipped {p}: {why}")
+    return lines
+
+
+def _overwrites_input(src: Path, dst: Path, inputs: InputFiles) -> str | None:
+    """The problem line when the output ``dst`` of ``src`` is an input of the run (``src`` itself or another,
+    a hard or symbolic link to one included), else None."""
+    hit = inputs.find(dst)
+    if hit is None:
+        return None
+    return f"{src}: the output {dst} would overwrite the input" + ("" if hit[0] == src else f" {hit[0]}")
 
 
 def clean_stale_temporaries(items) -> int:
-    """Remove the temporary files (srcnn.files.stale_temporaries) a killed earlier run left beside the
-    outputs planned now (only those of these output names); returns how many."""
-    removed = 0
-    for f in stale_temporaries(d for _, dst, _, _ in items if dst is not None
-                               for d in (dst, dst.with_suffix(".png"))):
-        try:
-            f.unlink()
-            removed += 1
-        except OSError:
-            pass
-    return removed
+    """Remove the temporary files (srcnn.files.remove_stale_temporaries) a killed earlier run left beside
+    the outputs planned now (only those of these output names); returns how many."""
+    return remove_stale_temporaries(d for _, dst, _, _ in items if dst is not None
+                                    for d in (dst, dst.with_suffix(".png")))
 
 
-def final_path(src: Path, dst: Path, img: np.ndarray, ext: str, explicit: bool, overwrite: bool) -> Path:
+def final_path(src: Path, dst: Path, img: np.ndarray, ext: str, explicit: bool, overwrite: bool,
+               inputs: InputFiles | None = None) -> Path:
     """The output path for this image: a jpg becomes png for an image with alpha (default names only);
-    SRCNNError for 16 bits into jpg/webp, the input itself, or an existing file without --overwrite."""
+    SRCNNError for 16 bits into jpg/webp, an input of the run (``inputs``; else the input itself; checked
+    after the png rewrite), or an existing file without --overwrite."""
     suffix = dst.suffix.lower()
     if not explicit and img.ndim == 3 and img.shape[2] == 4 and suffix in (".jpg", ".jpeg"):
         dst = dst.with_suffix(".png")        # alpha forces png
@@ -182,11 +209,23 @@ def final_path(src: Path, dst: Path, img: np.ndarray, ext: str, explicit: bool, 
     if img.dtype == np.uint16 and suffix not in (".png", ".tif", ".tiff"):
         fix = "a .png or .tif output" if explicit else "--ext png or tif"
         raise SRCNNError(f"{src}: a 16-bit image cannot be written as {suffix} ({dst}); use {fix}")
-    if dst.resolve() == src.resolve():
-        raise SRCNNError(f"{src}: the output {dst} would overwrite the input")
+    problem = _overwrites_input(src, dst, inputs if inputs is not None else InputFiles(src))
+    if problem:
+        raise SRCNNError(problem)
     if dst.exists() and not overwrite and not explicit:
         raise SRCNNError(f"{src}: the output {dst} exists; pass --overwrite to replace it")
     return dst
+
+
+def drop_opaque_alpha(img: np.ndarray) -> np.ndarray:
+    """``img`` without its alpha channel when that is fully opaque (a GIF or PNG decoded with an alpha it
+    does not use): no RGBA output for an image without transparency; grey (R = G = B, e.g. a grey+alpha
+    PNG) comes back grey."""
+    if img.ndim != 3 or img.shape[2] != 4 or not (img[:, :, 3] == np.iinfo(img.dtype).max).all():
+        return img
+    rgb = img[:, :, :3]
+    grey = (rgb[:, :, 0] == rgb[:, :, 1]).all() and (rgb[:, :, 1] == rgb[:, :, 2]).all()
+    return np.ascontiguousarray(rgb[:, :, 0] if grey else rgb)
 
 
 def resize_to(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -300,13 +339,15 @@ def super_resolve_files(args: argparse.Namespace) -> int:
             run_sample(sr, args.output)
             return 0
         suffix = args.suffix or default_suffix(scale, args.outscale)
-        items = plan(args.inputs, args.output, scale, suffix, args.ext)
+        items, inputs, skipped = plan(args.inputs, args.output, scale, suffix, args.ext)
         stale = clean_stale_temporaries(items)
         print(f"model: {method} x{scale} ({sr.meta.get('path')}), device {sr.device}"
               + (f", numeric {sr.path.name} ({sr.path.reason})" if args.precision != "fp32" else "")
               + (f", output x{args.outscale:g} (bicubic after the network)" if args.outscale is not None else ""))
         if stale:
             print(f"removed {stale} temporary file(s) left by an interrupted earlier run")
+        for line in skipped:
+            print(line)
         if len(items) > 1 and _tty():
             from tqdm import tqdm
             bar = tqdm(total=len(items), unit="img", file=sys.stderr, dynamic_ncols=True)
@@ -316,8 +357,8 @@ def super_resolve_files(args: argparse.Namespace) -> int:
                 if problem:
                     raise SRCNNError(problem)
                 t0 = time.time()
-                img = read_image(src)
-                dst = final_path(src, dst, img, args.ext, explicit, args.overwrite)
+                img = drop_opaque_alpha(read_image(src))
+                dst = final_path(src, dst, img, args.ext, explicit, args.overwrite, inputs)
                 try:
                     out = sr(img)
                 except SRCNNError as e:
@@ -350,7 +391,7 @@ def super_resolve_files(args: argparse.Namespace) -> int:
     if total > 1:
         dt = max(time.time() - t_start, 1e-9)
         print(f"done: {done} of {total} image(s) in {dt:.1f} s ({done / dt:.2f} images/s), "
-              f"{len(failures)} failed")
+              f"{len(failures)} failed" + (f", {len(skipped)} file(s) skipped" if skipped else ""))
     if failures:
         print(f"\n{len(failures)} of {total} input(s) failed:", file=sys.stderr)
         for f in failures:

@@ -31,10 +31,10 @@ from ..distributed import SINGLE, Dist
 from ..engine import Trainer
 from ..errors import SRCNNError
 from ..models import model_names
-from .common import number, run
+from .common import check_workers, nonempty, number, run
 from .train_model import check_fits_data, lineage, new_model, parse_filters, parse_model_args, resumed_model, \
     weights_source
-from .train_inspect import cmd_export, cmd_inspect, fmt_value, onnx_opset
+from .train_inspect import cmd_export, cmd_inspect, fmt_value, onnx_opset, onnx_opsets
 
 RUN_OPTIONS = ("cuda", "loader", "workers")                 # per invocation, not taken from a checkpoint
 FIXED_OPTIONS = ("model", "model_arg", *SRCNN_OPTIONS, "init", "init_from")  # cannot change once a model exists
@@ -44,7 +44,6 @@ def _positive(kind):
     return number(kind, 0, lo_open=True)  # finite: "inf" and "nan" are refused (srcnn.cli.common.number)
 
 
-_nonnegative_int = number(int, 0)
 _nonnegative_float = number(float, 0)
 _ema_decay = number(float, 0, 1, hi_open=True, unit="(e.g. 0.999; 0 = off)")
 
@@ -67,10 +66,10 @@ def _filters(text):
 
 # (flags, dest, argparse keywords, help). Defaults come from srcnn.config.DEFAULTS.
 OPTIONS = [
-    (["--data"], "data", dict(metavar="FILE", nargs="+"),
+    (["--data"], "data", dict(metavar="FILE", nargs="+", type=nonempty),
      "training HDF5 made by prepare_data.py; several files or a quoted glob ('shards/train-*.h5') are "
      "read as one dataset"),
-    (["--out-dir"], "out_dir", dict(metavar="DIR"),
+    (["--out-dir"], "out_dir", dict(metavar="DIR", type=nonempty),
      "folder for checkpoint.<epoch>, checkpoint.best, checkpoint.last, log.jsonl, plot.png"),
     (["--cuda"], "cuda", dict(action="store_true"), "train on the CUDA GPU (an error if there is none)"),
     (["--precision"], "precision", dict(choices=["auto", "fp32", "bf16", "fp16"]),
@@ -83,7 +82,7 @@ OPTIONS = [
      "alias of --precision bf16 on the CPU, --precision fp16 on CUDA"),
     (["--channels-last"], "channels_last", dict(action=argparse.BooleanOptionalAction),
      "force the channels-last memory format (otherwise --precision picks the layout)"),
-    (["--init-from"], "init_from", dict(metavar="WEIGHTS"),
+    (["--init-from"], "init_from", dict(metavar="WEIGHTS", type=nonempty),
      "start from these weights with a fresh optimizer (fine-tuning, warm restarts): a bundled name "
      "(srcnn_x3, fsrcnn_x3, espcn_x4 ...), an exported .pt, a checkpoint or the authors' .mat; the "
      "architecture, channels and scale must match"),
@@ -126,13 +125,14 @@ OPTIONS = [
     (["--n2"], "n2", dict(type=_positive(int)), "--model srcnn: feature maps of layer 2"),
     (["--padding"], "padding", dict(choices=["none", "zeros", "replicate"]),
      "--model srcnn: training padding: none = the paper (output smaller, labels centre-cropped)"),
-    (["--val-set"], "val_set", dict(metavar="NAME"),
+    (["--val-set"], "val_set", dict(metavar="NAME", type=nonempty),
      "validate on this image set from the datasets root instead of the HDF5 /val images"),
-    (["--data-root"], "data_root", dict(metavar="DIR"), "datasets root for --val-set (default $SRCNN_DATA or ./datasets)"),
+    (["--data-root"], "data_root", dict(metavar="DIR", type=nonempty), "datasets root for --val-set (default $SRCNN_DATA or ./datasets)"),
     (["--loader"], "loader", dict(choices=["auto", "memory", "stream"]),
      "memory: load /train once (onto the GPU with --cuda); stream: bounded-memory reading; "
      "auto: memory up to 2 GiB"),
-    (["--workers"], "workers", dict(type=_nonnegative_int), "reader processes for --loader stream"),
+    (["--workers"], "workers", dict(type=number(int, 0)),
+     "reader processes for --loader stream, at most the number of CPUs (0: read in the training process)"),
 ]
 
 
@@ -172,13 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "optimizer, schedule, epoch, RNG, options, data file). Options given here "
                                    "override the saved ones and are listed. --cuda, --loader and --workers "
                                    "are per run; --out-dir defaults to the checkpoint's folder.")
-    p.add_argument("checkpoint", help="checkpoint.<epoch>, checkpoint.last, checkpoint.interrupted ...")
+    p.add_argument("checkpoint", type=nonempty, help="checkpoint.<epoch>, checkpoint.last, checkpoint.interrupted ...")
     add_options(p, resume=True)
     p.set_defaults(func=cmd_resume)
     p = sub.add_parser("inspect", help="print what a checkpoint holds (no GPU needed)",
                        description="Print architecture, parameters, scale, channels, epoch, options, "
                                    "training data, loss/PSNR history, time spent and the recipe.")
-    p.add_argument("checkpoint", help="a train.py checkpoint (or the authors' .mat weights)")
+    p.add_argument("checkpoint", type=nonempty, help="a train.py checkpoint (or the authors' .mat weights)")
     p.set_defaults(func=cmd_inspect)
     p = sub.add_parser("export", help="write a small weights file (.pt), ONNX (.onnx) or TorchScript (.ts)",
                        description="pt (.pt/.pth): copy a checkpoint without its training state (optimizer, RNG, "
@@ -197,14 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
                               "  python train.py export srcnn/weights/fsrcnn_x3.pt fsrcnn_x3.onnx\n"
                               "  python train.py export --format torchscript checkpoint.best model.jit",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="a train.py checkpoint (e.g. checkpoints/checkpoint.best), an exported "
+    p.add_argument("checkpoint", type=nonempty, help="a train.py checkpoint (e.g. checkpoints/checkpoint.best), an exported "
                                       ".pt or the authors' .mat (onnx/torchscript only)")
-    p.add_argument("output", help="the file to write (atomically: a temporary name, then renamed)")
+    p.add_argument("output", type=nonempty,
+                   help="the file to write (atomically: a temporary name, then renamed); an existing file is "
+                        "refused without --overwrite, and so is the folder of a running training")
     p.add_argument("--format", choices=("onnx", "torchscript", "pt"),
                    help="output format (default: from the output's suffix: .onnx = onnx, .ts/.torchscript = "
                         "torchscript, anything else = pt)")
-    p.add_argument("--opset", type=int, default=None, metavar="N",
-                   help="ONNX opset (default %d)" % onnx_opset())
+    p.add_argument("--opset", type=number(int, *onnx_opsets()), default=None, metavar="N",
+                   help="ONNX opset, %d to %d (default %d)" % (*onnx_opsets(), onnx_opset()))
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the output if it exists (never the checkpoint exported from, nor a file in "
+                        "the folder of a running training)")
     p.set_defaults(func=cmd_export)
     return top
 
@@ -287,6 +292,7 @@ def resume_command(path: Path, cuda: bool, dist: Dist = SINGLE) -> str:
 # ---------------------------------------------------------------------------------------------- commands
 def _run(hp: dict, fresh: bool, resume=None, path=None, changes=()) -> int:
     """Train in this process, or as one rank of a torchrun job when WORLD_SIZE > 1."""
+    check_workers(hp["workers"], DEFAULTS["workers"])
     d = distributed.from_env(hp["cuda"])
     try:
         trainer = build_trainer(hp, resume, path, dist=d)

@@ -113,12 +113,40 @@ def onnx_opset() -> int:
     return OPSET
 
 
+def onnx_opsets() -> tuple[int, int]:
+    """The first and last ONNX opset the exporter writes (--opset's range)."""
+    from ..export import OPSETS
+    return OPSETS
+
+
+def _check_output(src: Path, dst: Path, fmt: str, given_format: str | None, overwrite: bool) -> None:
+    """Before any work, SRCNNError for an export output that: has a suffix of another format than
+    --format (a .pt holding ONNX that nothing reads as such), is the checkpoint itself (a link to it
+    included), exists without --overwrite, or is in the folder of a running training."""
+    from ..export import SUFFIXES
+    from ..files import InputFiles
+    from ..rundir import refuse_running
+    named = SUFFIXES.get(dst.suffix.lower())
+    if given_format and named and named != given_format:
+        right = ", ".join(k for k, v in SUFFIXES.items() if v == given_format)
+        raise SRCNNError(f"{dst}: --format {given_format}, but a {dst.suffix} file is read as {named}; name it "
+                         f"{right} (or drop --format)")
+    InputFiles(src, "the checkpoint it is exported from").check(dst)
+    refuse_running(dst, "the export")
+    if not overwrite and not dst.is_dir() and (dst.exists() or dst.is_symlink()):  # (a folder: the writer's error)
+        raise SRCNNError(f"{dst}: exists; pass --overwrite to replace it")
+
+
 def cmd_export(ns) -> int:
     src, dst = Path(ns.checkpoint), Path(ns.output)
     from ..export import export_file, format_for
+    from ..files import remove_stale_temporaries
     fmt = ns.format or format_for(dst, "pt" if dst.suffix.lower() not in (".onnx", ".ts", ".torchscript") else None)
     if ns.opset is not None and fmt != "onnx":
         raise SRCNNError(f"--opset is for ONNX export, not {fmt}")
+    _check_output(src, dst, fmt, ns.format, ns.overwrite)
+    if remove_stale_temporaries([dst]):
+        print(f"removed the temporary file(s) of an interrupted earlier export to {dst}")
     if fmt != "pt":
         fmt, props = export_file(src, dst, fmt, opset=ns.opset or onnx_opset())
         print(f"wrote {dst} ({fmt}, {dst.stat().st_size / 1024:.0f} KiB) from {src}")
@@ -127,8 +155,6 @@ def cmd_export(ns) -> int:
         return 0
     ck = load_checkpoint(src)
     build_from_checkpoint(ck, src)  # refuse weights that do not fit their architecture
-    if dst.exists() and dst.resolve() == src.resolve():
-        raise SRCNNError(f"{dst}: the output would overwrite the checkpoint it is exported from")
     small = {k: v for k, v in ck.items() if k not in TRAINING_STATE or k == "state_dict"}
     small.pop("partial", None)
     ema = small.pop("ema_state_dict", None)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..errors import SRCNNError
-from ..files import atomic_text, fsync_dir, output_name
+from ..files import InputFiles, atomic_text, fsync_dir, output_name
 from ..h5format import FORMAT, FORMAT_VERSION, HR, LR, SCALE, TRAIN, VAL
 from ..images import list_images
 from .config import PrepareConfig
@@ -159,6 +159,9 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
     if not paths:
         raise SRCNNError(f"no images found in {root}")
     _check_out_path(out)
+    inputs = InputFiles(paths, "an input image")
+    for o in [out, *(existing_shards(out) if shard_size else [])]:  # even with --overwrite
+        inputs.check(o, "--out")
     if out.is_dir():
         raise SRCNNError(f"{out}: is a folder, expected an .h5 file path")
     if not overwrite:
