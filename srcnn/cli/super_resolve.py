@@ -112,8 +112,9 @@ def _is_file_target(out: Path, n_inputs: int) -> bool:
     if n_inputs != 1 or out.is_dir() or not out.suffix:
         return False
     if out.suffix.lower() not in IMAGE_EXTS | MUXERS.keys():
-        raise SRCNNError(f"{out}: unknown image or video suffix {out.suffix!r} for the output file (use one of "
-                         f"{', '.join(sorted(IMAGE_EXTS | MUXERS.keys()))}; for a folder, create it first)")
+        raise SRCNNError(f"{out}: unknown image suffix {out.suffix!r} for the output file (use one of "
+                         f"{', '.join(sorted(IMAGE_EXTS))}; for a video {', '.join(sorted(MUXERS))}; for a "
+                         "folder, create it first)")
     return True
 
 
