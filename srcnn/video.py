@@ -251,6 +251,11 @@ def _display_matrix(frame):
 _SKIP_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration"}
 
 
+def _tags(metadata: dict) -> dict:
+    """Container or stream tags to copy: all but those the muxer writes itself (encoder, brands, duration)."""
+    return {k: t for k, t in metadata.items() if k.lower() not in _SKIP_TAGS}
+
+
 def _open_streams(av, out, vin, others, frame, sr, enc: Encoding, src: Path):
     """Add the output video stream (the input's timing and metadata, ``frame`` = the first decoded frame)
     and a copy of each of ``others``; returns (video stream, {input stream: output stream}, pixel format)."""
@@ -258,7 +263,8 @@ def _open_streams(av, out, vin, others, frame, sr, enc: Encoding, src: Path):
     codec = av.Codec(enc.codec, "w")
     if fmt not in {f.name for f in codec.video_formats or ()}:
         raise SRCNNError(f"{src}: the {enc.codec} encoder cannot write {frame.format.name} "
-                         f"({PIX_FMTS[frame.format.name]}-bit) frames; try another --codec (libx264 takes 8 and 10 bits)")
+                         f"({PIX_FMTS[frame.format.name]}-bit) frames; try another --codec (libx264 takes 8 and "
+                         "10 bits)")
     v = out.add_stream(enc.codec, rate=vin.average_rate or vin.guessed_rate or 25, options=enc.options)
     v.width, v.height, v.pix_fmt = frame.width * sr.scale, frame.height * sr.scale, fmt
     v.time_base = v.codec_context.time_base = vin.time_base
@@ -270,15 +276,26 @@ def _open_streams(av, out, vin, others, frame, sr, enc: Encoding, src: Path):
     matrix = _display_matrix(frame)
     if matrix is not None:
         v.set_display_matrix(matrix)
-    v.metadata.update({k: t for k, t in vin.metadata.items() if k.lower() not in _SKIP_TAGS})
+    v.metadata.update(_tags(vin.metadata))
     copies = {}
     for s in others:
         try:
             copies[s] = out.add_stream_from_template(s)
         except (av.error.FFmpegError, ValueError) as e:
-            raise SRCNNError(f"{src}: cannot copy its {s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else '?'}) "
-                             f"into {enc.muxer} ({_reason(e)})") from None
+            name = s.codec_context.name if s.codec_context else "?"
+            raise SRCNNError(f"{src}: cannot copy its {s.type} stream #{s.index} ({name}) into {enc.muxer} "
+                             f"({_reason(e)})") from None
     return v, copies, fmt
+
+
+def _frames_expected(inp, vin) -> int | None:
+    """The stream's frame count, or one estimated from its duration and frame rate where the container
+    does not say it (mkv, webm), for the progress bar's time left; None when neither is known."""
+    if vin.frames:
+        return vin.frames
+    seconds = float(vin.duration * vin.time_base) if vin.duration and vin.time_base else (inp.duration or 0) / 1e6
+    rate = vin.average_rate or vin.guessed_rate
+    return (round(seconds * rate) or None) if seconds and rate else None
 
 
 def _encode(av, out, v, frame, durations: dict, dst: Path, enc: Encoding) -> None:
@@ -329,8 +346,9 @@ def super_resolve_video(sr, src, dst, codec: str | None = None, crf: int | None 
         others = [s for s in inp.streams if s.type in ("audio", "subtitle")]
         from tqdm import tqdm
         with atomic_path(dst, "video") as tmp, _output(av, tmp, enc.muxer) as out, \
-                tqdm(total=vin.frames or None, unit="frame", file=sys.stderr, dynamic_ncols=True,
+                tqdm(total=_frames_expected(inp, vin), unit="frame", file=sys.stderr, dynamic_ncols=True,
                      disable=not progress, desc=src.name) as bar:
+            out.metadata.update(_tags(inp.metadata))
             v, copies, fmt, pending, n, durations = None, {}, None, [], 0, {}
             for packet in _demux(av, inp, [vin, *others], src):
                 if packet.stream is not vin:

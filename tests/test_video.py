@@ -46,6 +46,7 @@ def make_video(path, pts=VFR_PTS, size=(32, 24), pix_fmt="yuv420p", audio=True, 
         if audio:
             a = out.add_stream("aac", rate=8000)
             a.layout = "mono"
+        out.metadata["title"] = "a test clip"
         out.start_encoding()     # the header, even with no frames
         for i, p in enumerate(pts):
             if frames is None or i < frames:
@@ -69,7 +70,7 @@ def probe(path):
     """(video stream facts, [decoded frames' (pts, Y, Cb, Cr) arrays], [audio packets' bytes])."""
     with av.open(str(path)) as c:
         v = c.streams.video[0]
-        facts = dict(time_base=v.time_base, frames=v.frames, rate=v.average_rate, size=(v.width, v.height),
+        facts = dict(title=c.metadata.get("title"), time_base=v.time_base, frames=v.frames, rate=v.average_rate, size=(v.width, v.height),
                      pix_fmt=v.codec_context.pix_fmt, audio=len(c.streams.audio))
         frames = []
         for f in c.decode(video=0):
@@ -103,6 +104,7 @@ def test_frames_timestamps_audio_and_metadata_are_kept(tmp_path, ckpt, capsys):
     assert b["time_base"] == a["time_base"] and [f[0] for f in fb] == [f[0] for f in fa]   # VFR stays VFR
     assert b["rate"] == a["rate"] and b["rotation"] == a["rotation"] == 90
     assert b["color"] == a["color"] == (1, 1, 1, 1) and b["pix_fmt"] == "yuv420p"
+    assert b["title"] == a["title"] == "a test clip"
     assert audio_b == audio_a and len(audio_a) > 2                # copied packet for packet
 
 
@@ -160,8 +162,10 @@ def test_api_and_mixed_folder(tmp_path, ckpt, capsys):
         sr.video(folder / "clip.mkv", tmp_path / "clip.webm")
     assert names(tmp_path) == ["in", "out"]
     silent = make_video(tmp_path / "silent.mkv", pts=[0, 40], audio=False)
-    r = sr.video(silent, tmp_path / "clip.webm", crf=30)   # VP9 by default for .webm
+    capsys.readouterr()
+    r = sr.video(silent, tmp_path / "clip.webm", crf=30, progress=True)   # VP9 by default for .webm
     assert (r.frames, r.codec) == (2, "libvpx-vp9")
+    assert "2/2" in capsys.readouterr().err                     # the bar: frames, frames/s, time left
     with pytest.raises(SRCNNError, match="exists; pass --overwrite"):
         sr.video(silent, tmp_path / "clip.webm")
     assert sr.video(silent, tmp_path / "clip.webm", overwrite=True).frames == 2
@@ -226,6 +230,10 @@ def test_bad_outputs_and_options(tmp_path, ckpt, capsys, monkeypatch):
     for extra, what in cases:
         rc, _, err = run(["--checkpoint", ckpt, src, *extra], capsys)
         assert rc == 2 and what in err and "Traceback" not in err, (extra, err)
+    from srcnn.images import write_image
+    write_image(tmp_path / "a.png", smooth_image(6, 6, 3))
+    rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", "--crf", 20], capsys)
+    assert rc == 2 and "--codec, --crf and --preset are for video inputs" in err
     real_open = av.open
 
     def deny(path, mode="r", *a, **k):   # a folder that refuses new files (root writes anywhere)
@@ -235,7 +243,7 @@ def test_bad_outputs_and_options(tmp_path, ckpt, capsys, monkeypatch):
     monkeypatch.setattr(av, "open", deny)
     rc, _, err = run(["--checkpoint", ckpt, src, "-o", tmp_path / "o.mp4"], capsys)
     assert rc == 2 and f"error: {tmp_path / 'o.mp4'}: cannot write the video (Permission denied)" in err
-    assert names(tmp_path) == ["clip.mp4", "clip_x3.mp4", "file"]
+    assert names(tmp_path) == ["a.png", "clip.mp4", "clip_x3.mp4", "file"]
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
