@@ -300,17 +300,25 @@ def _frames_expected(inp, vin) -> int | None:
 
 def _encode(av, out, v, frame, durations: dict, dst: Path, enc: Encoding) -> None:
     """Encode ``frame`` (None: flush the encoder) and mux its packets, each with the duration of the input
-    frame of its pts (``durations``, popped; the encoder guesses the last one's from the frame rate). A
-    write error (an OSError) propagates for atomic_path to name; an encoder error is an SRCNNError."""
+    frame of its pts (``durations``, popped; the encoder guesses the last one's from the frame rate)."""
     try:
         packets = v.encode(frame)
-        for p in packets:
-            p.duration = durations.pop(p.pts, p.duration)
+    except av.error.FFmpegError as e:
+        raise SRCNNError(f"{dst}: cannot encode with {enc.codec} ({_reason(e)})") from None
+    for p in packets:
+        p.duration = durations.pop(p.pts, p.duration)
+    _mux(av, out, packets, dst)
+
+
+def _mux(av, out, packets, dst: Path) -> None:
+    """Write packets; a write error (an OSError) propagates for atomic_path to name, a muxer's refusal
+    (e.g. timestamps it cannot store) is an SRCNNError."""
+    try:
         out.mux(packets)
     except av.error.FFmpegError as e:
         if isinstance(e, OSError):
             raise
-        raise SRCNNError(f"{dst}: cannot encode with {enc.codec} ({_reason(e)})") from None
+        raise SRCNNError(f"{dst}: cannot write the video ({_reason(e)})") from None
 
 
 def super_resolve_video(sr, src, dst, codec: str | None = None, crf: int | None = None,
@@ -358,7 +366,7 @@ def super_resolve_video(sr, src, dst, codec: str | None = None, crf: int | None 
                         pending.append(packet)       # before the first frame: the streams are not added yet
                         continue
                     packet.stream = copies[packet.stream]
-                    out.mux(packet)
+                    _mux(av, out, packet, dst)
                     continue
                 try:
                     frames = packet.decode()
@@ -373,7 +381,7 @@ def super_resolve_video(sr, src, dst, codec: str | None = None, crf: int | None 
                         v, copies, fmt = _open_streams(av, out, vin, others, frame, sr, enc, src)
                         for p in pending:
                             p.stream = copies[p.stream]
-                            out.mux(p)
+                        _mux(av, out, pending, dst)
                         pending = []
                     if frame.format.name.replace("yuvj", "yuv") != fmt:
                         raise SRCNNError(f"{src}: the pixel format changes mid-stream "
