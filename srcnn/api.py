@@ -4,6 +4,7 @@
     sr = srcnn.load("fsrcnn", scale=3)     # bundled weights by name, or a path (see load)
     out = sr(img)                           # numpy (H,W[,C]) uint8/uint16 -> (3H,3W[,C]), same dtype
     out = srcnn.upscale(img, scale=3)       # the bundled SRCNN in one call
+    sr.video("clip.mp4", "clip_x3.mp4", crf=18)   # a video file, audio and timestamps kept (PyAV)
     fast = srcnn.load("fsrcnn", precision="auto")   # bfloat16 where the hardware has it natively
     srcnn.list_models()                     # the bundled weights: name, scales, parameters, Set5 PSNR
 
@@ -94,6 +95,19 @@ class SuperResolver:
         if np.issubdtype(a.dtype, np.floating):
             return inference.super_resolve_float(a, self.model, self.scale, tile, ensemble, path)
         return inference.super_resolve(a, self.model, self.scale, tile, ensemble, path)
+
+    def video(self, src, dst, codec: str | None = None, crf: int | None = None, preset: str | None = None,
+              overwrite: bool = False, progress: bool = False):
+        """Super-resolve the video file ``src`` into the video file ``dst`` (srcnn.video: every frame,
+        a Y model on the Y plane; audio, subtitles, timestamps, rotation and colour metadata kept; the
+        container follows dst's suffix). codec: the encoder (default libx264; libvpx-vp9 for .webm);
+        crf: quality, 0 = lossless (default 18); preset: x264/x265 speed (default "medium"); overwrite:
+        replace an existing dst; progress: a tqdm bar on stderr. Needs PyAV (the ``video`` extra).
+        Returns a srcnn.video.VideoResult (frames, size, out_size, codec, seconds); SRCNNError for a bad
+        input or output, with nothing written under dst."""
+        from .video import super_resolve_video
+        return super_resolve_video(self, src, dst, codec=codec, crf=crf, preset=preset, overwrite=overwrite,
+                                   progress=progress)
 
     def _tensor(self, x: torch.Tensor, tile, ensemble, path) -> torch.Tensor:
         if not x.is_floating_point():

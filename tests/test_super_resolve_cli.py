@@ -426,7 +426,7 @@ def test_help_documents_every_flag(capsys):
     out = capsys.readouterr().out
     for flag in ("--outscale X", "--suffix TEXT", "--ext {auto,png,jpg,tif,webp}", "--overwrite", "--checkpoint",
                  "--tile", "--self-ensemble", "--sample", "--device", "--scale", "--model",
-                 "--precision {auto,fp32,bf16}"):
+                 "--precision {auto,fp32,bf16}", "--codec NAME", "--crf N", "--preset NAME"):
         assert flag in out, flag
     assert ".onnx" in out
 

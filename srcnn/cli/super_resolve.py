@@ -1,4 +1,4 @@
-"""super_resolve.py: upscale your own low-resolution images with an SRCNN (or FSRCNN, ESPCN, VDSR...) model."""
+"""super_resolve.py: upscale your own low-resolution images and videos with an SRCNN (or FSRCNN, ESPCN, VDSR...) model."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +15,7 @@ from .common import add_weights_options, nonempty, run
 from ..images import IMAGE_EXTS, READ_EXTS, list_images, read_image, write_image
 from ..inference import AUTO_TILE, check_tile, check_weights_name
 from ..precision import INFERENCE_PRECISIONS
+from ..video import DEFAULT_CRF, DEFAULT_PRESET, MUXERS, is_video, list_videos, output_suffix
 
 EXTS = ("auto", "png", "jpg", "tif", "webp")
 
@@ -23,8 +24,11 @@ The input is the low-resolution image: it is upscaled with MATLAB-compatible bic
 restores detail (SRCNN, VDSR); an LR-input model (FSRCNN, ESPCN) upscales the image itself. A Y model
 (the paper's) works on the Y channel and keeps bicubic Cb/Cr; an RGB model on RGB. Greyscale stays
 greyscale, alpha is upscaled and kept (an alpha that is fully opaque is dropped, and grey+alpha then
-comes out grey), 16-bit in gives 16-bit out, EXIF orientation is applied. Large images are processed in tiles; the result is the same for every --tile (with the default
---precision fp32).
+comes out grey), 16-bit in gives 16-bit out, EXIF orientation is applied. Large images are processed
+in tiles; the result is the same for every --tile (with the default --precision fp32). A video (mp4,
+mkv, mov, webm, avi, m4v) is upscaled frame by frame into a video (H.264 by default; needs PyAV: pip
+install "srcnn[video]"): a Y model on each frame's Y plane, Cb/Cr bicubic; audio and subtitles
+copied, timestamps, rotation and colour metadata kept.
 
 examples:
   python super_resolve.py lr.bmp                      # bundled x3 weights -> lr_x3.png
@@ -39,24 +43,26 @@ examples:
   python super_resolve.py --model fsrcnn --scale 4 --outscale 2.5 lr.png   # x4 network, then bicubic to x2.5
   python super_resolve.py --checkpoint fsrcnn_x3.onnx lr.png   # an exported model, run by onnxruntime
   python super_resolve.py photos/ -o out/ --ext jpg --suffix big --overwrite   # out/<name>_big.jpg
+  python super_resolve.py --model fsrcnn clip.mp4 --crf 20   # -> clip_x3.mp4, H.264, audio copied
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="super_resolve.py", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-        description="Super-resolve images: bicubic upscale by the scale, then the network (or the network "
-                    "on the image itself for an LR-input model).")
+        description="Super-resolve images and videos: bicubic upscale by the scale, then the network (or the "
+                    "network on the image itself for an LR-input model).")
     p.add_argument("inputs", nargs="*", metavar="INPUT", type=nonempty,
-                   help="image files and/or folders (the images directly inside; earlier "
+                   help="image or video files and/or folders (the images and videos directly inside; earlier "
                         "<name>_<suffix> outputs there are skipped, each named in one line)")
     add_weights_options(p)
     p.add_argument("--scale", type=int, metavar="S",
                    help="upscaling factor (default: the checkpoint's; 3 for the bundled weights)")
     p.add_argument("-o", "--output", metavar="PATH", type=nonempty,
-                   help="output file (one input; its suffix must be an image format) or folder (created if "
-                        "needed); default: <name>_<suffix>.<ext> beside each input (or the current folder for "
-                        "--sample)")
+                   help="output file (one input; its suffix must be an image format, or a video container "
+                        "for a video) or folder (created if needed); default: <name>_<suffix>.<ext> beside each "
+                        "input (or the current folder for --sample); a video keeps its container (.mp4 for "
+                        ".avi)")
     p.add_argument("--outscale", type=float, metavar="X",
                    help="final scale of the output if it differs from the network's (e.g. 2.5, or 8 with an x4 "
                         "model): the network's result is resized with MATLAB-compatible bicubic (srcnn.imresize) "
@@ -85,6 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "CPU has native bfloat16, AMX or AVX-512 BF16, or on a CUDA GPU; a grey level or so "
                         "off), auto (bf16 where the hardware has it natively, else fp32). An .onnx model "
                         "runs in float32 (bf16 refused)")
+    v = p.add_argument_group("video", "encoding of video outputs (the container follows the output's suffix: "
+                                      "mp4, m4v, mkv, mov, webm)")
+    v.add_argument("--codec", metavar="NAME",
+                   help="video encoder (default: libx264, H.264; libvpx-vp9 for .webm); any PyAV has, e.g. "
+                        "libx265, libvpx-vp9, libsvtav1, ffv1")
+    v.add_argument("--crf", type=int, metavar="N",
+                   help=f"quality of libx264/libx265 (0..51), libvpx-vp9/libaom-av1/libsvtav1 (0..63): lower is "
+                        f"better and larger; 0 = lossless (x264, x265, VP9) (default: {DEFAULT_CRF})")
+    v.add_argument("--preset", metavar="NAME",
+                   help=f"libx264/libx265 speed preset, ultrafast .. veryslow, placebo: slower is smaller at "
+                        f"the same quality (default: {DEFAULT_PRESET})")
     p.add_argument("--sample", action="store_true",
                    help="super-resolve the bundled test chart: writes sample_lr.png, sample_x<scale>.png "
                         "and sample_compare.png (bicubic | model | original)")
@@ -96,9 +113,10 @@ def _is_file_target(out: Path, n_inputs: int) -> bool:
     image suffix (out.gif, out.txt) is an error, not a folder."""
     if n_inputs != 1 or out.is_dir() or not out.suffix:
         return False
-    if out.suffix.lower() not in IMAGE_EXTS:
+    if out.suffix.lower() not in IMAGE_EXTS | MUXERS.keys():
         raise SRCNNError(f"{out}: unknown image suffix {out.suffix!r} for the output file (use one of "
-                         f"{', '.join(sorted(IMAGE_EXTS))}; for a folder, create it first)")
+                         f"{', '.join(sorted(IMAGE_EXTS))}; for a video {', '.join(sorted(MUXERS))}; for a "
+                         "folder, create it first)")
     return True
 
 
@@ -125,10 +143,11 @@ def plan(inputs: list[str], output: str | None, scale: int, suffix: str | None =
     for arg in inputs:
         p = Path(arg)
         if p.is_dir():
-            found = [f for f in list_images(p, recursive=False) if not f.stem.endswith(f"_{suffix}")]
+            found = [f for f in sorted(list_images(p, recursive=False) + list_videos(p))
+                     if not f.stem.endswith(f"_{suffix}")]
             skipped += _skipped_in(p, found, suffix)
             if not found:
-                items.append((p, None, f"{p}: no images in this folder", False))
+                items.append((p, None, f"{p}: no images or videos in this folder", False))
             sources += found
         else:
             sources.append(p)
@@ -138,7 +157,7 @@ def plan(inputs: list[str], output: str | None, scale: int, suffix: str | None =
         out_dir = Path(output)
         if out_dir.exists() and not out_dir.is_dir():
             raise SRCNNError(f"{out_dir}: exists and is not a folder (with several inputs -o is a folder)")
-        if out_dir.suffix.lower() in IMAGE_EXTS and not out_dir.exists():
+        if out_dir.suffix.lower() in IMAGE_EXTS | MUXERS.keys() and not out_dir.exists():
             raise SRCNNError(f"{out_dir}: -o names a file but there are {len(sources)} inputs; give a folder")
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -149,9 +168,13 @@ def plan(inputs: list[str], output: str | None, scale: int, suffix: str | None =
         if single:
             dst = Path(output)
         else:
-            dst = (Path(output) if output is not None else src.parent) / f"{src.stem}_{suffix}{output_ext(src, ext)}"
+            ext_ = output_suffix(src) if is_video(src) else output_ext(src, ext)
+            dst = (Path(output) if output is not None else src.parent) / f"{src.stem}_{suffix}{ext_}"
         problem = _overwrites_input(src, dst, files)
-        if problem is None and dst.resolve() in taken:
+        if problem is None and is_video(src) != is_video(dst):
+            kind = "a video needs a video" if is_video(src) else "an image needs an image"
+            problem = f"{src}: {kind} output, not {dst}"
+        elif problem is None and dst.resolve() in taken:
             problem = f"{src}: the output {dst} is already the output of {taken[dst.resolve()]}"
         elif problem is None:
             taken[dst.resolve()] = src
@@ -311,6 +334,18 @@ def out_of_memory(e: BaseException, img: np.ndarray, tile: int | None) -> str:
     return f"out of memory or device error ({msg}); try a smaller --tile"
 
 
+def super_resolve_video(sr, src: Path, dst: Path, args: argparse.Namespace, say) -> None:
+    """One video input through ``sr.video`` (srcnn.video), with a progress bar on a terminal."""
+    if args.outscale is not None:
+        raise SRCNNError(f"{src}: --outscale is for images, not videos")
+    r = sr.video(src, dst, codec=args.codec, crf=args.crf, preset=args.preset, overwrite=args.overwrite,
+                 progress=_tty())
+    (w, h), (w2, h2) = r.size, r.out_size
+    say(f"{src} -> {dst}  ({w}x{h} -> {w2}x{h2}, {r.frames} frames, {r.codec}, {r.seconds:.1f} s, "
+        f"{r.frames / max(r.seconds, 1e-9):.1f} frames/s)")
+    sys.stdout.flush()
+
+
 def super_resolve_files(args: argparse.Namespace) -> int:
     """Check the options, load the model, write every output (or the --sample files) and print the
     summary; 0, or 2 when an input failed (each failure one "error:" line, listed again at the end)."""
@@ -327,9 +362,10 @@ def super_resolve_files(args: argparse.Namespace) -> int:
             raise SRCNNError(f"--suffix {args.suffix!r}: must be non-empty text without a path separator")
         if args.model is not None:
             check_weights_name(args.model)
-        if args.sample and (args.outscale is not None or args.suffix or args.ext != "png" or args.overwrite):
-            raise SRCNNError("--sample writes its three fixed files; --outscale, --suffix, --ext and --overwrite "
-                             "are for input images")
+        if args.sample and (args.outscale is not None or args.suffix or args.ext != "png" or args.overwrite
+                            or args.codec or args.crf is not None or args.preset):
+            raise SRCNNError("--sample writes its three fixed files; --outscale, --suffix, --ext, --overwrite "
+                             "and the video options are for input images and videos")
         from ..api import load
         sr = load(Path(args.checkpoint) if args.checkpoint else (args.model or "srcnn"), scale=args.scale,
                   device=args.device, tile=args.tile, ensemble=args.self_ensemble, precision=args.precision,
@@ -340,6 +376,8 @@ def super_resolve_files(args: argparse.Namespace) -> int:
             return 0
         suffix = args.suffix or default_suffix(scale, args.outscale)
         items, inputs, skipped = plan(args.inputs, args.output, scale, suffix, args.ext)
+        if (args.codec or args.crf is not None or args.preset) and not any(is_video(i[0]) for i in items):
+            raise SRCNNError("--codec, --crf and --preset are for video inputs, and there are none")
         stale = clean_stale_temporaries(items)
         print(f"model: {method} x{scale} ({sr.meta.get('path')}), device {sr.device}"
               + (f", numeric {sr.path.name} ({sr.path.reason})" if args.precision != "fp32" else "")
@@ -357,6 +395,10 @@ def super_resolve_files(args: argparse.Namespace) -> int:
                 if problem:
                     raise SRCNNError(problem)
                 t0 = time.time()
+                if is_video(src):
+                    super_resolve_video(sr, src, dst, args, say)
+                    done += 1
+                    continue
                 img = drop_opaque_alpha(read_image(src))
                 dst = final_path(src, dst, img, args.ext, explicit, args.overwrite, inputs)
                 try:
