@@ -30,7 +30,7 @@ from srcnn.cli.common import run  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
 from srcnn.evaluation import evaluate_set  # noqa: E402
 from srcnn.files import atomic_text  # noqa: E402
-from srcnn.inference import bundled_checkpoint, bundled_models, super_resolve  # noqa: E402
+from srcnn.inference import REAL, bundled_checkpoint, bundled_models, super_resolve  # noqa: E402
 from srcnn.models import build_model, count_parameters, macs_per_pixel  # noqa: E402
 
 SETS, SCALES = ("Set5", "Set14"), (2, 3, 4)
@@ -123,7 +123,7 @@ def main() -> int:
         family = name.split("-")[0]
         return FAMILIES.index(family) if family in FAMILIES else len(FAMILIES), name
 
-    for name in sorted({b.name for b in bundled_models()}, key=order):
+    for name in sorted({b.name for b in bundled_models() if not b.name.endswith(REAL)}, key=order):  # -real: real_photos.py
         files = [b for b in bundled_models() if b.name == name]
         cfg = load_model(files[0].path)[1]["model"]
         label = f"{title(name, cfg)} (this project, bundled)"

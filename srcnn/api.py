@@ -151,7 +151,8 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
          trust_code: bool = False) -> SuperResolver:
     """A callable :class:`SuperResolver` for
 
-    - a bundled model name ("srcnn", "fsrcnn", "espcn"): its weights for ``scale`` (default 3), whatever
+    - a bundled model name ("srcnn", "fsrcnn", "espcn"; "fsrcnn-real" for JPEG photos, noise, blur and
+      resizes other than MATLAB's bicubic): its weights for ``scale`` (default 3), whatever
       files the current folder holds (a file named like a model: "./srcnn" or Path("srcnn"));
     - a path: a train.py checkpoint, a weights file from ``train.py export`` (.pt), the SRCNN authors'
       MATLAB .mat, or an exported .onnx (run by onnxruntime) / TorchScript (.ts) file;
@@ -173,7 +174,10 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
         raise SRCNNError(f"ensemble {ensemble!r}: must be True or False")
     dev = inference.resolve_device(device)
     model, meta, s = inference.load_for_scale(path, scale, dev, model=name, trust_code=trust_code is True)
-    return SuperResolver(model, meta, s, tile=tile, ensemble=ensemble, precision=precision)
+    sr = SuperResolver(model, meta, s, tile=tile, ensemble=ensemble, precision=precision)
+    if name is not None and name != inference.architecture(name):
+        sr.name = name  # "fsrcnn-real", not its architecture's label
+    return sr
 
 
 _CACHE: dict[tuple, SuperResolver] = {}

@@ -92,6 +92,14 @@ def bundled_names() -> list[str]:
     return sorted({b.name for b in bundled_models()})
 
 
+REAL = "-real"  # suffix of the bundled weights trained on the real-photo degradation (fsrcnn-real)
+
+
+def architecture(name: str) -> str:
+    """The registry architecture of a bundled name: "fsrcnn-real" -> "fsrcnn", "srcnn" -> "srcnn"."""
+    return name.removesuffix(REAL)
+
+
 def weights_names() -> list[str]:
     """The names --model and srcnn.load take: every architecture of the registry (its bundled weights, or
     an error saying how to get them) and every bundled name (``fsrcnn-real``: other weights of one)."""

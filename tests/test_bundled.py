@@ -16,7 +16,7 @@ from srcnn.datasets import resolve_set
 from srcnn.errors import SRCNNError
 from srcnn.evaluation import evaluate_set
 from srcnn.images import read_image, write_image
-from srcnn.inference import bundled_checkpoint, bundled_models
+from srcnn.inference import REAL, architecture, bundled_checkpoint, bundled_models
 from srcnn.models import count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,9 +56,12 @@ def test_bundled_weights_load_with_their_recipe(b):
     ck = load_checkpoint(b.path)
     assert "optimizer" not in ck and ck["channels"] == "y"
     scales = ck["scale"] if isinstance(ck["scale"], list) else [ck["scale"]]
-    assert tuple(scales) == b.scales and ck["model"]["name"] == b.name
+    arch = architecture(b.name)
+    assert tuple(scales) == b.scales and ck["model"]["name"] == arch
     assert ck["recipe"]["train"].startswith("python train.py train")
-    assert f"--model {b.name}" in ck["recipe"]["train"] or b.name == "srcnn"
+    assert f"--model {arch}" in ck["recipe"]["train"] or arch == "srcnn"
+    if b.name.endswith(REAL):  # trained on the real-photo degradation, recorded in its data's command
+        assert "--degradation real" in ck["recipe"]["prepare"]
     assert "--scale " + ",".join(map(str, b.scales)) in ck["recipe"]["prepare"]
     assert ck["data"]["fingerprint"] and ck["history"]
     model, meta = load_model(b.path)
@@ -84,8 +87,9 @@ def _readme_row(label: str) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.parametrize("name", sorted({b.name for b in BUNDLED}))
+@pytest.mark.parametrize("name", sorted({b.name for b in BUNDLED if not b.name.endswith(REAL)}))
 def test_bundled_weights_score_what_the_readme_says(data_root, name):
+    """The clean models' rows of the README results table (the -real ones: tests/test_real_photos.py)."""
     _, meta = load_model(next(b.path for b in BUNDLED if b.name == name))
     expected = _readme_row(title(name, meta["model"]))
     assert expected, f"no README results for {name}"

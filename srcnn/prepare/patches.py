@@ -204,44 +204,30 @@ def _process_image(res: ImageResult, path: str, cfg: PrepareConfig) -> ImageResu
         for s in cfg.scales:
             res.val[val_input(s)] = np.ascontiguousarray(inputs[s], dtype=np.float16)
         return res
-    if cfg.degradation is not None:
-        return _cut_real(res, img, cfg, rng)
-    lrs, hrs, scales = [], [], []
-    for _, im in versions(img, cfg.augment):
-        chans = to_channels(im, cfg.channels)
-        for s in cfg.scales:
-            hr = modcrop(chans, s)
-            if min(hr.shape[:2]) < cfg.patch_size:
-                continue  # a downscaled copy too small for a patch: nothing to cut
-            lr = network_input(hr / 255.0, s, cfg, rng)
-            # Degradation commutes with flips/rotations (the bicubic grid is symmetric for
-            # multiples of s; tested), so the 8 orientations reuse one degraded image.
-            pairs = zip(dihedral(lr), dihedral(hr)) if cfg.augment else [(lr, hr)]
-            for lr_t, hr_t in pairs:
-                a, b = extract_patches(lr_t, hr_t, cfg.patch_size, cfg.label, cfg.stride, s if small else 1)
-                lrs.append(a)
-                hrs.append(b)
-                scales.append(np.full(len(a), s, np.uint8))
-    res.lr, res.hr, res.scale = np.concatenate(lrs), np.concatenate(hrs), np.concatenate(scales)
-    return res
-
-
-def _cut_real(res: ImageResult, img: np.ndarray, cfg: PrepareConfig, rng: np.random.Generator) -> ImageResult:
-    """The training samples of one image under the "real" degradation: every version (with ``augment``
-    each of the 8 orientations of the 5 sizes) draws its own degradation, so an image gives up to 40
-    different ones."""
-    small = cfg.input == "lr"
     lrs, hrs, scales = [], [], []
     for _, im in versions(img, cfg.augment):
         for s in cfg.scales:
-            rgb = modcrop(im, s)
-            if min(rgb.shape[:2]) < cfg.patch_size:
-                continue
-            for t in (dihedral(rgb) if cfg.augment else [rgb]):
-                lr, hr = real_pair(np.ascontiguousarray(t), s, cfg, rng)
+            for lr, hr in _degraded_pairs(im, s, cfg, rng):
                 a, b = extract_patches(lr, hr, cfg.patch_size, cfg.label, cfg.stride, s if small else 1)
                 lrs.append(a)
                 hrs.append(b)
                 scales.append(np.full(len(a), s, np.uint8))
     res.lr, res.hr, res.scale = np.concatenate(lrs), np.concatenate(hrs), np.concatenate(scales)
     return res
+
+
+def _degraded_pairs(im: np.ndarray, s: int, cfg: PrepareConfig, rng: np.random.Generator):
+    """(network input, HR) of one image version at scale ``s``, modcropped (none for a downscaled copy too
+    small for a patch), in the 8 orientations with ``augment``. The paper's degradation commutes with
+    flips/rotations (the bicubic grid is symmetric for multiples of s; tested), so its orientations reuse
+    one degraded image; the "real" one draws a degradation per orientation (40 per image with augment)."""
+    if min(modcrop(im, s).shape[:2]) < cfg.patch_size:
+        return
+    if cfg.degradation is not None:
+        rgb = modcrop(im, s)
+        for t in (dihedral(rgb) if cfg.augment else [rgb]):
+            yield real_pair(np.ascontiguousarray(t), s, cfg, rng)
+        return
+    hr = modcrop(to_channels(im, cfg.channels), s)
+    lr = network_input(hr / 255.0, s, cfg, rng)
+    yield from (zip(dihedral(lr), dihedral(hr)) if cfg.augment else [(lr, hr)])
