@@ -39,7 +39,8 @@ class SuperResolver:
     meta: what its file says (architecture, scale(s), channels, provenance); scale: the factor it upscales
     by; name: a short label ("fsrcnn", "srcnn-9-5-5", ...); tile: output tile side (None automatic,
     0 one pass); ensemble: self-ensemble (8 flips/rotations averaged, 8x the time); precision: "fp32"
-    (default, bit-exact), "bf16" or "auto" (srcnn.precision.inference_path; ``path`` is the resolved one).
+    (default, bit-exact), "ort", "bf16" or "auto" (the fastest path measured to cost <= 0.05 dB on Set5;
+    srcnn.precision.inference_path; ``path`` is the resolved one).
     """
     model: torch.nn.Module
     meta: dict

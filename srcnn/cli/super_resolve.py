@@ -79,11 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average the network's outputs over the 8 flips/rotations of its input (each mapped "
                         "back): usually a little sharper, 8x the time")
     p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="fp32",
-                   help="numeric path of the network: fp32 (default; float32, the same result for every "
-                        "--tile), bf16 (bfloat16 autocast, channels-last on the CPU: faster only where the "
-                        "CPU has native bfloat16, AMX or AVX-512 BF16, or on a CUDA GPU; a grey level or so "
-                        "off), auto (bf16 where the hardware has it natively, else fp32). An .onnx model "
-                        "runs in float32 (bf16 refused)")
+                   help="numeric path: fp32 (default; float32 and MATLAB's float64 colour arithmetic, the "
+                        "same result for every --tile); the fast paths, each measured to cost <= 0.05 dB on "
+                        "Set5 (benchmarks/bench_video.py), with float32 OpenCV colour conversion: ort (the "
+                        "network in onnxruntime, CPU), bf16 (bfloat16 autocast, channels-last on the CPU: "
+                        "faster only with native bfloat16 or on a CUDA GPU), auto (the fastest: ort on the "
+                        "CPU where onnxruntime is installed, else bf16 where native, else float32 "
+                        "channels-last). An .onnx model runs in float32 (bf16 refused)")
     p.add_argument("--sample", action="store_true",
                    help="super-resolve the bundled test chart: writes sample_lr.png, sample_x<scale>.png "
                         "and sample_compare.png (bicubic | model | original)")
