@@ -19,6 +19,9 @@ _T = np.array([[65.481, 128.553, 24.966],
                [112.0, -93.786, -18.214]])
 _OFFSET = np.array([16.0, 128.0, 128.0])
 _TINV = np.linalg.inv(_T)
+# The same conversions as 3x4 affine matrices in float32 for cv2.transform (the fast inference paths).
+_T32 = np.hstack([_T / 255.0, _OFFSET[:, None] / 255.0]).astype(np.float32)
+_TINV32 = np.hstack([_TINV * 255.0, -(_TINV @ _OFFSET)[:, None]]).astype(np.float32)
 
 
 def _round_uint8(x: np.ndarray) -> np.ndarray:
@@ -78,14 +81,21 @@ def to_planes(img: np.ndarray, channels: int) -> np.ndarray:
     img: (H,W) grey, (H,W,3) RGB or (H,W,4) RGBA, float. Returns (H,W,P): for a 1-channel (Y) model
     [grey] (a grey image is its own Y) or [Y, Cb, Cr] of rgb2ycbcr; for a 3-channel model [grey]*3 or
     [R, G, B]; then alpha, if any. The network sees planes[:, :, :channels]; :func:`from_planes` takes
-    its output and the rest back to an image.
+    its output and the rest back to an image. float32 in: computed in float32 with OpenCV (the fast
+    inference paths; within 1e-6 of MATLAB's float64 arithmetic), else in float64 as rgb2ycbcr.
     """
     if channels not in (1, 3):
         raise SRCNNError(f"models with {channels} channels are not supported (1 = Y or 3 = RGB)")
     if img.ndim == 2:
         return img[:, :, None] if channels == 1 else np.repeat(img[:, :, None], 3, axis=2)
     color, alpha = img[:, :, :3], img[:, :, 3:]
-    planes = rgb2ycbcr(color) if channels == 1 else color
+    if channels == 3:
+        planes = color
+    elif img.dtype == np.float32:
+        import cv2
+        planes = cv2.transform(np.ascontiguousarray(color), _T32)
+    else:
+        planes = rgb2ycbcr(color)
     return np.ascontiguousarray(np.concatenate([planes, alpha], axis=2)) if alpha.shape[2] else planes
 
 
@@ -97,10 +107,16 @@ def from_planes(net: np.ndarray, rest: np.ndarray, gray: bool) -> tuple[np.ndarr
     to_planes put them; gray: the image was grey. Returns (image, alpha): image (h,w) grey (the mean of
     the network's planes) or (h,w,3) RGB (ycbcr2rgb of [Y, Cb, Cr] for a Y model, clipped to [0,1]; the
     network's planes for an RGB model); alpha (h,w), the last plane of ``rest`` when it holds one,
-    else None. Computed in the dtype given.
+    else None. Computed in the dtype given (float32: with OpenCV, as :func:`to_planes`).
     """
     if gray:
         return net.mean(axis=2), None
     c = net.shape[2]
-    color = ycbcr2rgb(np.concatenate([net, rest[:, :, :2]], axis=2)) if c == 1 else net
+    if c == 3:
+        color = net
+    elif net.dtype == np.float32:
+        import cv2
+        color = np.clip(cv2.transform(np.concatenate([net, rest[:, :, :2]], axis=2), _TINV32), 0.0, 1.0)
+    else:
+        color = ycbcr2rgb(np.concatenate([net, rest[:, :, :2]], axis=2))
     return color, (rest[:, :, -1] if rest.shape[2] > (2 if c == 1 else 0) else None)

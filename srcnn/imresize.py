@@ -92,6 +92,42 @@ def imresize(img: np.ndarray, scale: float | None = None,
     return out.astype(np.uint8) if is_uint8 else out
 
 
+PHASE_RADIUS = 2   # input pixels either side of an output pixel that an upscale's cubic kernel reaches
+
+
+def upscale_phases(scale: int) -> np.ndarray:
+    """The weights of an integer upscale, one row per output phase: (scale, 2*PHASE_RADIUS+1) float64.
+
+    Output pixel s*q + p sits at input coordinate q + (p + 0.5)/s - 0.5 (0-based), so phase p applies
+    row p to the input pixels q-2 .. q+2; the same weights :func:`contributions` gives every output
+    pixel of that phase (borders included, once the input is mirrored as MATLAB does).
+    """
+    t = np.arange(-PHASE_RADIUS, PHASE_RADIUS + 1, dtype=np.float64)
+    w = cubic((np.arange(scale)[:, None] + 0.5) / scale - 0.5 - t[None, :])
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def upscale_float32(padded: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB's bicubic upscale by an integer ``scale`` in float32 (OpenCV), for the fast inference paths.
+
+    padded: (h+4, w+4[, C]) float32, the input with PHASE_RADIUS pixels of MATLAB's mirror border
+    (``np.pad(x, 2, mode="symmetric")`` on the two image axes, or real neighbours of a region) ->
+    (scale*h, scale*w[, C]) float32: the same numbers as :func:`imresize` up to float32 rounding (one
+    separable filter per pair of output phases, interleaved).
+    """
+    import cv2
+    r = PHASE_RADIUS
+    h, w = padded.shape[0] - 2 * r, padded.shape[1] - 2 * r
+    k = upscale_phases(scale).astype(np.float32)
+    out = np.empty((h, scale, w, scale) + padded.shape[2:], np.float32)
+    if out.size:
+        for py in range(scale):
+            for px in range(scale):
+                f = cv2.sepFilter2D(padded, -1, k[px], k[py])   # (drops a last axis of 1)
+                out[:, py, :, px] = f[r:r + h, r:r + w].reshape(out.shape[:1] + out.shape[2:3] + out.shape[4:])
+    return out.reshape((scale * h, scale * w) + padded.shape[2:])
+
+
 def imresize_torch(x: torch.Tensor, scale: float | None = None,
                    output_shape: tuple[int, int] | None = None, antialias: bool = True) -> torch.Tensor:
     """The same resize for a batch: x (N,C,H,W) or (H,W) float on any device -> same dtype/device.

@@ -19,11 +19,13 @@ run_model keeps PyTorch on the same kernels for every tile size (see there); on 
 different algorithm for a different tile shape, a last-bit difference. The same holds with
 self-ensemble (the 8 flips/rotations of each tile's input, each output mapped back, averaged).
 
-That is the float32 path (``precision="fp32"``, the default). ``precision="bf16"`` runs the network in
-bfloat16 autocast (channels-last on the CPU; srcnn.precision.inference_path decides, "auto" picks bf16
-only where the hardware computes it natively), its output back in float32 before anything else: faster
-on such hardware, a few grey levels off at most, and tiles then agree with one pass only to bfloat16
-rounding.
+That is the float32 path (``precision="fp32"``, the default). The fast paths (srcnn.precision.
+inference_path: "auto", "ort", "bf16") trade those exact bits for speed within a measured budget
+(<= 0.05 dB on Set5, benchmarks/bench_video.py): "ort" runs the network in onnxruntime
+(srcnn.fastpath), "bf16" in bfloat16 autocast (channels-last on the CPU), its output back in float32
+before anything else; and all of them convert colours and upscale chroma (and SRCNN's input) in float32
+with OpenCV (srcnn.color, srcnn.imresize.upscale_float32) instead of MATLAB's float64 arithmetic, in
+tiles of AUTO_TILE_FAST. Tiles then agree with one pass only to the path's rounding.
 """
 from __future__ import annotations
 
@@ -37,11 +39,14 @@ import torch
 
 from .color import from_planes, to_planes
 from .errors import SRCNNError, check_scale
-from .imresize import contributions
+from .imresize import PHASE_RADIUS, contributions, upscale_float32
 from .precision import FP32, NumericPath, inference_input, inference_numerics, inference_path
 
 # Output pixels per tile side when tile=None: a 9-5-5 tile then needs ~0.3 GB (CPU) / ~1.2 GB (CUDA).
 AUTO_TILE = {"cpu": 512, "cuda": 1024}
+# The fast paths' automatic tile (output pixels per side): a 1080p output in 4 tiles (ONNX runtime and
+# OpenCV pay per call; benchmarks/README.md), still bounded memory for large images.
+AUTO_TILE_FAST = 1024
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MIN_SIDE = 2  # smaller inputs (1-pixel images) are refused
 FLOAT_SLACK = 0.25  # a float image may overshoot [0,1] this much (resampling ringing), not more (0..255 floats)
@@ -227,9 +232,12 @@ def check_tile(tile: int | None, name: str = "--tile") -> int | None:
     return tile
 
 
-def tile_size(tile: int | None, device) -> int:
-    """Core tile side in output pixels: ``tile`` if given (0 = the whole image at once), else AUTO_TILE."""
+def tile_size(tile: int | None, device, path: NumericPath = FP32) -> int:
+    """Core tile side in output pixels: ``tile`` if given (0 = the whole image at once), else AUTO_TILE
+    (AUTO_TILE_FAST on the CPU for a fast path: one that is not ``path.exact``)."""
     if tile is None:
+        if not path.exact and torch.device(device).type == "cpu":
+            return AUTO_TILE_FAST
         return AUTO_TILE.get(torch.device(device).type, AUTO_TILE["cpu"])
     return check_tile(tile)
 
@@ -250,14 +258,14 @@ def _onednn(enabled: bool):
 
 
 def numeric_path(model, precision: str | NumericPath = "fp32") -> NumericPath:
-    """The numeric path of ``precision`` (auto | fp32 | bf16) for this model on its device and runtime."""
+    """The numeric path of ``precision`` (auto | fp32 | bf16 | ort) for this model on its device and runtime."""
     return inference_path(precision, _device_of(model), getattr(model, "runtime", "torch"))
 
 
 def _forward(model, x: torch.Tensor, path: NumericPath = FP32) -> torch.Tensor:
     """model(x), computed with the same kernels whatever the size of x (on the CPU, see above); on a
     reduced-precision path (inside inference_numerics) model(x) in its layout, back to float32."""
-    if path.autocast is not None:
+    if path.autocast is not None or path.channels_last:
         return model(inference_input(path, x)).float()
     if x.device.type != "cpu" or getattr(model, "runtime", "torch") != "torch":  # e.g. onnxruntime
         return model(x)
@@ -306,17 +314,20 @@ def tiled_forward(model, region, hw: tuple[int, int], tile: int | None = None, e
     for an LR-input model). region(r0, r1, c0, c1) -> (r1-r0, c1-c0, P) float array of that grid,
     P >= model.channels: the network input in its first model.channels planes (any further planes are
     passed through). tile = output tile side (None: automatic, 0: one pass); input tiles are
-    tile // upscale. ensemble: self-ensemble (see run_model). precision: "fp32" (default), "bf16", "auto"
-    or a NumericPath (srcnn.precision.inference_path).
+    tile // upscale. ensemble: self-ensemble (see run_model). precision: "fp32" (default), "bf16", "ort",
+    "auto" or a NumericPath (srcnn.precision.inference_path); the "ort" engine runs srcnn.fastpath.onnx_twin.
     Yields ((R0, R1, C0, C1) output box = upscale x the input box, net (R1-R0, C1-C0, C) float32 numpy,
     planes (r1-r0, c1-c0, P) float: the region of the tile's core, on the input grid).
     """
     H, W = hw
     u = int(getattr(model, "upscale", 1))
     m = _margin(model)
-    device = _device_of(model)
     path = numeric_path(model, precision)
-    t = tile_size(tile, device)
+    if path.engine == "onnxruntime" and getattr(model, "runtime", "torch") == "torch":
+        from .fastpath import onnx_twin
+        model = onnx_twin(model)
+    device = _device_of(model)
+    t = tile_size(tile, device, path)
     t = max(1, t // u) if t else max(H, W)
     c = model.channels
     with torch.inference_mode():
@@ -365,22 +376,33 @@ def forward_array(model, x: np.ndarray, tile: int | None = None, ensemble: bool 
 # bicubic upscale, one region at a time
 
 class BicubicUpscale:
-    """Regions of ``imresize(img, scale)`` (float) computed on demand, bit-identical to the full resize.
+    """Regions of ``imresize(img, scale)`` (float) computed on demand.
 
-    img: (h,w,P) float64. Rows are resized first, then columns, like imresize for an integer scale;
-    each region uses the same weights, gathers and reduction as the full-image resize.
+    img: (h,w,P) float64: bit-identical to the full resize (rows are resized first, then columns, like
+    imresize for an integer scale; each region uses the same weights, gathers and reduction). float32:
+    in float32 with OpenCV (srcnn.imresize.upscale_float32, the fast paths), within 1e-6 of it.
+    A region (r0, r1, c0, c1) of the output grid -> (r1-r0, c1-c0, P) in img's dtype.
     """
 
     def __init__(self, img: np.ndarray, scale: int):
         self.img, self.scale = img, scale
         h, w = img.shape[:2]
         self.shape = (h * scale, w * scale)
+        if img.dtype == np.float32:   # the LR image with MATLAB's mirror border, once
+            r = PHASE_RADIUS
+            self.padded = np.pad(img, ((r, r), (r, r), (0, 0)), mode="symmetric") if scale > 1 else None
+            return
         self.wr, self.ir = contributions(h, h * scale, float(scale))
         self.wc, self.ic = contributions(w, w * scale, float(scale))
 
     def __call__(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         if self.scale == 1:
             return self.img[r0:r1, c0:c1]
+        s = self.scale
+        if self.img.dtype == np.float32:   # the LR pixels covering the region, and PHASE_RADIUS around
+            a0, a1, b0, b1 = r0 // s, -(-r1 // s), c0 // s, -(-c1 // s)
+            up = upscale_float32(self.padded[a0:a1 + 2 * PHASE_RADIUS, b0:b1 + 2 * PHASE_RADIUS], s)
+            return up[r0 - s * a0:r1 - s * a0, c0 - s * b0:c1 - s * b0]
         ic = self.ic[c0:c1]
         lo, hi = int(ic.min()), int(ic.max()) + 1
         src = self.img[:, lo:hi]                                   # the LR columns this region needs
@@ -394,8 +416,13 @@ class BicubicUpscale:
 # whole images
 
 def _quantize(x: np.ndarray, dtype) -> np.ndarray:
-    """float [0,1] (clipped here) -> uint8/uint16, rounded half up."""
+    """float [0,1] (clipped here) -> uint8/uint16, rounded half up; float32 (the fast paths) with OpenCV,
+    rounded half to even."""
     top = np.iinfo(dtype).max
+    if x.dtype == np.float32:
+        import cv2
+        flat = np.ascontiguousarray(x).reshape(x.shape[0], -1)   # one channel: the scalar multiplies all
+        return cv2.multiply(flat, top, dtype=cv2.CV_8U if dtype == np.uint8 else cv2.CV_16U).reshape(x.shape)
     return np.floor(np.clip(x, 0.0, 1.0) * top + 0.5).astype(dtype)
 
 
@@ -417,8 +444,10 @@ def _check_layout(img: np.ndarray) -> None:
 def _sr_tiles(f: np.ndarray, model, scale: int, tile: int | None, ensemble: bool, precision="fp32"):
     """The one path from an image to the network and back, tile by tile.
 
-    f: (H,W) grey or (H,W,3|4) RGB[A], float64 in [0,1]. Yields ((R0, R1, C0, C1) output box,
-    (h,w) grey or (h,w,3) RGB float64 (not clipped), (h,w) alpha float64 or None).
+    f: (H,W) grey or (H,W,3|4) RGB[A] in [0,1], float64 for the exact path, float32 for a fast one
+    (:func:`float_dtype`), which the colour conversion and bicubic upscales then compute in. Yields
+    ((R0, R1, C0, C1) output box, (h,w) grey or (h,w,3) RGB in f's dtype (not clipped; a Y model's RGB
+    clipped), (h,w) alpha or None).
     """
     check_upscale(model, scale)
     gray = f.ndim == 2
@@ -435,7 +464,13 @@ def _sr_tiles(f: np.ndarray, model, scale: int, tile: int | None, ensemble: bool
     for box, y, core in tiled_forward(model, source, hw, tile, ensemble, precision):
         r0, r1, c0, c1 = box
         extra = passthrough(r0, r1, c0, c1) if lr_input else core[:, :, c:]   # output grid
-        yield (box, *from_planes(y.astype(np.float64), extra, gray))
+        yield (box, *from_planes(y.astype(f.dtype), extra, gray))
+
+
+def float_dtype(model, precision) -> type:
+    """The float type an image goes through the network's path in: float64 for the exact path (MATLAB's
+    arithmetic), float32 for a fast one."""
+    return np.float64 if numeric_path(model, precision).exact else np.float32
 
 
 def super_resolve(img: np.ndarray, model, scale: int, tile: int | None = None,
@@ -447,14 +482,17 @@ def super_resolve(img: np.ndarray, model, scale: int, tile: int | None = None,
     Returns (H*scale, W*scale[, C]) with img's layout and dtype. The model (on its device, eval mode)
     has 1 channel (Y) or 3 (RGB); tile = output tile side (None: automatic, 0: one pass);
     ensemble: self-ensemble (the 8 flips/rotations averaged); precision: "fp32" (default, bit-exact for
-    every tile size), "bf16" or "auto" (srcnn.precision.inference_path).
+    every tile size, MATLAB's arithmetic), "bf16", "ort" or "auto" (srcnn.precision.inference_path; a
+    fast path within its measured budget).
     """
     img = np.asarray(img)
     check_image(img)
     if img.ndim == 3 and img.shape[2] == 1:
         return super_resolve(img[:, :, 0], model, scale, tile, ensemble, precision)[:, :, None]
     dtype, top = img.dtype, np.iinfo(img.dtype).max
-    f = img.astype(np.float64) / top
+    precision = numeric_path(model, precision)
+    fd = float_dtype(model, precision)
+    f = img.astype(fd) * fd(1 / top) if fd == np.float32 else img.astype(fd) / top
     H, W = f.shape[0] * scale, f.shape[1] * scale
     out = np.empty((H, W) if img.ndim == 2 else (H, W, img.shape[2]), dtype)
     for (r0, r1, c0, c1), rgb, alpha in _sr_tiles(f, model, scale, tile, ensemble, precision):
@@ -483,7 +521,8 @@ def super_resolve_float(x: np.ndarray, model, scale: int, tile: int | None = Non
                          f"{lo:g} (for 0..255 floats divide by 255, or pass the uint8 image)")
     if x.ndim == 3 and x.shape[2] == 1:
         return super_resolve_float(x[:, :, 0], model, scale, tile, ensemble, precision)[:, :, None]
-    f = x.astype(np.float64)
+    precision = numeric_path(model, precision)
+    f = x.astype(float_dtype(model, precision))
     H, W = f.shape[0] * scale, f.shape[1] * scale
     out = np.empty((H, W) if f.ndim == 2 else (H, W, f.shape[2]), np.float32)
     for (r0, r1, c0, c1), rgb, alpha in _sr_tiles(f, model, scale, tile, ensemble, precision):

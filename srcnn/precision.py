@@ -13,12 +13,17 @@ training steps of each candidate on the actual model and batch shape (``probe``)
 (None | torch.bfloat16 | torch.float16), ``channels_last``, ``scaler`` (float16 on CUDA needs gradient
 scaling), ``probe`` {name: samples/s} and ``reason``. Validation and export always run in float32.
 
-Inference (super_resolve.py, evaluate.py, srcnn.load) takes ``--precision auto|fp32|bf16`` through
+Inference (super_resolve.py, evaluate.py, srcnn.load) takes ``--precision auto|fp32|bf16|ort`` through
 ``inference_path(precision, device, runtime) -> NumericPath``, the one place that decides it: fp32 (the
 default) is the bit-exact reference; bf16 is bfloat16 autocast, with a channels-last model and input on
-the CPU; auto is bf16 only where the hardware has it natively (``cpu_native_bf16()``, or CUDA with
-bfloat16), else fp32. ``inference_numerics(path, model)`` applies a path around forward passes and
-``inference_input(path, x)`` puts an input in its layout; outputs go back to float32 before use.
+the CPU; ort runs the network in onnxruntime (float32, ``engine`` "onnxruntime": srcnn.fastpath);
+auto is the fastest path measured to cost at most AUTO_BUDGET_DB on Set5 (benchmarks/bench_video.py,
+benchmarks/README.md): ort on the CPU where onnxruntime is installed, else bf16 where the hardware has
+it natively (``cpu_native_bf16()``, or CUDA with bfloat16), else float32 channels-last (fp32-cl) on the
+CPU and fp32 on CUDA. Every path but fp32 (``NumericPath.exact``) also converts colours and upscales
+chroma in float32 with OpenCV instead of MATLAB's float64 arithmetic. ``inference_numerics(path,
+model)`` applies a path around forward passes and ``inference_input(path, x)`` puts an input in its
+layout; outputs go back to float32 before use.
 """
 from __future__ import annotations
 
@@ -33,7 +38,8 @@ import torch.nn.functional as F
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 NUMERIC_PATHS = ("fp32", "fp32-cl", "bf16", "bf16-cl", "fp16", "fp16-cl")  # every NumericPath.name
-INFERENCE_PRECISIONS = ("auto", "fp32", "bf16")
+INFERENCE_PRECISIONS = ("auto", "fp32", "bf16", "ort")
+AUTO_BUDGET_DB = 0.05     # inference "auto" takes only paths measured to cost at most this on Set5
 PROBE_SECONDS = 0.3       # timed per candidate (at least PROBE_MIN_STEPS, at most PROBE_MAX_STEPS steps)
 PROBE_MIN_STEPS = 3
 PROBE_MAX_STEPS = 50
@@ -48,6 +54,13 @@ class NumericPath:
     scaler: bool = False
     probe: dict = field(default_factory=dict)
     reason: str = ""
+    engine: str = "torch"   # inference only: "torch", or "onnxruntime" (the "ort" path, srcnn.fastpath)
+
+    @property
+    def exact(self) -> bool:
+        """True for the reference inference path (float32 PyTorch, default layout): MATLAB's float64
+        colour arithmetic around the network and the same bits for every tile size."""
+        return self.name == "fp32" and self.engine == "torch"
 
     def record(self) -> dict:
         """What a checkpoint keeps: plain types only."""
@@ -169,37 +182,64 @@ def describe(p: NumericPath) -> str:
 FP32 = NumericPath("fp32", reason="--precision fp32")
 
 
-def inference_path(precision: str | NumericPath, device, runtime: str = "torch") -> NumericPath:
-    """The numeric path of inference for ``--precision`` (auto | fp32 | bf16) on ``device``; a NumericPath
-    is returned as it is. ``runtime``: the model's (``model.runtime``; "torch" for a plain module). An
-    ONNX model (onnxruntime) computes in float32 only: auto is fp32 for it, bf16 an SRCNNError.
+def onnxruntime_available() -> bool:
+    """True when onnxruntime can be imported (the "ort" inference path)."""
+    import importlib.util
+    return importlib.util.find_spec("onnxruntime") is not None
 
-    fp32: the reference (float32, default layout; tiles bit-identical to one pass). bf16: bfloat16
-    autocast, with a channels-last model and input on the CPU (bfloat16 convolutions are fast only in
-    that layout), the default layout on CUDA. auto: bf16 where the CPU has native bfloat16 (AMX or
-    AVX-512 BF16) or the CUDA GPU supports it, else fp32 (emulated bfloat16 is slower than float32).
+
+ORT = NumericPath("ort", engine="onnxruntime", reason="--precision ort: the network in onnxruntime (float32)")
+
+
+def inference_path(precision: str | NumericPath, device, runtime: str = "torch") -> NumericPath:
+    """The numeric path of inference for ``--precision`` (auto | fp32 | bf16 | ort) on ``device``; a
+    NumericPath is returned as it is. ``runtime``: the model's (``model.runtime``; "torch" for a plain
+    module). An ONNX model (onnxruntime) computes in float32 only: auto and ort are ort for it, fp32 the
+    exact path around it, bf16 an SRCNNError.
+
+    fp32: the reference (float32, default layout; tiles bit-identical to one pass; MATLAB's colour
+    arithmetic). bf16: bfloat16 autocast, with a channels-last model and input on the CPU (bfloat16
+    convolutions are fast only in that layout), the default layout on CUDA. ort: the network exported to
+    ONNX and run by onnxruntime on the CPU (SRCNNError on CUDA or without onnxruntime). auto: the fastest
+    path measured to cost <= AUTO_BUDGET_DB on Set5: on the CPU ort where onnxruntime is installed, else
+    bf16 where the CPU has native bfloat16 (AMX or AVX-512 BF16), else fp32-cl (float32 channels-last);
+    on CUDA bf16 where the GPU supports it, else fp32.
     """
+    from .errors import SRCNNError
     if isinstance(precision, NumericPath):
         return precision
     if precision not in INFERENCE_PRECISIONS:
-        from .errors import SRCNNError
         raise SRCNNError(f"precision {precision!r}: must be one of {', '.join(INFERENCE_PRECISIONS)}")
     device = torch.device(device)
     cuda = device.type == "cuda"
     if runtime == "onnxruntime":
         if precision == "bf16":
-            from .errors import SRCNNError
-            raise SRCNNError("precision bf16: an ONNX model runs in onnxruntime, in float32 only; use fp32 "
-                             "or auto (or the model's .pt weights for bfloat16)")
-        return NumericPath("fp32", reason=f"--precision {precision}: onnxruntime computes in float32")
+            raise SRCNNError("precision bf16: an ONNX model runs in onnxruntime, in float32 only; use fp32, "
+                             "ort or auto (or the model's .pt weights for bfloat16)")
+        if precision == "fp32":
+            return NumericPath("fp32", reason="--precision fp32: onnxruntime computes in float32")
+        return ORT
+    if precision == "fp32":
+        return FP32
+    if precision == "ort":
+        if cuda:
+            raise SRCNNError("precision ort: onnxruntime runs on the CPU here; use --device cpu, or bf16 on CUDA")
+        if runtime != "torch":
+            raise SRCNNError(f"precision ort: a {runtime} model cannot be exported to ONNX here; use fp32 or bf16")
+        if not onnxruntime_available():
+            raise SRCNNError("precision ort needs onnxruntime: pip install onnx onnxruntime")
+        return ORT
     if precision == "auto":
+        if not cuda and runtime == "torch" and onnxruntime_available():
+            return NumericPath("ort", engine="onnxruntime",
+                               reason="auto: onnxruntime, the fastest CPU path measured (benchmarks/bench_video.py)")
         native = torch.cuda.is_bf16_supported() if cuda else cpu_native_bf16()
         if not native:
-            return NumericPath("fp32", reason="auto: " + ("this GPU has no bfloat16" if cuda else
-                               "CPU without native bfloat16 (it would be emulated, slower than float32)"))
+            if cuda:
+                return NumericPath("fp32", reason="auto: this GPU has no bfloat16")
+            return named_path("fp32-cl", reason="auto: no onnxruntime and no native bfloat16 (it would be "
+                              "emulated, slower than float32): float32 channels-last")
         why = "auto: CUDA GPU with bfloat16" if cuda else "auto: CPU with native bfloat16 (AMX/AVX-512 BF16)"
-    elif precision == "fp32":
-        return FP32
     else:
         why = "--precision bf16" + ("" if cuda or cpu_native_bf16() else
                                     " (this CPU has no native bfloat16: emulated, slower than float32)")

@@ -34,7 +34,7 @@ import numpy as np
 
 from .errors import SRCNNError
 from .files import atomic_path, output_name, regular_file
-from .imresize import imresize
+from .imresize import PHASE_RADIUS, imresize, upscale_float32
 
 # Inputs are recognised by these suffixes (then opened by PyAV); outputs: a container for each suffix.
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v"}
@@ -157,25 +157,31 @@ def _quantize(x: np.ndarray, top: int, dtype) -> np.ndarray:
     return np.floor(np.clip(x, 0.0, 1.0) * top + 0.5).astype(dtype)
 
 
-def _ycbcr_frame(av, frame, sr, fmt: str, bits: int):
+def _ycbcr_frame(av, frame, sr, fmt: str, bits: int, precision: str):
     """A Y'CbCr/grey frame through ``sr``: Y as a grey image (``sr(Y)`` for 8 bits, ``sr(Y / 1023)`` for
-    10), Cb/Cr MATLAB-bicubic upscaled by the scale on their own grid. Returns the new frame in ``fmt``."""
+    10), Cb/Cr MATLAB-bicubic upscaled by the scale on their own grid (float64 for precision "fp32", else
+    float32 with OpenCV, srcnn.imresize.upscale_float32). Returns the new frame in ``fmt``."""
     dtype, top, s = (np.uint8, 255, sr.scale) if bits == 8 else (np.uint16, 1023, sr.scale)
     out = av.VideoFrame(frame.width * s, frame.height * s, fmt)
     y = _plane(frame, 0, dtype)
-    _plane(out, 0, dtype)[:] = sr(y) if bits == 8 else _quantize(sr(y / top), top, dtype)
+    _plane(out, 0, dtype)[:] = (sr(y, precision=precision) if bits == 8
+                                else _quantize(sr(y / top, precision=precision), top, dtype))
     for i in range(1, len(out.planes)):
-        c = imresize(_plane(frame, i, dtype) / top, s)           # float64, s x the plane
+        plane = _plane(frame, i, dtype)
+        if precision == "fp32":
+            c = imresize(plane / top, s)                          # float64, s x the plane
+        else:
+            c = upscale_float32(np.pad(plane.astype(np.float32) / top, PHASE_RADIUS, mode="symmetric"), s)
         target = _plane(out, i, dtype)
         target[:] = _quantize(c[:target.shape[0], :target.shape[1]], top, dtype)
     return out
 
 
-def _rgb_frame(av, frame, sr, fmt: str, bits: int):
+def _rgb_frame(av, frame, sr, fmt: str, bits: int, precision: str):
     """A frame through an RGB model: to RGB and back with the frame's matrix and range."""
     rgb_fmt = "rgb24" if bits == 8 else "rgb48le"
     rgb = frame.to_ndarray(format=rgb_fmt, src_color_range=frame.color_range, dst_color_range="JPEG")
-    out = av.VideoFrame.from_ndarray(sr(rgb), format=rgb_fmt)
+    out = av.VideoFrame.from_ndarray(sr(rgb, precision=precision), format=rgb_fmt)
     return out.reformat(format=fmt, src_color_range="JPEG", dst_colorspace=frame.colorspace,
                         dst_color_range=frame.color_range)
 
@@ -322,9 +328,14 @@ def _mux(av, out, packets, dst: Path) -> None:
 
 
 def super_resolve_video(sr, src, dst, codec: str | None = None, crf: int | None = None,
-                        preset: str | None = None, overwrite: bool = False, progress: bool = False) -> VideoResult:
+                        preset: str | None = None, overwrite: bool = False, progress: bool = False,
+                        precision: str = "auto") -> VideoResult:
     """Super-resolve every frame of the video ``src`` with ``sr`` (a srcnn.api.SuperResolver: its scale,
-    tile, ensemble and precision) into the video ``dst``, keeping everything else (see the module).
+    tile and ensemble) into the video ``dst``, keeping everything else (see the module).
+
+    precision: the numeric path of the frames, "auto" by default (the fastest path measured to cost
+    <= 0.05 dB on Set5, with float32 chroma; srcnn.precision), "fp32" for the exact path (each Y plane
+    then bit for bit the image path's).
 
     codec / crf / preset: see :func:`encoding` (libx264, crf 18, medium by default). overwrite: replace
     an existing ``dst`` (refused otherwise). progress: a tqdm bar on stderr (frames/s, ETA).
@@ -388,7 +399,7 @@ def super_resolve_video(sr, src, dst, codec: str | None = None, crf: int | None 
                                          f"({fmt} -> {frame.format.name})")
                     try:
                         new = (_ycbcr_frame if sr.channels == 1 or fmt.startswith("gray") else _rgb_frame)(
-                            av, frame, sr, fmt, bits)
+                            av, frame, sr, fmt, bits, precision)
                     except SRCNNError as e:
                         raise SRCNNError(f"{src}: {e}") from None
                     new.pts, new.duration, new.time_base = frame.pts, frame.duration, frame.time_base

@@ -262,7 +262,7 @@ def test_help_documents_the_protocol():
     assert r.returncode == 0
     for text in ("--set", "--scale", "--checkpoint", "--model NAME", "--self-ensemble", "--json", "--save-images",
                  "--compare", "--rgb", "--device", "--data-root", "modcrop", "rgb2ycbcr", "shaved", "--model all",
-                 "--precision {auto,fp32,bf16}", "native"):
+                 "--precision {auto,fp32,bf16,ort}", "native"):
         assert text in r.stdout, text
 
 

@@ -465,17 +465,14 @@ def _conv_dtypes(model) -> list:
     return seen
 
 
-def test_fp32_precision_is_the_reference_bit_for_bit(make_image, monkeypatch):
-    """precision="fp32" (the default) and "auto" on a CPU without native bfloat16 are the float32 path:
-    the plain recipe and every tile size, bit for bit; the same after a bfloat16 run of the same model."""
-    from srcnn import precision
-    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: False)
+def test_fp32_precision_is_the_reference_bit_for_bit(make_image):
+    """precision="fp32" (the default) is the float32 path: the plain recipe and every tile size, bit for
+    bit; the same after a bfloat16 run of the same model."""
     model = tiny_model()
     img = make_image(19, 26, 3, seed=3)
     ref = reference_sr(img, model, 3)
     for tile in (0, 20, None):
         assert np.array_equal(super_resolve(img, model, 3, tile=tile, precision="fp32"), ref), tile
-    assert np.array_equal(super_resolve(img, model, 3, tile=40, precision="auto"), ref)
     super_resolve(img, model, 3, precision="bf16")
     assert np.array_equal(super_resolve(img, model, 3, tile=30), ref)   # the model is left as it was
     lr = TinyLR(3, up="deconv").eval()
@@ -514,10 +511,16 @@ def test_auto_precision_follows_the_hardware(make_image, monkeypatch):
     model = tiny_model()
     seen = _conv_dtypes(model)
     img = make_image(12, 14, 3)
+    monkeypatch.setattr(precision, "onnxruntime_available", lambda: False)
     monkeypatch.setattr(precision, "cpu_native_bf16", lambda: True)    # AMX / AVX-512 BF16
     super_resolve(img, model, 3, precision="auto")
     assert set(seen) == {torch.bfloat16}
-    with pytest.raises(SRCNNError, match="must be one of auto, fp32, bf16"):
+    seen.clear()
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: False)   # float32 channels-last
+    out = super_resolve(img, model, 3, precision="auto")
+    assert set(seen) == {torch.float32}
+    assert np.abs(out.astype(int) - super_resolve(img, model, 3)).max() <= 1
+    with pytest.raises(SRCNNError, match="must be one of auto, fp32, bf16, ort"):
         super_resolve(img, model, 3, precision="fp16")
 
 

@@ -76,28 +76,43 @@ def test_cpu_flags_reads_cpuinfo(monkeypatch, tmp_path):
 
 def test_inference_path_choices(monkeypatch):
     from srcnn.errors import SRCNNError
-    from srcnn.precision import FP32, inference_path
+    from srcnn.precision import FP32, ORT, inference_path
     assert inference_path("fp32", CPU) == FP32 and FP32.autocast is None and not FP32.channels_last
+    assert FP32.exact and not ORT.exact and ORT.engine == "onnxruntime"
     p = inference_path("bf16", CPU)
     assert (p.name, p.autocast, p.channels_last) == ("bf16-cl", torch.bfloat16, True)  # fast only channels-last
-    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: False)
-    assert inference_path("auto", CPU).name == "fp32" and "emulated" in inference_path("auto", CPU).reason
-    assert "emulated" in inference_path("bf16", CPU).reason
-    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: True)
+    assert not p.exact
+    # auto on the CPU: onnxruntime where installed, else native bfloat16, else float32 channels-last
+    monkeypatch.setattr(precision, "onnxruntime_available", lambda: True)
+    for native in (False, True):
+        monkeypatch.setattr(precision, "cpu_native_bf16", lambda: native)
+        assert inference_path("auto", CPU).engine == "onnxruntime" and inference_path("auto", CPU).name == "ort"
+    assert inference_path("ort", CPU) == ORT
+    assert inference_path("auto", CPU, runtime="torchscript").name == "bf16-cl"   # not exportable here
+    monkeypatch.setattr(precision, "onnxruntime_available", lambda: False)
     assert inference_path("auto", CPU).name == "bf16-cl"
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: False)
+    auto = inference_path("auto", CPU)
+    assert (auto.name, auto.autocast, auto.channels_last, auto.exact) == ("fp32-cl", None, True, False)
+    assert "emulated" in auto.reason and "emulated" in inference_path("bf16", CPU).reason
+    with pytest.raises(SRCNNError, match="precision ort needs onnxruntime"):
+        inference_path("ort", CPU)
     cuda = torch.device("cuda")
+    monkeypatch.setattr(precision, "onnxruntime_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert [inference_path(n, cuda).name for n in ("auto", "bf16", "fp32")] == ["bf16", "bf16", "fp32"]
     assert not inference_path("bf16", cuda).channels_last          # plain autocast on CUDA
+    with pytest.raises(SRCNNError, match="onnxruntime runs on the CPU"):
+        inference_path("ort", cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert inference_path("auto", cuda).name == "fp32"
     assert inference_path(p, CPU) is p                               # a resolved path passes through
-    for n in ("auto", "fp32"):                                       # onnxruntime computes in float32
-        assert inference_path(n, CPU, runtime="onnxruntime").autocast is None
+    onnx = {n: inference_path(n, CPU, runtime="onnxruntime") for n in ("auto", "ort", "fp32")}
+    assert onnx["auto"] == onnx["ort"] == ORT and onnx["fp32"].exact   # onnxruntime computes in float32
     with pytest.raises(SRCNNError, match="ONNX model runs in onnxruntime, in float32 only"):
         inference_path("bf16", CPU, runtime="onnxruntime")
     for bad in ("fp16", "int8", "BF16"):
-        with pytest.raises(SRCNNError, match="must be one of auto, fp32, bf16"):
+        with pytest.raises(SRCNNError, match="must be one of auto, fp32, bf16, ort"):
             inference_path(bad, CPU)
 
 

@@ -110,7 +110,8 @@ def test_frames_timestamps_audio_and_metadata_are_kept(tmp_path, ckpt, capsys):
 
 def test_lossless_y_is_the_image_path_and_chroma_bicubic(tmp_path, ckpt, capsys):
     src = make_video(tmp_path / "clip.mkv", pts=[0, 33, 66], audio=False)
-    rc, _, err = run(["--checkpoint", ckpt, src, "--crf", 0, "-o", tmp_path / "out.mkv"], capsys)
+    rc, _, err = run(["--checkpoint", ckpt, src, "--crf", 0, "--precision", "fp32", "-o", tmp_path / "out.mkv"],
+                     capsys)
     assert rc == 0, err
     sr = srcnn.load(str(ckpt))
     _, fa, _ = probe(src)
@@ -126,7 +127,7 @@ def test_lossless_y_is_the_image_path_and_chroma_bicubic(tmp_path, ckpt, capsys)
 def test_ten_bit_in_ten_bit_out(tmp_path, ckpt):
     src = make_video(tmp_path / "clip.mkv", pts=[0, 40], pix_fmt="yuv420p10le", audio=False)
     sr = srcnn.load(str(ckpt))
-    r = sr.video(src, tmp_path / "out.mkv", crf=0)
+    r = sr.video(src, tmp_path / "out.mkv", crf=0, precision="fp32")
     assert r.frames == 2 and r.out_size == (96, 72)
     _, fa, _ = probe(src)
     facts, fb, _ = probe(tmp_path / "out.mkv")
@@ -298,3 +299,17 @@ def test_without_pyav_one_line_names_the_extra(tmp_path, ckpt, capsys, monkeypat
     monkeypatch.setitem(sys.modules, "av", None)
     rc, _, err = run(["--checkpoint", ckpt, src], capsys)
     assert rc == 2 and 'pip install "srcnn[video]"' in err and len(err.strip().splitlines()) == 4, err
+
+
+def test_videos_default_to_the_fast_path_within_its_budget(tmp_path, ckpt, capsys):
+    """Without --precision a video runs "auto" (float32 chroma, the fastest network path): its Y and
+    Cb/Cr stay within a grey level of the exact path's."""
+    src = make_video(tmp_path / "clip.mkv", pts=[0, 33], audio=False)
+    assert run(["--checkpoint", ckpt, src, "--crf", 0, "-o", tmp_path / "fast.mkv"], capsys)[0] == 0
+    assert run(["--checkpoint", ckpt, src, "--crf", 0, "--precision", "fp32", "-o", tmp_path / "exact.mkv"],
+               capsys)[0] == 0
+    _, fast, _ = probe(tmp_path / "fast.mkv")
+    _, exact, _ = probe(tmp_path / "exact.mkv")
+    for a, b in zip(fast, exact):
+        for p, q in zip(a[1:], b[1:]):
+            assert np.abs(p.astype(int) - q.astype(int)).max() <= 1

@@ -85,12 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--self-ensemble", action="store_true",
                    help="average the network's outputs over the 8 flips/rotations of its input (each mapped "
                         "back): usually a little sharper, 8x the time")
-    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="fp32",
-                   help="numeric path of the network: fp32 (default; float32, the same result for every "
-                        "--tile), bf16 (bfloat16 autocast, channels-last on the CPU: faster only where the "
-                        "CPU has native bfloat16, AMX or AVX-512 BF16, or on a CUDA GPU; a grey level or so "
-                        "off), auto (bf16 where the hardware has it natively, else fp32). An .onnx model "
-                        "runs in float32 (bf16 refused)")
+    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default=None,
+                   help="numeric path: fp32 (the default for images; float32 and MATLAB's float64 colour "
+                        "arithmetic, the same result for every --tile); auto is the default for videos; the fast paths, each measured to cost <= 0.05 dB on "
+                        "Set5 (benchmarks/bench_video.py), with float32 OpenCV colour conversion: ort (the "
+                        "network in onnxruntime, CPU), bf16 (bfloat16 autocast, channels-last on the CPU: "
+                        "faster only with native bfloat16 or on a CUDA GPU), auto (the fastest: ort on the "
+                        "CPU where onnxruntime is installed, else bf16 where native, else float32 "
+                        "channels-last). An .onnx model runs in float32 (bf16 refused)")
     v = p.add_argument_group("video", "encoding of video outputs (the container follows the output's suffix: "
                                       "mp4, m4v, mkv, mov, webm)")
     v.add_argument("--codec", metavar="NAME",
@@ -339,7 +341,7 @@ def super_resolve_video(sr, src: Path, dst: Path, args: argparse.Namespace, say)
     if args.outscale is not None:
         raise SRCNNError(f"{src}: --outscale is for images, not videos")
     r = sr.video(src, dst, codec=args.codec, crf=args.crf, preset=args.preset, overwrite=args.overwrite,
-                 progress=_tty())
+                 progress=_tty(), precision=args.precision or "auto")
     (w, h), (w2, h2) = r.size, r.out_size
     say(f"{src} -> {dst}  ({w}x{h} -> {w2}x{h2}, {r.frames} frames, {r.codec}, {r.seconds:.1f} s, "
         f"{r.frames / max(r.seconds, 1e-9):.1f} frames/s)")
@@ -368,7 +370,7 @@ def super_resolve_files(args: argparse.Namespace) -> int:
                              "and the video options are for input images and videos")
         from ..api import load
         sr = load(Path(args.checkpoint) if args.checkpoint else (args.model or "srcnn"), scale=args.scale,
-                  device=args.device, tile=args.tile, ensemble=args.self_ensemble, precision=args.precision,
+                  device=args.device, tile=args.tile, ensemble=args.self_ensemble, precision=args.precision or "fp32",
                   trust_code=args.trust_code)
         scale, method = sr.scale, sr.name + ("+se" if args.self_ensemble else "")
         if args.sample:
@@ -380,7 +382,7 @@ def super_resolve_files(args: argparse.Namespace) -> int:
             raise SRCNNError("--codec, --crf and --preset are for video inputs, and there are none")
         stale = clean_stale_temporaries(items)
         print(f"model: {method} x{scale} ({sr.meta.get('path')}), device {sr.device}"
-              + (f", numeric {sr.path.name} ({sr.path.reason})" if args.precision != "fp32" else "")
+              + (f", numeric {sr.path.name} ({sr.path.reason})" if args.precision not in (None, "fp32") else "")
               + (f", output x{args.outscale:g} (bicubic after the network)" if args.outscale is not None else ""))
         if stale:
             print(f"removed {stale} temporary file(s) left by an interrupted earlier run")

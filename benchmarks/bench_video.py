@@ -1,0 +1,238 @@
+"""Video-frame speed of srcnn.load on the CPU against OpenCV's dnn_superres, and each fast path's Set5 cost.
+Not a unit test.
+
+    python benchmarks/bench_video.py --opencv-python /path/to/venv/bin/python --opencv-models DIR
+    python benchmarks/bench_video.py --models fsrcnn espcn --paths fp32 auto --repeat 15
+
+For each model (bundled x3 weights) and each --paths entry (srcnn.precision: fp32 is the exact path, the
+others fast ones), ``srcnn.load(model, scale=3, precision=path)(frame)`` on 640x360 RGB uint8 frames
+(-> 1920x1080), and, in the same rounds, OpenCV's ``DnnSuperResImpl.upsample`` with the public
+FSRCNN/ESPCN .pb files on the same frames (BGR). OpenCV's dnn_superres lives in opencv-contrib, which
+conflicts with this project's opencv-python, so it runs in a separate interpreter (--opencv-python, a
+venv with ``opencv-contrib-python-headless==4.*``) as a child process answering one timed call at a time:
+both sides are timed interleaved, call by call, median of --repeat calls. Both use --threads threads.
+
+Printed per row: fps, output MP/s, the ratio to OpenCV's row of the same model, GFLOP/s of the network
+(srcnn.models.macs_per_pixel) and its share of the matmul peak measured at the start (float32 and
+bfloat16 torch.mm, 2048x2048). Then each fast path's Set5 x3 cost against fp32: "protocol" (the paper's
+Y protocol, evaluate.py's numbers: the network's numeric path) and "pipeline" (Set5 HR -> MATLAB-bicubic
+uint8 LR -> srcnn.load(...)(lr) -> Y PSNR: colour conversion and chroma included); a fast path must cost
+<= srcnn.precision.AUTO_BUDGET_DB. The .pb files are read from --opencv-models (never from the repo).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OUT_W, OUT_H = 1920, 1080
+OPENCV_MODELS = {"fsrcnn": "FSRCNN", "espcn": "ESPCN"}
+
+
+def opencv_child(folder: str, threads: int) -> None:
+    """Run under the opencv-contrib interpreter: load the .pb models named on stdin ("load NAME SCALE"),
+    time one upsample per "run NAME SCALE FRAME" line (frames DIR/frame<i>.npy, BGR uint8), print
+    seconds; "save NAME SCALE IN OUT" writes the upsampled .npy for a quality check."""
+    import cv2
+    import numpy as np
+    cv2.setNumThreads(threads)
+    models, frames = {}, {}
+    print(f"ready opencv {cv2.__version__}", flush=True)
+    for line in sys.stdin:
+        cmd, *a = line.split()
+        if cmd == "load":
+            sr = cv2.dnn_superres.DnnSuperResImpl_create()
+            sr.readModel(str(Path(a[2]) / f"{OPENCV_MODELS[a[0]]}_x{a[1]}.pb"))
+            sr.setModel(a[0], int(a[1]))
+            models[a[0], a[1]] = sr
+            print("ok", flush=True)
+        elif cmd == "run":
+            if a[2] not in frames:
+                frames[a[2]] = np.load(Path(folder) / f"frame{a[2]}.npy")
+            t = time.perf_counter()
+            models[a[0], a[1]].upsample(frames[a[2]])
+            print(time.perf_counter() - t, flush=True)
+        elif cmd == "save":
+            np.save(a[3], models[a[0], a[1]].upsample(np.load(a[2])))
+            print("ok", flush=True)
+
+
+class OpenCV:
+    """The child process of :func:`opencv_child`."""
+
+    def __init__(self, python: str, folder: str, threads: int):
+        self.p = subprocess.Popen([python, __file__, "--opencv-child", folder, "--threads", str(threads)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.version = self.ask("")
+
+    def ask(self, line: str) -> str:
+        if line:
+            self.p.stdin.write(line + "\n")
+            self.p.stdin.flush()
+        out = self.p.stdout.readline().strip()
+        if not out:
+            raise SystemExit(f"the OpenCV child stopped (after {line!r})")
+        return out
+
+    def close(self) -> None:
+        self.p.stdin.close()
+        self.p.wait()
+
+
+def frames(n: int, w: int, h: int):
+    """n deterministic (h,w,3) uint8 RGB frames with structure at several scales (a panning scene)."""
+    import cv2
+    import numpy as np
+    r = np.random.default_rng(0)
+    scene = cv2.resize(r.integers(0, 256, (h // 6, w // 6 + n, 3), dtype=np.uint8), (w + 6 * n, h),
+                       interpolation=cv2.INTER_CUBIC)
+    scene = np.clip(scene.astype(np.int16) + r.integers(-6, 7, scene.shape), 0, 255).astype(np.uint8)
+    return [np.ascontiguousarray(scene[:, 6 * i:6 * i + w]) for i in range(n)]
+
+
+def matmul_peak(threads: int) -> dict[str, float]:
+    """GFLOP/s of a 2048x2048 torch.mm in float32 and bfloat16, best of 5."""
+    import torch
+    torch.set_num_threads(threads)
+    out = {}
+    for dt in (torch.float32, torch.bfloat16):
+        a, b = torch.rand(2048, 2048, dtype=dt), torch.rand(2048, 2048, dtype=dt)
+        torch.mm(a, b)
+        best = min(_timed(lambda: torch.mm(a, b)) for _ in range(5))
+        out[str(dt).removeprefix("torch.")] = 2 * 2048 ** 3 / best / 1e9
+    return out
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def set5_costs(model_name: str, paths: list[str], root: str) -> dict[str, tuple[float, float]]:
+    """{path: (protocol PSNR, pipeline PSNR)} on Set5 x3 (see the module's docstring)."""
+    import numpy as np
+    import srcnn
+    from srcnn.evaluation import evaluate_set
+    from srcnn.imresize import imresize, modcrop
+    from srcnn.images import list_images, read_image, to_rgb8
+    from srcnn.metrics import psnr
+    from srcnn.color import rgb2y
+    folder = Path(root) / "Set5"
+    hrs = [modcrop(to_rgb8(read_image(f)), 3) for f in list_images(folder)]
+    lrs = [imresize(hr, 1 / 3) for hr in hrs]
+    out = {}
+    for p in paths:
+        sr = srcnn.load(model_name, scale=3, precision=p)
+        proto = evaluate_set(folder, 3, sr.model, precision=sr.path)[1]["psnr"]
+        pipe = float(np.mean([psnr(rgb2y(sr(lr)), rgb2y(hr), shave=3) for lr, hr in zip(lrs, hrs)]))
+        out[p] = (proto, pipe)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["fsrcnn", "espcn", "srcnn"], help="bundled x3 models")
+    p.add_argument("--paths", nargs="+", default=["fp32", "auto"],
+                   help="precision values to time (fp32 auto bf16 ort; default fp32 auto)")
+    p.add_argument("--repeat", type=int, default=15, help="timed calls per row, median kept (default 15)")
+    p.add_argument("--srcnn-repeat", type=int, default=3, help="the same for SRCNN, 50x slower (default 3)")
+    p.add_argument("--threads", type=int, default=2, help="threads of every engine (default 2)")
+    p.add_argument("--frames", type=int, default=4, help="distinct frames, used in turn (default 4)")
+    p.add_argument("--opencv-python", help="an interpreter with opencv-contrib-python 4.x (dnn_superres)")
+    p.add_argument("--opencv-models", default="../shared/peers/opencv_dnn_superres",
+                   help="folder of OpenCV's FSRCNN_x3.pb / ESPCN_x3.pb (default ../shared/peers/opencv_dnn_superres)")
+    p.add_argument("--no-set5", action="store_true", help="skip the Set5 costs")
+    p.add_argument("--opencv-child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.opencv_child:
+        opencv_child(args.opencv_child, args.threads)
+        return 0
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import numpy as np
+    import onnxruntime
+    import torch
+    import srcnn
+    from srcnn.datasets import data_root
+    from srcnn.models import macs_per_pixel
+    from srcnn.precision import AUTO_BUDGET_DB, cpu_flags
+    torch.set_num_threads(args.threads)
+    w, h = OUT_W // 3, OUT_H // 3
+    fr = frames(args.frames, w, h)
+    peak = matmul_peak(args.threads)
+    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16"})
+    print(f"# bench_video: {w}x{h} -> {OUT_W}x{OUT_H} (x3), {args.threads} threads; torch {torch.__version__}, "
+          f"onnxruntime {onnxruntime.__version__}; {platform.processor() or platform.machine()} "
+          f"({', '.join(flags)}), {os.cpu_count()} cores visible")
+    print(f"matmul peak (2048^3, {args.threads} threads): float32 {peak['float32']:.0f} GFLOP/s, "
+          f"bfloat16 {peak['bfloat16']:.0f} GFLOP/s")
+    cv = None
+    with tempfile.TemporaryDirectory() as d:
+        if args.opencv_python:
+            for i, f in enumerate(fr):
+                np.save(Path(d) / f"frame{i}.npy", np.ascontiguousarray(f[:, :, ::-1]))   # BGR, as OpenCV reads
+            cv = OpenCV(args.opencv_python, d, args.threads)
+            print(f"OpenCV side: {cv.version} ({args.opencv_python}), models from {args.opencv_models}")
+        mp = OUT_W * OUT_H / 1e6
+        print("\n| model | path | engine | fps | output MP/s | vs OpenCV | network GFLOP/s | share of peak |")
+        print("|---|---|---|---:|---:|---:|---:|---:|")
+        results = {}
+        for name in args.models:
+            srs = {pth: srcnn.load(name, scale=3, precision=pth) for pth in args.paths}
+            for sr in srs.values():
+                sr(fr[0])   # warm-up: the onnxruntime export, oneDNN primitives
+            calls = {pth: (lambda i, sr=sr: _timed(lambda: sr(fr[i]))) for pth, sr in srs.items()}
+            if cv is not None and name in OPENCV_MODELS:
+                cv.ask(f"load {name} 3 {args.opencv_models}")
+                cv.ask(f"run {name} 3 0")
+                calls["opencv dnn_superres"] = lambda i, name=name: float(cv.ask(f"run {name} 3 {i}"))
+            times = {k: [] for k in calls}
+            n = args.srcnn_repeat if name == "srcnn" else args.repeat
+            for r in range(n):
+                for k, call in calls.items():
+                    times[k].append(call(r % len(fr)))
+            med = {k: statistics.median(v) for k, v in times.items()}
+            cv_t = med.get("opencv dnn_superres")
+            gflop = 2 * macs_per_pixel(srs[args.paths[0]].model, 3) * OUT_W * OUT_H / 1e9
+            for k, t in med.items():
+                sr = srs.get(k)
+                engine = "OpenCV dnn (4.x)" if sr is None else (
+                    sr.path.engine + ("" if sr.path.autocast is None else " bf16") + f", {sr.path.name}")
+                ratio = f"{cv_t / t:.2f}x" if cv_t else "-"
+                share = "-" if sr is None else f"{gflop / t / peak['bfloat16' if sr.path.autocast else 'float32']:.1%}"
+                gfs = "-" if sr is None else f"{gflop / t:.1f}"
+                print(f"| {name} | {k} | {engine} | {1 / t:.2f} | {mp / t:.2f} | {ratio} | {gfs} | {share} |",
+                      flush=True)
+                results[name, k] = mp / t
+        if cv is not None:
+            cv.close()
+    if not args.no_set5:
+        root = str(data_root(None))
+        print(f"\nSet5 x3 PSNR (dB) and the cost of each fast path against fp32 (budget {AUTO_BUDGET_DB} dB)")
+        print("| model | path | resolved | protocol | cost | pipeline (uint8 LR) | cost | within budget |")
+        print("|---|---|---|---:|---:|---:|---:|---|")
+        for name in args.models:
+            paths = ["fp32"] + [pth for pth in args.paths if pth != "fp32"]
+            costs = set5_costs(name, paths, root)
+            ref = costs["fp32"]
+            for pth, (proto, pipe) in costs.items():
+                resolved = srcnn.load(name, scale=3, precision=pth).path.name
+                c1, c2 = ref[0] - proto, ref[1] - pipe
+                ok = "reference" if pth == "fp32" else ("yes" if max(c1, c2) <= AUTO_BUDGET_DB else "NO")
+                print(f"| {name} | {pth} | {resolved} | {proto:.4f} | {c1:+.4f} | {pipe:.4f} | {c2:+.4f} | {ok} |",
+                      flush=True)
+    print("\n" + json.dumps({f"{m} {k}": round(v, 2) for (m, k), v in results.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
