@@ -150,8 +150,9 @@ def test_resume_with_other_options_is_refused_and_keeps_progress(tmp_path, folde
 
 def test_shard_errors_and_overwrite(tmp_path, folder, capsys):
     out = tmp_path / "s.h5"
-    assert main(options(folder, out, "--shard-size", "-5")) == 2
-    assert "--shard-size must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:   # refused by the parser, before any work
+        main(options(folder, out, "--shard-size", "-5"))
+    assert e.value.code == 2 and "--shard-size: must be >= 1" in capsys.readouterr().err
     assert main(options(folder, out, "--shard-size", 50)) == 0
     n_before = len(list(tmp_path.glob("s-*.h5")))
     assert main(options(folder, out, "--shard-size", 50)) == 2
