@@ -1,6 +1,6 @@
 """The README's "Real photos" table and picture: the bundled models on degraded inputs.
 
-    python benchmarks/real_photos.py table [--data-root DIR] [--json benchmarks/results_real.json]
+    python benchmarks/real_photos.py table [--data-root DIR] [--json benchmarks/results_real.json] [--only NAMES]
     python benchmarks/real_photos.py picture [--out docs/real_compare.png]
 
 table: Y PSNR/SSIM (border shaved, the paper's metric) of bicubic, the clean bundled models and the
@@ -53,37 +53,44 @@ def title(name: str) -> str:
     return TITLES.get(base, base) + (REAL if name.endswith(REAL) else "")
 
 
-def _score(folder: Path, scale: int, name: str | None, degradation) -> tuple[float, float]:
+def _score(folder: Path, scale: int, name: str | None, degradation) -> list[float]:
     model = None
     if name is not None:
         model = load_for_scale(None, scale, resolve_device("cpu"), model=name)[0]
-    rows = evaluate_set(folder, scale, model, degradation=degradation)
-    r = rows[-1]
-    return round(r["psnr"], 4), round(r["ssim"], 4)
+    r = evaluate_set(folder, scale, model, degradation=degradation)[-1]
+    return [round(r["psnr"], 4), round(r["ssim"], 4)]
 
 
 def table(args) -> int:
+    """Score every row (or with --only, those rows, the others kept from --json) and write --json."""
     root = data_root(args.data_root)
     real = real_names()
     if not real:
         raise SRCNNError("no -real weights are bundled (srcnn/weights/<name>-real_x<s>.pt)")
     d = RealDegradation()
+    old = json.loads(Path(args.json).read_text()) if args.only and Path(args.json).is_file() else {}
+    if args.only and not old:
+        raise SRCNNError(f"{args.json}: --only updates an existing results file; there is none")
+    todo = set(args.only or ["bicubic", *CLEAN, *real])
     out = {"degradation": d.params(), "degraded": {}, "clean": {}, "srcnn_version": __version__,
            "command": "python benchmarks/real_photos.py table"}
-    for set_name in DEGRADED_SETS:
-        folder = resolve_set(set_name, root)
-        for s in SCALES:
-            key = f"{set_name} x{s}"
-            cell = out["degraded"][key] = {"bicubic": _score(folder, s, None, d)}
-            for name in [*CLEAN, *real]:
-                cell[name] = _score(folder, s, name, d)
-            print(f"{key}: " + ", ".join(f"{k} {v[0]:.2f}" for k, v in cell.items()), file=sys.stderr, flush=True)
-    for set_name in CLEAN_SETS:
-        folder = resolve_set(set_name, root)
-        for s in SCALES:
-            key = f"{set_name} x{s}"
-            out["clean"][key] = {n: _score(folder, s, n, None) for n in [*sorted({architecture(r) for r in real}),
-                                                                       *real]}
+    plan = [("degraded", DEGRADED_SETS, ["bicubic", *CLEAN, *real], d),
+            ("clean", CLEAN_SETS, [*sorted({architecture(r) for r in real}), *real], None)]
+    for part, sets, names, degradation in plan:
+        for set_name in sets:
+            folder = resolve_set(set_name, root)
+            for s in SCALES:
+                key = f"{set_name} x{s}"
+                cell = out[part][key] = {}
+                for n in names:
+                    if n in todo:
+                        cell[n] = _score(folder, s, None if n == "bicubic" else n, degradation)
+                    elif n in old.get(part, {}).get(key, {}):
+                        cell[n] = old[part][key][n]
+                    else:
+                        raise SRCNNError(f"{args.json}: no {part} {key} figure for {n}; score it (--only {n})")
+                print(f"{part} {key}: " + ", ".join(f"{k} {v[0]:.2f}" for k, v in cell.items()),
+                      file=sys.stderr, flush=True)
     atomic_text(args.json, json.dumps(out, indent=1) + "\n", "results")
     print(markdown(out))
     return 0
@@ -142,6 +149,9 @@ def main(argv=None) -> int:
     t.add_argument("--data-root", metavar="DIR", help="datasets root (default: $SRCNN_DATA, else ./datasets)")
     t.add_argument("--json", default=str(REPO / "benchmarks" / "results_real.json"), metavar="FILE",
                    help="results file (default: benchmarks/results_real.json)")
+    t.add_argument("--only", type=lambda v: v.split(","), metavar="NAME[,NAME...]",
+                   help="score only these rows (bicubic, srcnn, fsrcnn, espcn, fsrcnn-real, ...) and keep the "
+                        "others from --json: after a weight update, its rows alone")
     q = sub.add_parser("picture", help="the README's picture: a JPEG through bicubic | FSRCNN | FSRCNN-real")
     q.add_argument("--out", default=str(REPO / "docs" / "real_compare.png"), metavar="PNG",
                    help="output (default: docs/real_compare.png)")

@@ -136,7 +136,8 @@ def bundled_checkpoint(scale: int, model: str = "srcnn") -> Path:
             f"train.py (docs/training.md) and copy the best checkpoint there, or pass --checkpoint FILE "
             f"(a checkpoint.N from train.py or the authors' x{scale}.mat)")
     have = [f"x{'-'.join(map(str, b.scales))}" for b in bundled_models() if b.name == model]
-    train = f"train them with prepare_data.py --model {model} and train.py --model {model} (docs/training.md)"
+    arch, real = architecture(model), " --degradation real" if model.endswith(REAL) else ""
+    train = f"train them with prepare_data.py --model {arch}{real} and train.py --model {arch} (docs/training.md)"
     if not have:   # a family that ships no weights (vdsr): nothing is missing
         raise SRCNNError(f"no bundled {model} weights (none in {WEIGHTS_DIR}): {train}, then pass "
                          f"--checkpoint FILE (a checkpoint.N from train.py or its export)")

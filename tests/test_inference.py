@@ -401,6 +401,13 @@ def test_bundled_file_names(tmp_path, monkeypatch):
                                          r"prepare_data\.py --model espcn .*\(docs/training\.md\), then pass "
                                          r"--checkpoint FILE"):
         bundled_checkpoint(3, "espcn")
+    (tmp_path / "fsrcnn-real_x3.pt").write_bytes(b"")  # a variant of an architecture: its own name, its arch's hint
+    assert inference.bundled_names() == ["fsrcnn-real", "fsrcnn-s", "srcnn", "vdsr"]
+    assert inference.architecture("fsrcnn-real") == "fsrcnn" and inference.architecture("fsrcnn-s") == "fsrcnn-s"
+    assert "fsrcnn-real" in inference.weights_names()
+    with pytest.raises(SRCNNError, match=r"train them with prepare_data\.py --model fsrcnn --degradation real "
+                                         r"and train\.py --model fsrcnn "):
+        bundled_checkpoint(2, "fsrcnn-real")
     monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "absent")
     assert bundled_models() == []
 

@@ -48,3 +48,10 @@ def test_a_degraded_figure_is_that_of_the_shipped_weights(results, data_root):
     rows = evaluate_set(resolve_set("Set14", data_root), 3, model, degradation=RealDegradation())
     assert rows[0]["psnr"] == pytest.approx(results["degraded"]["Set14 x3"]["bicubic"][0], abs=1e-3)
     assert rows[1]["psnr"] == pytest.approx(results["degraded"]["Set14 x3"][name][0], abs=1e-3)
+
+
+def test_only_updates_an_existing_file(tmp_path, capsys):
+    assert real_photos.main(["table", "--only", "srcnn", "--json", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--only updates an existing results file" in err and err.count("\n") == 1
+    assert not (tmp_path / "r.json").exists()
