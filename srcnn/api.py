@@ -23,8 +23,9 @@ import torch
 from .errors import SRCNNError, check_scale
 from . import inference
 
-# Set5 PSNR (dB, the paper's Y protocol) of the bundled weights, from the README's results table
-# (tests/test_api.py checks that the two agree).
+# Set5 PSNR (dB, the paper's Y protocol, clean inputs) of the bundled weights, from the README's results
+# table and, for the -real ones, benchmarks/results_real.json (tests/test_api.py and
+# tests/test_real_photos.py check that they agree).
 SET5_PSNR = {
     ("srcnn", 2): 36.67, ("srcnn", 3): 32.71, ("srcnn", 4): 30.31,
     ("fsrcnn", 2): 37.00, ("fsrcnn", 3): 33.06, ("fsrcnn", 4): 30.76,

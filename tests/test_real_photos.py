@@ -55,3 +55,12 @@ def test_only_updates_an_existing_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--only updates an existing results file" in err and err.count("\n") == 1
     assert not (tmp_path / "r.json").exists()
+
+
+def test_list_models_figures_of_the_real_models_are_the_results_files(results):
+    from srcnn import api
+    for name in real_photos.real_names():
+        for b in inference.bundled_models():
+            if b.name == name:
+                for s in b.scales:
+                    assert api.SET5_PSNR[(name, s)] == round(results["clean"][f"Set5 x{s}"][name][0], 2)
