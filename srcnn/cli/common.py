@@ -200,17 +200,17 @@ def _range(whole: bool):
     return parse
 
 
+_RANGE_OPTIONS = (("blur", "blur_range"), ("noise", "noise_range"), ("jpeg", "jpeg_range"), ("kernels", "kernels"))
+
+
 def degradation(args: argparse.Namespace):
     """The RealDegradation of the parsed options (validated), or None for --degradation bicubic; a range
     given with bicubic is refused (it would be silently ignored)."""
     from ..degradation import RealDegradation
-    given = {k: getattr(args, a) for k, a in (("blur", "blur_range"), ("noise", "noise_range"),
-                                              ("jpeg", "jpeg_range"), ("kernels", "kernels"))
-             if getattr(args, a) is not None}
+    given = {field: getattr(args, attr) for field, attr in _RANGE_OPTIONS if getattr(args, attr) is not None}
     if args.degradation == "bicubic":
         if given:
-            opt = "--" + next(a for k, a in (("blur", "blur-range"), ("noise", "noise-range"),
-                                           ("jpeg", "jpeg-range"), ("kernels", "kernels")) if k in given)
-            raise SRCNNError(f"{opt} is an option of --degradation real")
+            attr = next(attr for field, attr in _RANGE_OPTIONS if field in given)
+            raise SRCNNError(f"--{attr.replace('_', '-')} is an option of --degradation real")
         return None
     return RealDegradation(**given).validate()
