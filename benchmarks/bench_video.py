@@ -59,6 +59,21 @@ def opencv_child(folder: str, threads: int) -> None:
             t = time.perf_counter()
             models[a[0], a[1]].upsample(frames[a[2]])
             print(time.perf_counter() - t, flush=True)
+        elif cmd == "video":           # the usual OpenCV loop: VideoCapture -> upsample -> VideoWriter (mp4v)
+            sr, t, n = models[a[0], a[1]], time.perf_counter(), 0
+            cap, out = cv2.VideoCapture(a[2]), None
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                up = sr.upsample(frame)
+                if out is None:
+                    out = cv2.VideoWriter(a[3], cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS),
+                                          (up.shape[1], up.shape[0]))
+                out.write(up)
+                n += 1
+            out.release()
+            print(time.perf_counter() - t, n, flush=True)
         elif cmd == "save":
             np.save(a[3], models[a[0], a[1]].upsample(np.load(a[2])))
             print("ok", flush=True)
@@ -98,16 +113,37 @@ def frames(n: int, w: int, h: int):
 
 
 def matmul_peak(threads: int) -> dict[str, float]:
-    """GFLOP/s of a 2048x2048 torch.mm in float32 and bfloat16, best of 5."""
+    """GFLOP/s of a 2048x2048 matrix product, best of 5 calls: float32 the best of torch.mm (MKL),
+    numpy (OpenBLAS) and onnxruntime's MatMul (MLAS), since MKL is not always at its best on AMD CPUs;
+    bfloat16 torch.mm (oneDNN)."""
+    import numpy as np
     import torch
     torch.set_num_threads(threads)
-    out = {}
-    for dt in (torch.float32, torch.bfloat16):
-        a, b = torch.rand(2048, 2048, dtype=dt), torch.rand(2048, 2048, dtype=dt)
-        torch.mm(a, b)
-        best = min(_timed(lambda: torch.mm(a, b)) for _ in range(5))
-        out[str(dt).removeprefix("torch.")] = 2 * 2048 ** 3 / best / 1e9
+    n, out = 2048, {}
+    a32 = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    calls = {"float32": [lambda t=torch.from_numpy(a32): torch.mm(t, t), lambda: a32 @ a32, _ort_matmul(a32, threads)],
+             "bfloat16": [lambda t=torch.from_numpy(a32).bfloat16(): torch.mm(t, t)]}
+    for dt, fns in calls.items():
+        best = float("inf")
+        for fn in fns:
+            fn()
+            best = min(best, *(_timed(fn) for _ in range(5)))
+        out[dt] = 2 * n ** 3 / best / 1e9
     return out
+
+
+def _ort_matmul(a, threads: int):
+    """A call of onnxruntime's MatMul of ``a`` by itself (float32)."""
+    import onnxruntime
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("MatMul", ["a", "a"], ["c"])], "mm",
+                          [helper.make_tensor_value_info("a", TensorProto.FLOAT, list(a.shape))],
+                          [helper.make_tensor_value_info("c", TensorProto.FLOAT, list(a.shape))])
+    so = onnxruntime.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = onnxruntime.InferenceSession(helper.make_model(g).SerializeToString(), so,
+                                        providers=["CPUExecutionProvider"])
+    return lambda: sess.run(None, {"a": a})
 
 
 def _timed(fn) -> float:
@@ -137,6 +173,87 @@ def set5_costs(model_name: str, paths: list[str], root: str) -> dict[str, tuple[
     return out
 
 
+def make_clip(path: Path, frames_: list, fps: int = 30) -> None:
+    """An H.264 (crf 18, yuv420p) clip of the RGB frames ``frames_``, made with PyAV."""
+    import av
+    h, w = frames_[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt, v.options = w, h, "yuv420p", {"crf": "18"}
+        for f in frames_:
+            out.mux(v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(v.encode())
+
+
+def passthrough(src: Path, dst: Path, scale: int) -> int:
+    """Decode ``src``, resize each frame by ``scale`` (swscale bicubic) and encode it as srcnn.video does
+    by default (libx264 crf 18 medium): the clip's cost without super-resolution. Returns the frame count."""
+    import av
+    n = 0
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        v = out.add_stream("libx264", rate=vin.average_rate)
+        v.width, v.height, v.pix_fmt = vin.width * scale, vin.height * scale, "yuv420p"
+        v.options = {"crf": "18", "preset": "medium"}
+        for frame in inp.decode(vin):
+            out.mux(v.encode(frame.reformat(width=v.width, height=v.height, interpolation="BICUBIC")))
+            n += 1
+        out.mux(v.encode())
+    return n
+
+
+def _clocked(fn) -> tuple[int, float]:
+    """(fn(), seconds it took)."""
+    t = time.perf_counter()
+    n = fn()
+    return n, time.perf_counter() - t
+
+
+def _seconds_frames(answer: str) -> tuple[int, float]:
+    """The OpenCV child's "SECONDS FRAMES" answer as (frames, seconds)."""
+    t, n = answer.split()
+    return int(n), float(t)
+
+
+def video_rows(args, fr: list, folder: str, cv) -> None:
+    """Print the end-to-end clip rows (see --video): fps per model and path, OpenCV's loop beside them."""
+    import srcnn
+    d = Path(folder)
+    clip = d / "clip.mp4"
+    make_clip(clip, frames(args.video, OUT_W // 3, OUT_H // 3))
+    print(f"\nWhole clips: {args.video} frames 640x360 H.264 -> 1920x1080, decode + SR + encode, "
+          f"median of {args.video_repeat} interleaved runs")
+    print("| model | pipeline | encoder | fps | vs OpenCV loop |")
+    print("|---|---|---|---:|---:|")
+    calls = {("-", "PyAV decode -> resize -> encode, no SR", "libx264 crf 18 medium"):
+             lambda: _clocked(lambda: passthrough(clip, d / "pass.mp4", 3))}
+    for name in (m for m in args.models if m != "srcnn"):
+        sr = srcnn.load(name, scale=3, precision="auto")
+        sr(fr[0])
+        for enc, codec, preset in (("libx264 crf 18 medium", None, None), ("libx264 crf 18 veryfast", None, "veryfast"),
+                                   ("mpeg4", "mpeg4", None)):
+            out = d / f"{name}_{codec}_{preset}.mp4"
+            calls[name, "srcnn sr.video (auto)", enc] = (
+                lambda sr=sr, out=out, codec=codec, preset=preset: _clocked(
+                    lambda: sr.video(clip, out, codec=codec, preset=preset, overwrite=True).frames))
+        if cv is not None and name in OPENCV_MODELS:
+            calls[name, "OpenCV dnn_superres loop", "mp4v (mpeg4)"] = (
+                lambda name=name: _seconds_frames(cv.ask(f"video {name} 3 {clip} {d / 'cv.mp4'}")))
+    times = {k: [] for k in calls}
+    for _ in range(args.video_repeat):
+        for k, call in calls.items():
+            n, t = call()
+            if n != args.video:
+                raise SystemExit(f"{k}: {n} frames out of {args.video}")
+            times[k].append(t)
+    fps = {k: args.video / statistics.median(v) for k, v in times.items()}
+    for k, f in fps.items():
+        ref = fps.get((k[0], "OpenCV dnn_superres loop", "mp4v (mpeg4)"))
+        ratio = f"{f / ref:.2f}x" if ref and "OpenCV" not in k[1] else ("1.00x" if "OpenCV" in k[1] else "-")
+        print(f"| {k[0]} | {k[1]} | {k[2]} | {f:.2f} | {ratio} |", flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["fsrcnn", "espcn", "srcnn"], help="bundled x3 models")
@@ -149,6 +266,12 @@ def main(argv=None) -> int:
     p.add_argument("--opencv-python", help="an interpreter with opencv-contrib-python 4.x (dnn_superres)")
     p.add_argument("--opencv-models", default="../shared/peers/opencv_dnn_superres",
                    help="folder of OpenCV's FSRCNN_x3.pb / ESPCN_x3.pb (default ../shared/peers/opencv_dnn_superres)")
+    p.add_argument("--video", type=int, default=48, metavar="FRAMES",
+                   help="also time whole clips end to end: a synthetic 640x360 H.264 clip of FRAMES frames through "
+                        "sr.video (precision auto; libx264 crf 18 medium, the default, libx264 veryfast and mpeg4), a PyAV "
+                        "decode -> resize -> libx264 pass without SR, and OpenCV's VideoCapture -> upsample -> "
+                        "VideoWriter(mp4v) loop; 0 = skip (default 48)")
+    p.add_argument("--video-repeat", type=int, default=3, help="interleaved runs per clip row, median kept (default 3)")
     p.add_argument("--no-set5", action="store_true", help="skip the Set5 costs")
     p.add_argument("--opencv-child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -213,6 +336,8 @@ def main(argv=None) -> int:
                 print(f"| {name} | {k} | {engine} | {1 / t:.2f} | {mp / t:.2f} | {ratio} | {gfs} | {share} |",
                       flush=True)
                 results[name, k] = mp / t
+        if args.video:
+            video_rows(args, fr, d, cv)
         if cv is not None:
             cv.close()
     if not args.no_set5:
