@@ -207,9 +207,13 @@ def export_file(checkpoint, output, fmt: str | None = None, opset: int = OPSET) 
 # running an exported file
 
 def _ort_session(path):
+    """An onnxruntime CPU session of the file ``path``. Its worker threads sleep between calls instead of
+    spinning: spinning took CPU from the decoder, the encoder and the colour path that run between the
+    network's calls (sr.video 1.07x the frames/s for FSRCNN and 1.36x for ESPCN, benchmarks/README.md)."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 

@@ -54,6 +54,12 @@ def test_onnx_twin_is_cached_per_parameter_state():
         assert again is not twin and torch.allclose(again(x), m(x), atol=1e-5)
 
 
+def test_onnx_twin_threads_sleep_between_calls():
+    twin = fastpath.onnx_twin(build_model("espcn", scale=2, n1=8, n2=4).eval())
+    opts = twin.session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_float32_bicubic_and_colour_match_matlab_arithmetic():
     rng = np.random.default_rng(0)
     for shape, s in (((2, 5), 2), ((9, 7, 2), 3), ((6, 11, 4), 4), ((5, 6, 1), 3)):
