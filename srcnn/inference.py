@@ -44,9 +44,10 @@ from .precision import FP32, NumericPath, inference_input, inference_numerics, i
 
 # Output pixels per tile side when tile=None: a 9-5-5 tile then needs ~0.3 GB (CPU) / ~1.2 GB (CUDA).
 AUTO_TILE = {"cpu": 512, "cuda": 1024}
-# The fast paths' automatic tile (output pixels per side): a 1080p output in 4 tiles (ONNX runtime and
-# OpenCV pay per call; benchmarks/README.md), still bounded memory for large images.
-AUTO_TILE_FAST = 1024
+# The fast paths' automatic tile (output pixels per side): a 1080p output in one tile (sr.video 1.2-1.3x
+# the frames/s of 1024's four tiles, whose overlaps and calls cost; benchmarks/README.md), still bounded
+# memory for large images (a 2048^2 SRCNN tile: about 2 GB; FSRCNN, ESPCN: less).
+AUTO_TILE_FAST = 2048
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MIN_SIDE = 2  # smaller inputs (1-pixel images) are refused
 FLOAT_SLACK = 0.25  # a float image may overshoot [0,1] this much (resampling ringing), not more (0..255 floats)
