@@ -109,8 +109,8 @@ def from_planes(net: np.ndarray, rest: np.ndarray, gray: bool) -> tuple[np.ndarr
     network's planes for an RGB model); alpha (h,w), the last plane of ``rest`` when it holds one,
     else None. Computed in the dtype given (float32: with OpenCV, as :func:`to_planes`).
     """
-    if gray:
-        return net.mean(axis=2), None
+    if gray:   # (one plane: itself, without numpy's mean over an axis of 1, slow on a 1080p frame)
+        return (net[:, :, 0] if net.shape[2] == 1 else net.mean(axis=2)), None
     c = net.shape[2]
     if c == 3:
         color = net
