@@ -37,17 +37,30 @@ OPENCV_MODELS = {"fsrcnn": "FSRCNN", "espcn": "ESPCN"}
 
 
 def opencv_child(folder: str, threads: int) -> None:
-    """Run under the opencv-contrib interpreter: load the .pb models named on stdin ("load NAME SCALE"),
-    time one upsample per "run NAME SCALE FRAME" line (frames DIR/frame<i>.npy, BGR uint8), print
-    seconds; "save NAME SCALE IN OUT" writes the upsampled .npy for a quality check."""
+    """Run under the opencv-contrib interpreter: load the .pb models named on stdin ("load NAME SCALE";
+    "none" where this OpenCV has no dnn_superres), time one upsample per "run NAME SCALE FRAME" line
+    (frames DIR/frame<i>.npy, BGR uint8), print seconds; "video NAME SCALE SRC DST" times the usual
+    loop over a clip; "onnx KEY PATH" reads an ONNX file with cv2.dnn and "net KEY FRAME" times it on
+    DIR/y<i>.npy ((1,1,h,w) float32); "save NAME SCALE IN OUT" writes the upsampled .npy."""
     import cv2
     import numpy as np
     cv2.setNumThreads(threads)
-    models, frames = {}, {}
+    models, frames, nets = {}, {}, {}
     print(f"ready opencv {cv2.__version__}", flush=True)
     for line in sys.stdin:
         cmd, *a = line.split()
-        if cmd == "load":
+        if cmd == "load" and not hasattr(cv2, "dnn_superres"):
+            print("none", flush=True)
+        elif cmd == "onnx":
+            nets[a[0]] = cv2.dnn.readNetFromONNX(a[1])
+            print("ok", flush=True)
+        elif cmd == "net":
+            y = np.load(Path(folder) / f"y{a[1]}.npy")
+            t = time.perf_counter()
+            nets[a[0]].setInput(y)
+            nets[a[0]].forward()
+            print(time.perf_counter() - t, flush=True)
+        elif cmd == "load":
             sr = cv2.dnn_superres.DnnSuperResImpl_create()
             sr.readModel(str(Path(a[2]) / f"{OPENCV_MODELS[a[0]]}_x{a[1]}.pb"))
             sr.setModel(a[0], int(a[1]))
@@ -216,6 +229,40 @@ def _seconds_frames(answer: str) -> tuple[int, float]:
     return int(n), float(t)
 
 
+def onnx_rows(args, fr: list, folder: str, cv) -> None:
+    """Print the network alone on the frames' Y planes: each model's ONNX export (what ``train.py export``
+    writes) in the child's cv2.dnn and in onnxruntime, interleaved (see --opencv-onnx)."""
+    import numpy as np
+    import srcnn
+    from srcnn.color import rgb2y
+    from srcnn.export import _ort_session, export_onnx
+    d = Path(folder)
+    for i, f in enumerate(fr):
+        np.save(d / f"y{i}.npy", (rgb2y(f) / 255.0).astype(np.float32)[None, None])
+    print(f"\nThe network alone on the 640x360 Y plane (FSRCNN, ESPCN), "
+          f"the project's ONNX export: OpenCV {cv.version.split()[-1]} cv2.dnn against onnxruntime, "
+          f"median of {args.repeat} interleaved calls")
+    print("| model | engine | ms per frame | vs onnxruntime |")
+    print("|---|---|---:|---:|")
+    for name in (m for m in args.models if m != "srcnn"):
+        path = d / f"{name}.onnx"
+        export_onnx(srcnn.load(name, scale=3).model, {"scale": 3}, path)
+        sess = _ort_session(path)
+        cv.ask(f"onnx {name} {path}")
+        ys = [np.load(d / f"y{i}.npy") for i in range(len(fr))]
+        calls = {"onnxruntime": lambda i: _timed(lambda: sess.run(None, {"input": ys[i]})),
+                 "OpenCV dnn": lambda i, name=name: float(cv.ask(f"net {name} {i}"))}
+        times = {k: [] for k in calls}
+        for r in range(args.repeat + 1):
+            for k, call in calls.items():
+                t = call(r % len(fr))
+                if r:                          # the first round warms up
+                    times[k].append(t)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        for k, t in med.items():
+            print(f"| {name} | {k} | {t * 1e3:.0f} | {med['onnxruntime'] / t:.2f}x |", flush=True)
+
+
 def video_rows(args, fr: list, folder: str, cv) -> None:
     """Print the end-to-end clip rows (see --video): fps per model and path, OpenCV's loop beside them."""
     import srcnn
@@ -266,6 +313,9 @@ def main(argv=None) -> int:
     p.add_argument("--opencv-python", help="an interpreter with opencv-contrib-python 4.x (dnn_superres)")
     p.add_argument("--opencv-models", default="../shared/peers/opencv_dnn_superres",
                    help="folder of OpenCV's FSRCNN_x3.pb / ESPCN_x3.pb (default ../shared/peers/opencv_dnn_superres)")
+    p.add_argument("--opencv-onnx", action="store_true",
+                   help="also time the network alone as the project's ONNX export in --opencv-python's cv2.dnn "
+                        "against onnxruntime (which OpenCV versions run the export well)")
     p.add_argument("--video", type=int, default=48, metavar="FRAMES",
                    help="also time whole clips end to end: a synthetic 640x360 H.264 clip of FRAMES frames through "
                         "sr.video (precision auto; libx264 crf 18 medium, the default, libx264 veryfast and mpeg4), a PyAV "
@@ -314,8 +364,7 @@ def main(argv=None) -> int:
             for sr in srs.values():
                 sr(fr[0])   # warm-up: the onnxruntime export, oneDNN primitives
             calls = {pth: (lambda i, sr=sr: _timed(lambda: sr(fr[i]))) for pth, sr in srs.items()}
-            if cv is not None and name in OPENCV_MODELS:
-                cv.ask(f"load {name} 3 {args.opencv_models}")
+            if cv is not None and name in OPENCV_MODELS and cv.ask(f"load {name} 3 {args.opencv_models}") == "ok":
                 cv.ask(f"run {name} 3 0")
                 calls["opencv dnn_superres"] = lambda i, name=name: float(cv.ask(f"run {name} 3 {i}"))
             times = {k: [] for k in calls}
@@ -336,6 +385,8 @@ def main(argv=None) -> int:
                 print(f"| {name} | {k} | {engine} | {1 / t:.2f} | {mp / t:.2f} | {ratio} | {gfs} | {share} |",
                       flush=True)
                 results[name, k] = mp / t
+        if args.opencv_onnx and cv is not None:
+            onnx_rows(args, fr, d, cv)
         if args.video:
             video_rows(args, fr, d, cv)
         if cv is not None:
