@@ -263,6 +263,87 @@ def onnx_rows(args, fr: list, folder: str, cv) -> None:
             print(f"| {name} | {k} | {t * 1e3:.0f} | {med['onnxruntime'] / t:.2f}x |", flush=True)
 
 
+def int8_rows(args, root: str) -> None:
+    """Print onnxruntime's static int8 quantization (QDQ, per-channel int8 weights, uint8 activations,
+    MinMax calibration on 96 LR crops of T91, a training set) of each model's ort form against its float
+    form: Set5 x3 protocol PSNR and the network's speed on a 640x360 Y plane (see --int8)."""
+    import numpy as np
+    import onnxruntime
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    import srcnn
+    from srcnn.evaluation import validation_item
+    from srcnn.export import _ort_session, export_onnx
+    from srcnn.fastpath import relu_form
+    from srcnn.imresize import imresize, modcrop
+    from srcnn.images import list_images, read_image, to_rgb8
+    from srcnn.color import rgb2y
+    from srcnn.protocol import score
+    rng, crops = np.random.default_rng(0), []
+    for f in list_images(Path(root) / "T91")[:24]:
+        lr = imresize(rgb2y(modcrop(to_rgb8(read_image(f)), 3)) / 255.0, 1 / 3).astype(np.float32)
+        for _ in range(4):
+            i, j = rng.integers(0, lr.shape[0] - 24), rng.integers(0, lr.shape[1] - 24)
+            crops.append(lr[None, None, i:i + 24, j:j + 24].copy())
+
+    class Crops(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(crops)
+
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else {"input": x}
+
+    items = [validation_item(to_rgb8(read_image(f)), 3, 1, "lr") for f in list_images(Path(root) / "Set5")]
+    x = np.random.default_rng(1).random((1, 1, OUT_H // 3, OUT_W // 3), dtype=np.float32)
+    print(f"\nonnxruntime {onnxruntime.__version__} static int8 against float32, the ort form of each x3 model "
+          f"(network alone, 640x360 Y plane, median of {args.repeat})")
+    print("| model | numbers | Set5 x3 PSNR (protocol) | cost | ms per frame | speed-up |")
+    print("|---|---|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as d:
+        for name in (m for m in args.models if m != "srcnn"):
+            fp, q8 = Path(d) / f"{name}.onnx", Path(d) / f"{name}_int8.onnx"
+            export_onnx(relu_form(srcnn.load(name, scale=3).model), {"scale": 3}, fp)
+            quantize_static(str(fp), str(q8), Crops(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+            rows = {}
+            for label, path in (("float32", fp), ("int8", q8)):
+                sess = _ort_session(path)
+                psnr = np.mean([score(sess.run(None, {"input": it["lr"].numpy()})[0][0, 0].astype(np.float64),
+                                      it["gt_y"], 3)[0] for it in items])
+                sess.run(None, {"input": x})
+                ms = statistics.median(_timed(lambda: sess.run(None, {"input": x})) for _ in range(args.repeat)) * 1e3
+                rows[label] = psnr, ms
+            for label, (psnr, ms) in rows.items():
+                print(f"| {name} | {label} | {psnr:.4f} | {rows['float32'][0] - psnr:+.4f} | {ms:.0f} | "
+                      f"{rows['float32'][1] / ms:.2f}x |", flush=True)
+
+
+def profile_rows(args, clip: Path, d: Path) -> None:
+    """Where a clip's time goes: cProfile around one sr.video (precision auto, the default encoder) per
+    model, the total split into the network (onnxruntime's run), encoding, decoding and the rest (chroma,
+    quantisation, frame copies, Python), in ms per frame."""
+    import cProfile
+    import pstats
+    import srcnn
+    stages = {"network": "onnxruntime", "encode": "encode", "decode": "decode"}
+    print("\n| model | ms per frame | network | encode (libx264 medium) | decode | the rest |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in (m for m in args.models if m != "srcnn"):
+        sr = srcnn.load(name, scale=3, precision="auto")
+        prof = cProfile.Profile()
+        t = time.perf_counter()
+        prof.runcall(sr.video, clip, d / "profile.mp4", overwrite=True)
+        total = (time.perf_counter() - t) / args.video * 1e3
+        got = {k: 0.0 for k in stages}
+        for (_, _, fn), (_, _, tottime, _, _) in pstats.Stats(prof).stats.items():
+            for k, want in stages.items():
+                if fn.startswith(f"<method '{want}' of 'av.") or (want in fn and fn.endswith(".run>")):
+                    got[k] += tottime / args.video * 1e3
+        rest = total - sum(got.values())
+        print(f"| {name} | {total:.1f} | " + " | ".join(f"{v:.1f} ({v / total:.0%})" for v in got.values())
+              + f" | {rest:.1f} ({rest / total:.0%}) |", flush=True)
+
+
 def video_rows(args, fr: list, folder: str, cv) -> None:
     """Print the end-to-end clip rows (see --video): fps per model and path, OpenCV's loop beside them."""
     import srcnn
@@ -299,6 +380,8 @@ def video_rows(args, fr: list, folder: str, cv) -> None:
         ref = fps.get((k[0], "OpenCV dnn_superres loop", "mp4v (mpeg4)"))
         ratio = f"{f / ref:.2f}x" if ref and "OpenCV" not in k[1] else ("1.00x" if "OpenCV" in k[1] else "-")
         print(f"| {k[0]} | {k[1]} | {k[2]} | {f:.2f} | {ratio} |", flush=True)
+    if args.profile:
+        profile_rows(args, clip, d)
 
 
 def main(argv=None) -> int:
@@ -316,11 +399,15 @@ def main(argv=None) -> int:
     p.add_argument("--opencv-onnx", action="store_true",
                    help="also time the network alone as the project's ONNX export in --opencv-python's cv2.dnn "
                         "against onnxruntime (which OpenCV versions run the export well)")
+    p.add_argument("--int8", action="store_true",
+                   help="also measure onnxruntime's static int8 quantization of FSRCNN/ESPCN: Set5 cost and speed")
     p.add_argument("--video", type=int, default=48, metavar="FRAMES",
                    help="also time whole clips end to end: a synthetic 640x360 H.264 clip of FRAMES frames through "
                         "sr.video (precision auto; libx264 crf 18 medium, the default, libx264 veryfast and mpeg4), a PyAV "
                         "decode -> resize -> libx264 pass without SR, and OpenCV's VideoCapture -> upsample -> "
                         "VideoWriter(mp4v) loop; 0 = skip (default 48)")
+    p.add_argument("--profile", action="store_true",
+                   help="with --video: also split one sr.video per model into network, encode, decode and the rest")
     p.add_argument("--video-repeat", type=int, default=3, help="interleaved runs per clip row, median kept (default 3)")
     p.add_argument("--no-set5", action="store_true", help="skip the Set5 costs")
     p.add_argument("--opencv-child", help=argparse.SUPPRESS)
@@ -391,6 +478,8 @@ def main(argv=None) -> int:
             video_rows(args, fr, d, cv)
         if cv is not None:
             cv.close()
+    if args.int8:
+        int8_rows(args, str(data_root(None)))
     if not args.no_set5:
         root = str(data_root(None))
         print(f"\nSet5 x3 PSNR (dB) and the cost of each fast path against fp32 (budget {AUTO_BUDGET_DB} dB)")
