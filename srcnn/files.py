@@ -12,7 +12,8 @@ full disk or Ctrl-C / SIGTERM (srcnn.cli.common.run makes SIGTERM raise like Ctr
 the old file or the new one, never a partial one, and no temporary; ``remove_stale_temporaries`` removes
 those a killed (SIGKILL) writer left. A library's writer that cannot report a full disk cleanly
 (torch.save's "unexpected pos", torch.onnx.export) writes to memory first, and the bytes are written to
-the temporary by Python, whose OSError ``atomic_path`` reports.
+the temporary by Python, whose OSError ``atomic_path`` reports. ``disk_error`` makes a full disk, quota,
+I/O error or read-only file system met by a long job's writers (a training run) one line saying what is kept.
 
 Outputs never replace inputs of the same run: ``InputFiles`` holds a run's inputs and refuses an output
 that is one of them (the same path resolved, or the same file: a hard link or a symlink to it).
@@ -254,3 +255,17 @@ def atomic_text(path, text: str, what: str = "") -> None:
     """Write ``text`` (UTF-8) to ``path`` through ``atomic_path``."""
     with atomic_path(path, what) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
+
+
+def disk_error(e: BaseException, where, kept: str) -> SRCNNError | None:
+    """A full disk, quota, I/O error or read-only file system in a writer (an OSError, or the SRCNNError
+    ``atomic_path`` raised from one) as one line "FILE: REASON; KEPT" (FILE: the OSError's, else
+    ``where``); None for any other error, which the caller lets go on."""
+    cause = e if isinstance(e, OSError) else e.__context__
+    if not isinstance(cause, OSError) or cause.errno not in DISK_ERRNOS:
+        return None
+    what = f"{e.filename or where}: {e.strerror}" if e is cause else str(e)
+    return SRCNNError(f"{what}; {kept}")

@@ -217,7 +217,7 @@ def test_checkpoint_best_scores_what_evaluate_reports(tmp_path, make_image, chan
     from srcnn.checkpoint import load_checkpoint
     from srcnn.cli.evaluate import main
     from srcnn.cli.train import build_trainer
-    from srcnn.config import DEFAULTS
+    from srcnn.config import TrainConfig
     folder = tmp_path / "Val"
     folder.mkdir()
     write_image(folder / "a.png", make_image(30, 33, 3, seed=1))
@@ -225,12 +225,10 @@ def test_checkpoint_best_scores_what_evaluate_reports(tmp_path, make_image, chan
     lr_input = name != "srcnn"
     data = write_patches(tmp_path / "t.h5", n=32, chunk=8, channels=channels, scales=(2,), val_images=0,
                          **({"input": "lr"} if lr_input else {"patch": 11}))
-    hp = dict(DEFAULTS, data=str(data), out_dir=str(tmp_path / "ck"), model=name, model_arg=args,
-              filters="3-1-3", n1=8, n2=4, batch_size=8, num_epoch=2, save_freq=1, lr=1e-3, precision="fp32",
-              val_set=str(folder))
-    if lr_input:
-        hp.update(filters=None, n1=None, n2=None, padding=None)
-    assert build_trainer(hp, log=lambda *a: None).run() == 0
+    srcnn = {} if lr_input else dict(filters="3-1-3", n1=8, n2=4)
+    cfg = TrainConfig(data=str(data), out_dir=str(tmp_path / "ck"), model=name, model_arg=args, **srcnn,
+                      batch_size=8, num_epoch=2, save_freq=1, lr=1e-3, precision="fp32", val_set=str(folder))
+    assert build_trainer(cfg, log=lambda *a: None).run() == 0
     ck = load_checkpoint(tmp_path / "ck" / "checkpoint.best")
     (trained,) = [h for h in ck["history"] if h["epoch"] == ck["best"]["epoch"]]
     assert trained["val_psnr"] == ck["best"]["val_psnr"] and trained["val_ssim"] is not None
