@@ -11,7 +11,7 @@ from srcnn.imresize import imresize, modcrop
 from srcnn.images import read_image, write_image
 from srcnn.inference import forward_array
 from srcnn.models import build_model
-from srcnn.protocol import bicubic, bicubic_y, hr_y, score
+from srcnn.protocol import degrade, hr_y, score
 from srhelpers import identity_model, tiny_model
 
 
@@ -36,7 +36,7 @@ def test_y_protocol_numbers(make_image):
     model = tiny_model()
     r = evaluate_image(hr, 3, model)
     gt = hr_y(hr, 3)
-    bic = bicubic_y(gt, 3)
+    bic = degrade(gt, 3)[1]
     assert r["bicubic"] == score(bic, gt, 3)
     import torch
     with torch.no_grad():
@@ -86,13 +86,13 @@ def test_lr_input_model_takes_the_downscaled_y(make_image, name):
     gt = hr_y(hr, 2)
     lr = imresize(gt, 0.5)
     assert lr.shape == (20, 21) and lr.dtype == np.float64
-    assert np.array_equal(imresize(lr, output_shape=gt.shape), bicubic_y(gt, 2))  # the same degradation
+    assert np.array_equal(imresize(lr, output_shape=gt.shape), degrade(gt, 2)[1])  # the same degradation
     with torch.no_grad():
         sr = model(torch.from_numpy(lr).float()[None, None])[0, 0].double().numpy()
     assert sr.shape == gt.shape
     assert r["model"][0] == pytest.approx(score(sr, gt, 2)[0], abs=1e-6)
     assert r["model"] == score(forward_array(model, lr).astype(np.float64), gt, 2)
-    assert r["bicubic"] == score(bicubic_y(gt, 2), gt, 2)
+    assert r["bicubic"] == score(degrade(gt, 2)[1], gt, 2)
     g = evaluate_image(hr[:, :, 0], 2, model, images=True)   # greyscale: its own Y
     assert g["views"]["model"].shape == (40, 42)
 
@@ -109,7 +109,7 @@ def test_lr_input_models_rgb_and_views(make_image):
     assert np.array_equal(r["views"]["model"], np.clip(np.round(out * 255), 0, 255).astype(np.uint8))
     # a Y model on the RGB variant: Y from the LR Y, Cb/Cr of the bicubic image
     r = evaluate_image(hr, 3, y_model, rgb=True, images=True)
-    ycc = rgb2ycbcr(bicubic(gt, 3))
+    ycc = rgb2ycbcr(degrade(gt, 3)[1])
     ycc[:, :, 0] = forward_array(y_model, rgb2ycbcr(lr)[:, :, 0])
     assert np.array_equal(r["views"]["model"], np.clip(np.round(ycbcr2rgb(ycc) * 255), 0, 255).astype(np.uint8))
     assert set(r["views"]) == {"bicubic", "model", "gt"} and r["views"]["model"].shape == (36, 39, 3)
@@ -124,7 +124,7 @@ def test_self_ensemble_is_a_separate_result(make_image, make):
     r = evaluate_image(hr, 2, model, self_ensemble=True, images=True)
     assert r["model"] == evaluate_image(hr, 2, model)["model"]
     gt = hr_y(hr, 2)
-    x = imresize(gt, 0.5) if model.upscale > 1 else bicubic_y(gt, 2)
+    x = imresize(gt, 0.5) if model.upscale > 1 else degrade(gt, 2)[1]
     assert r["ensemble"] == score(forward_array(model, x, ensemble=True).astype(np.float64), gt, 2)
     assert r["ensemble"] != r["model"]
     assert set(r["views"]) == {"bicubic", "model", "ensemble", "gt"}
