@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .checkpoint import save_checkpoint
-from .files import atomic_path, atomic_text
+from .files import atomic_path, atomic_text, move_aside, temporaries
 from .errors import SRCNNError
 from .locks import lock_folder, lock_holder, make_folder
 
@@ -51,7 +51,7 @@ class RunDir:
         run's files, which the first ``save`` moves aside."""
         make_folder(self.path, "--out-dir")
         self._lock = lock_folder(self.path, "training", name=LOCK, remove=True)
-        for tmp in self.path.glob(".*.tmp-*"):
+        for tmp in temporaries(self.path):
             tmp.unlink(missing_ok=True)
         if not fresh:
             return
@@ -75,16 +75,7 @@ class RunDir:
 
     def _move_previous_run(self) -> None:
         old, self._previous = self._previous, []
-        stamp = datetime.now().strftime("previous-%Y%m%d-%H%M%S")
-        for n in range(1, 1000):  # two runs in the same second: previous-<time>-2, ...
-            dest = self.path / (stamp if n == 1 else f"{stamp}-{n}")
-            try:
-                dest.mkdir()
-                break
-            except FileExistsError:
-                continue
-        for p in old:
-            os.replace(p, dest / p.name)
+        dest = move_aside(old, self.path, datetime.now().strftime("previous-%Y%m%d-%H%M%S"))  # (-2: same second)
         self.log(f"note: {self.path} held another run; moved its {len(old)} file(s) to {dest}")
 
     def write_log(self, history: list[dict], loss_name: str) -> None:

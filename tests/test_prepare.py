@@ -481,7 +481,7 @@ def test_signal_mid_write_leaves_no_output(tmp_path, make_image, sig, capsys):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "WRITING"
-        assert list(tmp_path.glob(".t.h5.partial/*.tmp"))  # mid-write: a temporary segment exists ...
+        assert list(tmp_path.glob(".t.h5.partial/.*.tmp-*"))  # mid-write: a temporary segment exists ...
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -493,7 +493,7 @@ def test_signal_mid_write_leaves_no_output(tmp_path, make_image, sig, capsys):
         assert not list(part.glob("0*.h5"))
     else:  # the signal cut the first image's append: it is dropped, the (empty) record is committed
         assert proc.returncode == 130 and "interrupted: nothing written" in err and "0 of 3 images done" in err
-        assert [p.name for p in part.glob("0*.h5")] == ["000000.h5"] and not list(part.glob("*.tmp"))
+        assert [p.name for p in part.glob("0*.h5")] == ["000000.h5"] and not list(part.glob(".*.tmp-*"))
         assert list(tmp_path.glob(".prepare-spool-*")) == [] and list(part.glob(".prepare-spool-*")) == []
     # without --resume the partial run is refused (it is not silently thrown away) ...
     assert main(args) == 2

@@ -19,10 +19,10 @@ path, the validation images) and the command lines a run records or prints (its 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -400,7 +400,7 @@ def _resumed_config(path: Path, ckpt: dict, given: dict) -> tuple[TrainConfig, l
     the command line (RUN_OPTIONS: as given, else their defaults), and the changes ("lr 0.001 -> 0.01");
     SRCNNError for an option of a model that cannot change, or an SRCNN option for another model."""
     old = TrainConfig.from_dict(stored_hparams(ckpt["hparams"]))
-    old = dataclasses.replace(old, data=ckpt["data"]["path"], out_dir=str(path.parent),
+    old = replace(old, data=ckpt["data"]["path"], out_dir=str(path.parent),
                               **{k: given.get(k, DEFAULTS[k]) for k in RUN_OPTIONS})
     srcnn_only(old.model, given)
     new, changes = {}, []
@@ -414,7 +414,7 @@ def _resumed_config(path: Path, ckpt: dict, given: dict) -> tuple[TrainConfig, l
                              f"{fmt_value(before)}, given: {fmt_value(v)}); start a new run with 'python train.py train' instead")
         new[k] = v
         changes.append(f"{k} {before} -> {v}")
-    return dataclasses.replace(old, **new), changes
+    return replace(old, **new), changes
 
 
 def main(argv=None) -> int:

@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..errors import SRCNNError
-from ..files import InputFiles, atomic_text, fsync_dir, output_name
+from ..files import InputFiles, atomic_text, finish_temporary, fsync_dir, output_name, rename_all, temporaries, \
+    temporary_name
 from ..h5format import FORMAT, FORMAT_VERSION, HR, LR, SCALE, TRAIN, VAL
 from ..images import list_images
 from .config import PrepareConfig
@@ -34,7 +35,7 @@ from .patches import AUGMENT_SCALES, OutOfMemory
 from .pool import Interrupt, ordered_results
 from .segments import (Segment, key_difference, lock_partial, partial_path, read_json, read_segments, run_key,
                        write_json)
-from .writer import WRITE_BLOCK, NoSpace, PatchWriter, fingerprint, fsync_file, h5_create, write_failure
+from .writer import WRITE_BLOCK, NoSpace, PatchWriter, fingerprint, h5_create, write_failure
 
 DEGRADATION = ("hr = modcrop(img, s); lr = imresize(imresize(blur(hr/255, blur_sigma), 1/s) "
                "+ N(0, noise_sigma/255), size(hr)); MATLAB bicubic, float64, unclipped")
@@ -228,7 +229,7 @@ def _partial_state(part: Path, key: dict, command: str, resume: bool, overwrite:
         if manifest is not None and manifest["shard_size"] != shard_size:
             raise SRCNNError(f"--resume: {part} is already assembling the output with --shard-size "
                              f"{manifest['shard_size']}; rerun with that --shard-size")
-    elif old is not None and not overwrite and (manifest or segs or any(part.glob("*.tmp"))):
+    elif old is not None and not overwrite and (manifest or segs or temporaries(part)):
         done = old["key"]["n_images"] if manifest else segs[-1]["stop"] if segs else 0
         raise SRCNNError(f"{part}: an interrupted run of this output is there ({done} of {old['key']['n_images']} "
                          f"images done): add --resume to continue it, or --overwrite to start again")
@@ -368,22 +369,19 @@ def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, 
                 bar.update(b - a)
                 continue
             shard = dict(shard_index=k, shard_count=n_shards, shard_offset=a, total_count=total) if shard_size else {}
-            tmp = final.with_name(final.name + ".tmp")
+            tmp = temporary_name(final)
             with h5_create(tmp, rdcc_nbytes=64 << 20) as f:
                 _write_final(f, cfg, segments, (a, b), {**attrs, **shard}, val_width if k == 0 and n_val else 0,
                              stop, bar)
             with stop.deferred():
-                fsync_file(tmp)
-                os.replace(tmp, final)
-                fsync_dir(part)
+                finish_temporary(tmp, final)
                 if shard_size:  # segments wholly in shards 0..k are no longer needed
                     for (path, _, _), end in zip(segments, ends):
                         if end <= b:
                             path.unlink(missing_ok=True)
             stop.check()
     with stop.deferred():  # all or (short of a SIGKILL) none
-        for tmp, final in zip(done_files, finals):
-            os.replace(tmp, final)
+        rename_all(zip(done_files, finals))
     if shard_size and overwrite:  # shards of an earlier, longer run would pass for part of this one
         for p in existing_shards(out):
             if p not in finals:
