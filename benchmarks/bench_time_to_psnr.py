@@ -40,7 +40,7 @@ from srcnn.datasets import data_root, resolve_set  # noqa: E402
 from srcnn.cli.common import run  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
 from srcnn.cli.train import build_parser, build_trainer  # noqa: E402
-from srcnn.config import DEFAULTS  # noqa: E402
+from srcnn.config import DEFAULTS, TrainConfig  # noqa: E402
 from srcnn.evaluation import evaluate_set, score_model  # noqa: E402
 from srcnn.models import SRCNN  # noqa: E402
 from bench_train import PerSampleH5  # noqa: E402  (the naive per-sample h5py reader)
@@ -52,14 +52,14 @@ def quiet(*args) -> None:
 
 def run_project(data: str, out: Path, minutes: float, eval_every: float, hp_extra: dict) -> tuple[list, torch.nn.Module]:
     """train.py's defaults for ``minutes`` of training time: [(seconds, samples, held-out PSNR)], eval model."""
-    tr = build_trainer(dict(DEFAULTS, data=data, out_dir=str(out), **hp_extra), log=quiet)
+    tr = build_trainer(TrainConfig(data=data, out_dir=str(out), **hp_extra), log=quiet)
     print(f"  project: {tr.numeric.name} ({tr.numeric.reason}), batch {tr.cfg.batch_size}, lr {tr.cfg.lr:g}",
           flush=True)
     curve, spent, seen = [(0.0, 0, tr.validate()[0])], 0.0, 0
     budget = minutes * 60
     while spent < budget - 1e-6:
         window = min(eval_every, budget - spent)
-        timer = threading.Timer(window, tr.request_stop)
+        timer = threading.Timer(window, tr.stop.request)
         t0 = time.perf_counter()
         timer.start()
         done_before = tr.epoch * tr.pf.count + (tr.partial or {}).get("samples", 0)
@@ -68,7 +68,7 @@ def run_project(data: str, out: Path, minutes: float, eval_every: float, hp_extr
         spent += time.perf_counter() - t0
         if stats is not None:  # a whole epoch ended inside the window
             tr.epoch, tr.partial = tr.epoch + 1, None
-        tr.stop_signal = None
+        tr.stop.agreed = None
         seen += tr.epoch * tr.pf.count + (tr.partial or {}).get("samples", 0) - done_before
         curve.append((spent, seen, tr.validate()[0]))
         print(f"    {spent:7.0f} s  {seen:>10,} samples  {curve[-1][2]:.3f} dB", flush=True)
@@ -122,7 +122,7 @@ def parity(data: str, steps: int, threads: int, extra: dict) -> None:
     rows = []
     for precision in ("fp32", "bf16"):
         with tempfile.TemporaryDirectory() as tmp:
-            tr = build_trainer(dict(DEFAULTS, data=data, out_dir=tmp, **extra, precision=precision), log=quiet)
+            tr = build_trainer(TrainConfig(data=data, out_dir=tmp, **{**extra, "precision": precision}), log=quiet)
             tr.model.train()
             t0, step, epoch = time.perf_counter(), 0, 0
             while step < steps:
@@ -162,7 +162,7 @@ def run_recipe(which: str, a: argparse.Namespace, core: int | None = None) -> tu
                   f"{a.minutes:g} min, {threads} thread(s):", flush=True)
             curve, model = run_project(a.data, Path(tmp) / "ours", a.minutes, a.eval_every, project_options(a))
         else:
-            val = build_trainer(dict(DEFAULTS, data=a.data, out_dir=str(Path(tmp) / "v"), precision="fp32"),
+            val = build_trainer(TrainConfig(data=a.data, out_dir=str(Path(tmp) / "v"), precision="fp32"),
                                 log=quiet).val
             print(f"naive recipe, {a.naive_minutes:g} min, {threads} thread(s):", flush=True)
             curve, model = run_naive(a.data, val, a.naive_minutes, a.eval_every, DEFAULTS["seed"])

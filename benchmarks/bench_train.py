@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from srcnn.cli.train import build_trainer  # noqa: E402
-from srcnn.config import DEFAULTS  # noqa: E402
+from srcnn.config import TrainConfig  # noqa: E402
 from srcnn.models import SRCNN  # noqa: E402
 
 
@@ -76,9 +76,9 @@ def timed(batches, step, seconds: float, warmup: int = 3) -> float:
 
 def ours(data: Path, out: Path, device: str, loader: str, workers: int, amp=False):
     """(batches, train step) of train.py's own loop: its loader and Trainer._train_step."""
-    hp = dict(DEFAULTS, data=str(data), out_dir=str(out), batch_size=128, cuda=device == "cuda",
-              loader=loader, workers=workers, amp=amp)
-    tr = build_trainer(hp, log=lambda *a: None)
+    cfg = TrainConfig(data=str(data), out_dir=str(out), batch_size=128, cuda=device == "cuda",
+                      loader=loader, workers=workers, amp=amp)
+    tr = build_trainer(cfg, log=lambda *a: None)
     tr.model.train()
     epoch = [0]
 

@@ -1,4 +1,5 @@
-"""Checkpoints: atomic saving, safe loading, and building a ready-to-run model from one.
+"""Checkpoints: atomic saving, the training run's checkpoint in and out (``training_checkpoint``,
+``restore_training``), safe loading, and building a ready-to-run model from one.
 
 A checkpoint is ``torch.save`` of a dict of plain types and tensors (layout in docs/formats.md). It is
 only ever read with ``torch.load(weights_only=True)``, which refuses pickled code.
@@ -7,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 import os
 import pickle
+import random
 import re
 import struct
 import sys
@@ -17,12 +20,15 @@ import warnings
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from . import __version__
 from .errors import MAX_SCALE, SRCNNError, check_number, check_scale
 from .files import atomic_path, regular_file
 from .locks import make_folder
 from .models import build_model
+from .optim import lr_factor
 
 FORMAT = "srcnn-checkpoint"
 FORMAT_VERSION = 1
@@ -87,6 +93,72 @@ def _tensor_bytes(obj) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- training state
+PROGRESS = {"epoch": 0, "step": 0, "history": [], "best": None, "time_spent": 0.0, "partial": None}  # and defaults
+
+
+def _cpu(sd: dict) -> dict:
+    return {k: v.detach().cpu().contiguous() for k, v in sd.items()}
+
+
+def training_checkpoint(model, ema, optimizer, scaler, *, cfg, data, numeric, progress: dict, recipe: dict,
+                        distributed: dict) -> dict:
+    """The checkpoint of a training run now (docs/formats.md): ``model`` (and its ``ema`` average, or None)
+    with the run's options ``cfg`` (a TrainConfig), its data ``data`` (srcnn.data.PatchFile), its numeric
+    path, the state of ``optimizer`` and ``scaler`` (a GradScaler or None), the global RNG, the
+    ``progress`` {PROGRESS keys}, the ``recipe`` and the ``distributed`` layout."""
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "srcnn_version": __version__,
+        "model": model.config(), "state_dict": _cpu(model.state_dict()), "scale": data.scale,
+        **({"ema_state_dict": _cpu(ema.state_dict())} if ema is not None else {}),
+        "numeric": numeric.record(), "channels": data.mode, "epoch": progress["epoch"], "step": progress["step"],
+        "optimizer": optimizer.state_dict(),
+        "scheduler": {"schedule": cfg.schedule, "lr_factor": lr_factor(progress["epoch"], cfg)},
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "rng": rng_state(), "hparams": cfg.as_dict(), "data": data.provenance(),
+        **{k: progress[k] for k in ("history", "best", "time_spent", "partial")},
+        "recipe": recipe, "distributed": distributed,
+    }
+
+
+def restore_training(ckpt: dict, optimizer, scaler, cfg, log=print) -> dict:
+    """Continue the training state of the checkpoint ``ckpt`` (``training_checkpoint``'s): the optimizer
+    (unless cfg.optimizer changed; cfg.weight_decay and each group's lr_scale as they are now), the
+    gradient scaler and the global RNG. Returns its progress {PROGRESS keys}."""
+    if ckpt.get("optimizer") and ckpt.get("hparams", {}).get("optimizer") == cfg.optimizer:
+        scales = [g["lr_scale"] for g in optimizer.param_groups]
+        optimizer.load_state_dict(ckpt["optimizer"])
+        for g, scale in zip(optimizer.param_groups, scales):  # the saved groups carry the old values
+            g["weight_decay"], g["lr_scale"] = cfg.weight_decay, scale
+    elif ckpt.get("optimizer"):
+        log(f"note: optimizer changed to {cfg.optimizer}; its state starts fresh")
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    if ckpt.get("rng"):
+        set_rng_state(ckpt["rng"])
+    return {k: ckpt.get(k, v) for k, v in PROGRESS.items()} | {"history": list(ckpt.get("history", []))}
+
+
+def rng_state() -> dict:
+    """The global random state (torch, numpy, python, CUDA) in plain types."""
+    np_state = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "numpy": [np_state[0], np_state[1].tolist(), *[v for v in np_state[2:]]],
+            "python": json.loads(json.dumps(random.getstate())),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def set_rng_state(s: dict) -> None:
+    """Restore a ``rng_state``."""
+    torch.set_rng_state(s["torch"])
+    np.random.set_state((s["numpy"][0], np.array(s["numpy"][1], dtype=np.uint32), *s["numpy"][2:]))
+    py = s["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if s.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+# ---------------------------------------------------------------------------------------------- loading
 def load_checkpoint(path, data: bytes | None = None) -> dict:
     """Read a srcnn checkpoint on the CPU. SRCNNError for a missing, truncated, corrupt, foreign or
     code-carrying file; nothing in the file is executed. ``data``: the file's bytes when they come from

@@ -67,14 +67,6 @@ def rgb2y(img: np.ndarray) -> np.ndarray:
     return rgb2ycbcr(img[:, :, :3])[:, :, 0]
 
 
-def is_gray(img: np.ndarray) -> bool:
-    """True for (H,W), (H,W,1), or 3-channel images whose R, G and B are equal everywhere."""
-    img = np.asarray(img)
-    if img.ndim == 2 or img.shape[2] == 1:
-        return True
-    return bool(np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]))
-
-
 def to_planes(img: np.ndarray, channels: int) -> np.ndarray:
     """An image -> the planes a network with ``channels`` channels works on, then those it passes through.
 

@@ -10,15 +10,29 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .errors import SRCNNError, check_number
-from .models import model_names
+from .models import PADDINGS, model_names
+from .optim import LOSSES
+from .precision import PRECISIONS
 
-SRCNN_OPTIONS = ("filters", "n1", "n2", "padding")  # --model srcnn only (None for other models)
-CHOICES = {"optimizer": ("adam", "sgd"), "loss": ("mse", "l1", "charbonnier"),
-           "schedule": ("none", "step", "cosine")}
+# --model srcnn only, with their defaults (None for other models, which take --model-arg KEY=VALUE)
+SRCNN_OPTIONS = {"filters": "9-5-5", "n1": 64, "n2": 32, "padding": "none"}
+# the options that take one of a list of values: what train.py offers (argparse) and what TrainConfig accepts
+CHOICES = {"optimizer": ("adam", "sgd"), "loss": tuple(LOSSES), "schedule": ("none", "step", "cosine"),
+           "init": ("paper", "default"), "precision": PRECISIONS, "loader": ("auto", "memory", "stream"),
+           "padding": PADDINGS}
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def srcnn_only(model: str, given) -> None:
+    """SRCNNError when options of --model srcnn (SRCNN_OPTIONS among the field names ``given``) are set for
+    another model, even at their default values."""
+    flags = [_flag(k) for k in SRCNN_OPTIONS if k in given]
+    if model != "srcnn" and flags:
+        raise SRCNNError(f"{' '.join(flags)}: option(s) of --model srcnn; {model} takes its settings as "
+                         f"--model-arg KEY=VALUE (e.g. --model-arg depth=8)")
 
 
 @dataclass(frozen=True)
@@ -39,10 +53,10 @@ class TrainConfig:
     seed: int = 0
     model: str = "srcnn"
     model_arg: list[str] = field(default_factory=list)   # "KEY=VALUE" constructor arguments
-    filters: str | None = "9-5-5"
-    n1: int | None = 64
-    n2: int | None = 32
-    padding: str | None = "none"
+    filters: str | None = None             # the SRCNN_OPTIONS: None = not given (srcnn: its default)
+    n1: int | None = None
+    n2: int | None = None
+    padding: str | None = None
     clip: float = 0.0
     weight_decay: float = 0.0
     amp: bool = False
@@ -60,31 +74,24 @@ class TrainConfig:
 
     def __post_init__(self):
         """Check every value (finite numbers in range, known names); the SRCNN-only options take their
-        defaults for --model srcnn and are None for other models (an SRCNN option set to something else
-        for another model is an error)."""
+        defaults for --model srcnn and must be None for other models (``srcnn_only``)."""
         for k in ("lr", "batch_size", "num_epoch", "save_freq", "lr_step", "lr_gamma", "last_layer_lr"):
             check_number(_flag(k), getattr(self, k), 0, lo_open=True)
         for k in ("clip", "weight_decay"):
             check_number(_flag(k), getattr(self, k), 0)
         check_number("--ema", self.ema, 0, 1, hi_open=True)
-        for k, allowed in CHOICES.items():
-            if getattr(self, k) not in allowed:
-                raise SRCNNError(f"{_flag(k)} must be one of {', '.join(allowed)}, got {getattr(self, k)!r}")
         if self.model not in model_names():
             raise SRCNNError(f"unknown --model {self.model!r}; known: {', '.join(model_names())}")
+        srcnn_only(self.model, [k for k in SRCNN_OPTIONS if getattr(self, k) is not None])
+        if self.model == "srcnn":
+            for k, default in SRCNN_OPTIONS.items():
+                object.__setattr__(self, k, default if getattr(self, k) is None else getattr(self, k))
+        for k, allowed in CHOICES.items():
+            if getattr(self, k) not in allowed and not (k == "padding" and self.model != "srcnn"):
+                raise SRCNNError(f"{_flag(k)} must be one of {', '.join(allowed)}, got {getattr(self, k)!r}")
         object.__setattr__(self, "model_arg", list(self.model_arg or ()))
         if isinstance(self.data, (list, tuple)):
             object.__setattr__(self, "data", list(self.data))
-        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-        for k in SRCNN_OPTIONS:
-            v = getattr(self, k)
-            if self.model == "srcnn":
-                object.__setattr__(self, k, defaults[k] if v is None else v)
-            elif v is not None and v != defaults[k]:
-                raise SRCNNError(f"--{k} is an option of --model srcnn; {self.model} takes its settings as "
-                                 "--model-arg KEY=VALUE")
-            else:
-                object.__setattr__(self, k, None)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -103,12 +110,14 @@ class TrainConfig:
         return d
 
 
-DEFAULTS = TrainConfig().as_dict()   # the train.py defaults (argparse), by field name
+DEFAULTS = TrainConfig().as_dict()   # the train.py defaults (argparse), by field name (--model srcnn)
 
 
 def stored_hparams(hp: dict) -> dict:
     """A checkpoint's "hparams" with every field: a key it lacks (the option is newer than the run) takes
     the value the run trained with, which is not always today's default (no EMA, no on-the-fly flips and
     rotations; SRCNN's last layer at lr/10, before --last-layer-lr)."""
-    before = {"ema": 0.0, "augment": False, "last_layer_lr": 0.1 if hp.get("model", "srcnn") == "srcnn" else 1.0}
+    srcnn = hp.get("model", "srcnn") == "srcnn"
+    before = {"ema": 0.0, "augment": False, "last_layer_lr": 0.1 if srcnn else 1.0,
+              **({} if srcnn else dict.fromkeys(SRCNN_OPTIONS))}
     return {**DEFAULTS, **before, **hp}

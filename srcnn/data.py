@@ -200,85 +200,107 @@ def _open_one(path) -> PatchFile:
                          f"made by prepare_data.py") from None
     with f:
         a = {k: _plain(v) for k, v in f.attrs.items()}
-        if a.get("format") != FORMAT:
-            raise SRCNNError(f"{path}: not a srcnn training file (format attribute {a.get('format')!r}, "
-                             f"expected {FORMAT!r}); {prepare_hint(path)}")
-        if a.get("format_version") != FORMAT_VERSION:
-            raise SRCNNError(f"{path}: format version {a.get('format_version')}, but this srcnn reads "
-                             f"version {FORMAT_VERSION}; re-create it with prepare_data.py")
-        missing = [k for k in ("scales", "patch_size", "label_size", "channels", "fingerprint")
-                   if k not in a]
-        if missing:
-            raise SRCNNError(f"{path}: missing root attribute(s) {', '.join(missing)}")
-        mode = a["channels"]
-        if mode not in ("y", "rgb"):
-            raise SRCNNError(f"{path}: channels attribute is {mode!r}, expected 'y' or 'rgb'")
-        c = 1 if mode == "y" else 3
-        p, lab = int(a["patch_size"]), int(a["label_size"])
-        scales = a["scales"] if isinstance(a["scales"], list) else [a["scales"]]
-        scales = [int(s) for s in scales]
-        kind = a.get("input", "upscaled")  # files made before the attribute existed: upscaled input
-        if kind not in INPUTS:
-            raise SRCNNError(f"{path}: input attribute is {kind!r}, expected 'upscaled' or 'lr'")
-        r = p
-        if kind == "lr":
-            if len(scales) != 1 or p % scales[0] or lab != p:
-                raise SRCNNError(f"{path}: input 'lr' needs one scale, a patch_size that is a multiple of it "
-                                 f"and label_size == patch_size; got scales {scales}, patch_size {p}, "
-                                 f"label_size {lab}")
-            r = p // scales[0]
-        for name in (f"{TRAIN}/{LR}", f"{TRAIN}/{HR}", f"{TRAIN}/{SCALE}"):
-            if not isinstance(f.get(name), h5py.Dataset):
-                raise SRCNNError(f"{path}: missing dataset /{name}")
-        lr, hr, sc = f[TRAIN][LR], f[TRAIN][HR], f[TRAIN][SCALE]
-        n = lr.shape[0] if lr.ndim else 0
-        want = {LR: (n, c, r, r), HR: (n, c, lab, lab), SCALE: (n,)}
-        for ds, key in ((lr, LR), (hr, HR), (sc, SCALE)):
-            if ds.shape != want[key]:
-                raise SRCNNError(f"{path}: /{TRAIN}/{key} has shape {ds.shape}, expected {want[key]} "
-                                 f"(input={kind}, channels={mode}, patch_size={p}, label_size={lab})")
-        if n == 0:
-            raise SRCNNError(f"{path}: /train holds no patches")
-        if lr.dtype.kind != "f" or hr.dtype != np.uint8:
-            raise SRCNNError(f"{path}: /train/lr must be float16 and /train/hr uint8, "
-                             f"got {lr.dtype} and {hr.dtype}")
-        if lab > p or (p - lab) % 2:
-            raise SRCNNError(f"{path}: label_size {lab} must be <= patch_size {p} with an even difference")
-        count = _plain(f[TRAIN].attrs.get("count", n))
-        if count != n:
-            raise SRCNNError(f"{path}: /train count attribute says {count} but the arrays hold {n}")
-        try:  # touch the first and last chunks: a damaged tail shows up here, before training
-            lr[0], lr[-1], hr[0], hr[-1], sc[-1]
-        except (OSError, RuntimeError) as e:
-            raise SRCNNError(f"{path}: cannot read /train ({e}); the file is truncated or corrupt") from None
-        val_names = []
-        if VAL in f:
-            for name in sorted(f[VAL]):
-                g = f[VAL][name]
-                if HR not in g or g[HR].ndim != 3 or g[HR].shape[2] != c or g[HR].dtype != np.uint8:
-                    raise SRCNNError(f"{path}: /val/{name}/hr must be (H,W,{c}) uint8")
-                for s in scales:
-                    h, w = g[HR].shape[:2]
-                    shape = (h // s, w // s, c) if kind == "lr" else (h, w, c)
-                    if kind == "lr" and (h % s or w % s):
-                        raise SRCNNError(f"{path}: /val/{name}/hr is {h}x{w}, not a multiple of the scale {s}")
-                    if val_input(s) not in g or g[val_input(s)].shape != shape:
-                        raise SRCNNError(f"{path}: /{VAL}/{name}/{val_input(s)} missing or not of shape {shape} "
-                                         f"(input={kind}, hr {g['hr'].shape})")
-                val_names.append(name)
+        geo = _geometry(path, a)
+        lr, n = _check_train(path, f, geo)
+        val_names = _check_val(path, f, geo)
         info = {k: a[k] for k in DEGRADATION_ATTRS if k in a}
-        info["input"] = kind
+        info["input"] = geo["input"]
         try:
             info["n_sources"] = len(json.loads(a.get("sources", "[]")))
             info["n_skipped"] = len(json.loads(a.get("skipped", "[]")))
         except (TypeError, ValueError):
             raise SRCNNError(f"{path}: sources/skipped attributes are not JSON lists") from None
         info["n_val_images"] = len(val_names)
-        return PatchFile(path=path, count=n, channels=c, mode=mode, patch_size=p, label_size=lab,
-                         scales=scales, fingerprint=str(a["fingerprint"]),
+        return PatchFile(path=path, count=n, channels=geo["c"], mode=geo["mode"], patch_size=geo["p"],
+                         label_size=geo["lab"], scales=geo["scales"], fingerprint=str(a["fingerprint"]),
                          chunk_rows=(lr.chunks or (256,))[0],
-                         nbytes=lr.size * lr.dtype.itemsize + hr.size, val_names=val_names, attrs=info,
-                         input=kind, lr_size=r)
+                         nbytes=lr.size * lr.dtype.itemsize + n * geo["c"] * geo["lab"] ** 2,  # (+ hr, uint8)
+                         val_names=val_names, attrs=info, input=geo["input"], lr_size=geo["r"])
+
+
+def _geometry(path: Path, a: dict) -> dict:
+    """The checked root attributes ``a`` of a training file: {"mode": "y" | "rgb", "c": channels,
+    "p": patch size, "lab": label size, "scales": [int], "input": "upscaled" | "lr", "r": the side of
+    /train/lr (p, or p / scale for "lr")}."""
+    if a.get("format") != FORMAT:
+        raise SRCNNError(f"{path}: not a srcnn training file (format attribute {a.get('format')!r}, "
+                         f"expected {FORMAT!r}); {prepare_hint(path)}")
+    if a.get("format_version") != FORMAT_VERSION:
+        raise SRCNNError(f"{path}: format version {a.get('format_version')}, but this srcnn reads "
+                         f"version {FORMAT_VERSION}; re-create it with prepare_data.py")
+    missing = [k for k in ("scales", "patch_size", "label_size", "channels", "fingerprint") if k not in a]
+    if missing:
+        raise SRCNNError(f"{path}: missing root attribute(s) {', '.join(missing)}")
+    mode = a["channels"]
+    if mode not in ("y", "rgb"):
+        raise SRCNNError(f"{path}: channels attribute is {mode!r}, expected 'y' or 'rgb'")
+    p, lab = int(a["patch_size"]), int(a["label_size"])
+    scales = [int(s) for s in (a["scales"] if isinstance(a["scales"], list) else [a["scales"]])]
+    kind = a.get("input", "upscaled")  # files made before the attribute existed: upscaled input
+    if kind not in INPUTS:
+        raise SRCNNError(f"{path}: input attribute is {kind!r}, expected 'upscaled' or 'lr'")
+    r = p
+    if kind == "lr":
+        if len(scales) != 1 or p % scales[0] or lab != p:
+            raise SRCNNError(f"{path}: input 'lr' needs one scale, a patch_size that is a multiple of it "
+                             f"and label_size == patch_size; got scales {scales}, patch_size {p}, "
+                             f"label_size {lab}")
+        r = p // scales[0]
+    return {"mode": mode, "c": 1 if mode == "y" else 3, "p": p, "lab": lab, "scales": scales, "input": kind, "r": r}
+
+
+def _check_train(path: Path, f: h5py.File, geo: dict) -> tuple[h5py.Dataset, int]:
+    """(/train/lr, sample count) of the open training file ``f`` once /train is checked against
+    ``geo`` (``_geometry``): the datasets, their shapes and dtypes, the count attribute, and the first
+    and last chunks readable."""
+    for name in (f"{TRAIN}/{LR}", f"{TRAIN}/{HR}", f"{TRAIN}/{SCALE}"):
+        if not isinstance(f.get(name), h5py.Dataset):
+            raise SRCNNError(f"{path}: missing dataset /{name}")
+    lr, hr, sc = f[TRAIN][LR], f[TRAIN][HR], f[TRAIN][SCALE]
+    n = lr.shape[0] if lr.ndim else 0
+    c, p, lab, r, kind = geo["c"], geo["p"], geo["lab"], geo["r"], geo["input"]
+    want = {LR: (n, c, r, r), HR: (n, c, lab, lab), SCALE: (n,)}
+    for ds, key in ((lr, LR), (hr, HR), (sc, SCALE)):
+        if ds.shape != want[key]:
+            raise SRCNNError(f"{path}: /{TRAIN}/{key} has shape {ds.shape}, expected {want[key]} "
+                             f"(input={kind}, channels={geo['mode']}, patch_size={p}, label_size={lab})")
+    if n == 0:
+        raise SRCNNError(f"{path}: /train holds no patches")
+    if lr.dtype.kind != "f" or hr.dtype != np.uint8:
+        raise SRCNNError(f"{path}: /train/lr must be float16 and /train/hr uint8, got {lr.dtype} and {hr.dtype}")
+    if lab > p or (p - lab) % 2:
+        raise SRCNNError(f"{path}: label_size {lab} must be <= patch_size {p} with an even difference")
+    count = _plain(f[TRAIN].attrs.get("count", n))
+    if count != n:
+        raise SRCNNError(f"{path}: /train count attribute says {count} but the arrays hold {n}")
+    try:  # touch the first and last chunks: a damaged tail shows up here, before training
+        lr[0], lr[-1], hr[0], hr[-1], sc[-1]
+    except (OSError, RuntimeError) as e:
+        raise SRCNNError(f"{path}: cannot read /train ({e}); the file is truncated or corrupt") from None
+    return lr, n
+
+
+def _check_val(path: Path, f: h5py.File, geo: dict) -> list[str]:
+    """The names of the /val groups of the open training file ``f``, each checked against ``geo``: an
+    (H,W,C) uint8 "hr" and the network input of every scale (H/s,W/s,C for "lr", H,W,C else)."""
+    names = []
+    if VAL not in f:
+        return names
+    c, kind = geo["c"], geo["input"]
+    for name in sorted(f[VAL]):
+        g = f[VAL][name]
+        if HR not in g or g[HR].ndim != 3 or g[HR].shape[2] != c or g[HR].dtype != np.uint8:
+            raise SRCNNError(f"{path}: /val/{name}/hr must be (H,W,{c}) uint8")
+        for s in geo["scales"]:
+            h, w = g[HR].shape[:2]
+            shape = (h // s, w // s, c) if kind == "lr" else (h, w, c)
+            if kind == "lr" and (h % s or w % s):
+                raise SRCNNError(f"{path}: /val/{name}/hr is {h}x{w}, not a multiple of the scale {s}")
+            if val_input(s) not in g or g[val_input(s)].shape != shape:
+                raise SRCNNError(f"{path}: /{VAL}/{name}/{val_input(s)} missing or not of shape {shape} "
+                                 f"(input={kind}, hr {g['hr'].shape})")
+        names.append(name)
+    return names
 
 
 def load_val(pf: PatchFile) -> list[dict]:

@@ -66,6 +66,17 @@ class Dist:
             dist.all_reduce(t)
         return t
 
+    def device(self, cuda: bool) -> torch.device:
+        """The training device: the CPU, or with ``cuda`` the GPU (this rank's, cuda:LOCAL_RANK, when
+        distributed); SRCNNError for ``cuda`` without a CUDA GPU."""
+        if not cuda:
+            return torch.device("cpu")
+        if not torch.cuda.is_available():
+            built = torch.version.cuda or "no CUDA (CPU-only build)"
+            raise SRCNNError(f"--cuda was given but no CUDA GPU is available (torch {torch.__version__}, built "
+                             f"with {built}); run without --cuda to train on the CPU")
+        return torch.device("cuda", self.local_rank) if self.enabled else torch.device("cuda")
+
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """The module the training step calls: DistributedDataParallel around ``model`` when distributed
         (its gradients are averaged over the ranks during backward), else ``model`` itself. The
@@ -106,7 +117,7 @@ def from_env(cuda: bool) -> Dist:
     local_world = _env_int("LOCAL_WORLD_SIZE", world)
     if cuda:
         if not torch.cuda.is_available():
-            return SINGLE  # the engine's --cuda check gives the clear error
+            return SINGLE  # Dist.device gives the clear error
         if local_rank >= torch.cuda.device_count():
             raise SRCNNError(f"rank {rank}: LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} "
                              f"GPU(s) on this node; use --nproc_per_node <= the number of GPUs")

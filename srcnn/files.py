@@ -10,9 +10,13 @@ Out: every file the project writes goes through ``atomic_path`` (or ``atomic_tex
 a temporary ``.NAME.tmp-PID`` beside the target, fsynced, renamed over it, the folder fsynced. A crash, a
 full disk or Ctrl-C / SIGTERM (srcnn.cli.common.run makes SIGTERM raise like Ctrl-C) at any moment leaves
 the old file or the new one, never a partial one, and no temporary; ``remove_stale_temporaries`` removes
-those a killed (SIGKILL) writer left. A library's writer that cannot report a full disk cleanly
+those a killed (SIGKILL) writer left, ``temporaries`` finds those in a folder. The temporary names and
+every rename are here: ``replacing`` (atomic_path without its error line, for writers that report
+failures themselves), ``finish_temporary`` (a temporary kept open across calls, made final),
+``rename_all`` (finished files moved into place) and ``move_aside`` (files moved into a new folder). A library's writer that cannot report a full disk cleanly
 (torch.save's "unexpected pos", torch.onnx.export) writes to memory first, and the bytes are written to
-the temporary by Python, whose OSError ``atomic_path`` reports.
+the temporary by Python, whose OSError ``atomic_path`` reports. ``disk_error`` makes a full disk, quota,
+I/O error or read-only file system met by a long job's writers (a training run) one line saying what is kept.
 
 Outputs never replace inputs of the same run: ``InputFiles`` holds a run's inputs and refuses an output
 that is one of them (the same path resolved, or the same file: a hard link or a symlink to it).
@@ -171,6 +175,11 @@ def temporary_name(path, pid: int | None = None) -> Path:
     return path.with_name(name)
 
 
+def temporaries(folder) -> list[Path]:
+    """The temporary files (:func:`temporary_name`) of any writer in ``folder``, sorted."""
+    return sorted(Path(folder).glob(".*.tmp-*"))
+
+
 def stale_temporaries(paths) -> list[Path]:
     """The temporary files (:func:`temporary_name`) of ``paths`` that a process no longer running left
     behind: those of a live writer (this process included) are in use, not stale."""
@@ -222,21 +231,70 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def finish_temporary(tmp, path) -> Path:
+    """Make the written temporary ``tmp`` (:func:`temporary_name` of ``path``) the file ``path``: fsync it,
+    rename it over ``path``, fsync the folder. Until the rename ``path`` is the old file (or none)."""
+    path = Path(path)
+    _fsync_file(Path(tmp))
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return path
+
+
+def rename_all(pairs) -> None:
+    """Rename each finished file ``src`` of the (src, dst) ``pairs`` to ``dst`` (replacing a file there;
+    the same file system), then fsync every folder involved once."""
+    folders = {}
+    for src, dst in pairs:
+        os.replace(src, dst)
+        folders.update(dict.fromkeys([Path(src).parent, Path(dst).parent]))
+    for folder in folders:
+        fsync_dir(folder)
+
+
+def move_aside(paths, folder, stem: str) -> Path:
+    """Move the files ``paths`` into a new folder ``folder/stem`` (``stem-2``, ``stem-3``, ... when that
+    name is taken: two in the same second); returns it."""
+    for n in range(1, 1000):
+        dest = Path(folder) / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            dest.mkdir()
+            break
+        except FileExistsError:
+            continue
+    rename_all((p, dest / Path(p).name) for p in paths)
+    return dest
+
+
 @contextmanager
-def atomic_path(path, what: str = "", need_bytes: int | None = None):
-    """Yield a temporary path beside ``path`` for a writer that opens files by name (torch.save,
-    h5py, cv2, savefig, open); when the block ends normally the file is fsynced and renamed over
-    ``path`` and the folder fsynced. On any exception the temporary is removed and ``path`` is left as
-    it was; an OSError becomes one SRCNNError line: "PATH: cannot write[ the WHAT] (REASON)", with
-    "it needs about N MB" on a full disk when ``need_bytes`` is given. The folder must exist."""
+def replacing(path):
+    """Yield a temporary path beside ``path`` (:func:`temporary_name`) for a writer that opens files by
+    name; when the block ends normally the file is made ``path`` (:func:`finish_temporary`). On any
+    exception the temporary is removed, ``path`` is left as it was and the exception goes on unchanged
+    (an OSError stays one: for callers that report write failures themselves; else ``atomic_path``)."""
     path = Path(path)
     tmp = temporary_name(path)
     try:
         yield tmp
-        _fsync_file(tmp)
-        os.replace(tmp, path)
-    except OSError as e:
+        finish_temporary(tmp, path)
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_path(path, what: str = "", need_bytes: int | None = None):
+    """Yield a temporary path beside ``path`` for a writer that opens files by name (torch.save,
+    h5py, cv2, savefig, open); when the block ends normally the file is fsynced and renamed over
+    ``path`` and the folder fsynced (:func:`replacing`). On any exception the temporary is removed and
+    ``path`` is left as it was; an OSError becomes one SRCNNError line: "PATH: cannot write[ the WHAT]
+    (REASON)", with "it needs about N MB" on a full disk when ``need_bytes`` is given. The folder must
+    exist."""
+    path = Path(path)
+    try:
+        with replacing(path) as tmp:
+            yield tmp
+    except OSError as e:
         if e.errno in (errno.EACCES, errno.EPERM) and not os.access(path.parent, os.W_OK):
             raise SRCNNError(f"{path}: cannot write, folder {path.parent} is not writable") from None
         need = (f"; it needs about {need_bytes / 1e6:.1f} MB"
@@ -244,13 +302,23 @@ def atomic_path(path, what: str = "", need_bytes: int | None = None):
         the = f" the {what}" if what else ""
         raise SRCNNError(f"{path}: cannot write{the} ({e.strerror or e}){need}; an earlier file of that "
                          "name, if any, is kept") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def atomic_text(path, text: str, what: str = "") -> None:
     """Write ``text`` (UTF-8) to ``path`` through ``atomic_path``."""
     with atomic_path(path, what) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
+
+
+def disk_error(e: BaseException, where, kept: str) -> SRCNNError | None:
+    """A full disk, quota, I/O error or read-only file system in a writer (an OSError, or the SRCNNError
+    ``atomic_path`` raised from one) as one line "FILE: REASON; KEPT" (FILE: the OSError's, else
+    ``where``); None for any other error, which the caller lets go on."""
+    cause = e if isinstance(e, OSError) else e.__context__
+    if not isinstance(cause, OSError) or cause.errno not in DISK_ERRNOS:
+        return None
+    what = f"{e.filename or where}: {e.strerror}" if e is cause else str(e)
+    return SRCNNError(f"{what}; {kept}")

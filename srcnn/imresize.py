@@ -10,12 +10,8 @@ from __future__ import annotations
 import math
 import sys
 import types
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import torch
 
 
 def cubic(x: np.ndarray) -> np.ndarray:
@@ -126,34 +122,6 @@ def upscale_float32(padded: np.ndarray, scale: int) -> np.ndarray:
                 f = cv2.sepFilter2D(padded, -1, k[px], k[py])   # (drops a last axis of 1)
                 out[:, py, :, px] = f[r:r + h, r:r + w].reshape(out.shape[:1] + out.shape[2:3] + out.shape[4:])
     return out.reshape((scale * h, scale * w) + padded.shape[2:])
-
-
-def imresize_torch(x: torch.Tensor, scale: float | None = None,
-                   output_shape: tuple[int, int] | None = None, antialias: bool = True) -> torch.Tensor:
-    """The same resize for a batch: x (N,C,H,W) or (H,W) float on any device -> same dtype/device.
-
-    Agrees with :func:`imresize` on float input to the precision of x's dtype (no uint8 rounding).
-    """
-    import torch  # lazily: the numpy path (prepare_data.py and its workers) never needs torch
-    squeeze = x.dim() == 2
-    if squeeze:
-        x = x[None, None]
-    scales, out_hw, order = _plan(tuple(x.shape[-2:]), scale, output_shape)
-    for dim in order:
-        axis = x.dim() - 2 + dim
-        if x.shape[axis] == out_hw[dim] and scales[dim] == 1:
-            continue
-        w, idx = contributions(x.shape[axis], out_hw[dim], scales[dim], antialias)
-        w = torch.as_tensor(w, dtype=x.dtype, device=x.device)
-        idx = torch.as_tensor(idx, device=x.device)
-        gathered = x.index_select(axis, idx.reshape(-1))  # (..., out*P, ...)
-        shape = list(x.shape)
-        shape[axis:axis + 1] = [idx.shape[0], idx.shape[1]]
-        gathered = gathered.reshape(shape)
-        wshape = [1] * gathered.dim()
-        wshape[axis], wshape[axis + 1] = w.shape
-        x = (gathered * w.reshape(wshape)).sum(dim=axis + 1)
-    return x[0, 0] if squeeze else x
 
 
 def matlab_round(x: np.ndarray) -> np.ndarray:

@@ -74,16 +74,6 @@ def degrade(hr: np.ndarray, scale: int, blur_sigma: float = 0.0, noise_sigma: fl
     return lr, imresize(lr, output_shape=hr.shape[:2])
 
 
-def bicubic(x: np.ndarray, scale: int) -> np.ndarray:
-    """The degraded image at full size: the second half of :func:`degrade`."""
-    return degrade(x, scale)[1]
-
-
-def bicubic_y(y: np.ndarray, scale: int) -> np.ndarray:
-    """The network input and bicubic baseline: (H,W) float in [0,1] -> same shape, float64, unclipped."""
-    return bicubic(y, scale)
-
-
 def quantize(y: np.ndarray) -> np.ndarray:
     """MATLAB ``uint8(y * 255)`` as float64 in [0,255]: round half away from zero, saturate."""
     return np.clip(matlab_round(np.asarray(y, dtype=np.float64) * 255.0), 0, 255)

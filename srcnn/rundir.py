@@ -6,21 +6,27 @@ killed run left (``.*.tmp-*``, srcnn.files). A new run in a folder that holds an
 (checkpoint.*, log.jsonl, plot.png) moves them to ``previous-<time>[-N]/`` there when it writes its
 first checkpoint, so that a run that fails before that leaves the old one in place. Every file is
 written atomically (srcnn.files).
+
+``StopRequest``: SIGINT/SIGTERM while a run trains ask it to stop after the current batch and save a
+checkpoint (exit codes 130/143); distributed, all ranks agree on it each step.
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from .checkpoint import save_checkpoint
-from .files import atomic_path, atomic_text
+from .files import atomic_path, atomic_text, move_aside, temporaries
 from .errors import SRCNNError
 from .locks import lock_folder, lock_holder, make_folder
 
 RUN_FILES = ("log.jsonl", "plot.png")   # besides checkpoint.*: what a run writes
 LOCK = ".lock"                          # the run's lock file (srcnn.locks)
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def refuse_running(path, what: str = "the output") -> None:
@@ -45,7 +51,7 @@ class RunDir:
         run's files, which the first ``save`` moves aside."""
         make_folder(self.path, "--out-dir")
         self._lock = lock_folder(self.path, "training", name=LOCK, remove=True)
-        for tmp in self.path.glob(".*.tmp-*"):
+        for tmp in temporaries(self.path):
             tmp.unlink(missing_ok=True)
         if not fresh:
             return
@@ -69,16 +75,7 @@ class RunDir:
 
     def _move_previous_run(self) -> None:
         old, self._previous = self._previous, []
-        stamp = datetime.now().strftime("previous-%Y%m%d-%H%M%S")
-        for n in range(1, 1000):  # two runs in the same second: previous-<time>-2, ...
-            dest = self.path / (stamp if n == 1 else f"{stamp}-{n}")
-            try:
-                dest.mkdir()
-                break
-            except FileExistsError:
-                continue
-        for p in old:
-            os.replace(p, dest / p.name)
+        dest = move_aside(old, self.path, datetime.now().strftime("previous-%Y%m%d-%H%M%S"))  # (-2: same second)
         self.log(f"note: {self.path} held another run; moved its {len(old)} file(s) to {dest}")
 
     def write_log(self, history: list[dict], loss_name: str) -> None:
@@ -108,3 +105,61 @@ class RunDir:
                 fig.savefig(tmp, dpi=100, format="png")
         finally:
             plt.close(fig)
+
+
+class StopRequest:
+    """A request to stop a run after the current batch: from SIGINT/SIGTERM while ``handled()`` runs (a
+    second signal raises KeyboardInterrupt: stop at once, no saving), or from ``request``. ``agreed``: the
+    signal the run stops for (None: go on); distributed (``dist``, srcnn.distributed), each rank records
+    its own in ``local`` and ``sync`` decides for all ranks together."""
+
+    def __init__(self, dist, log=print):
+        self.dist, self.log = dist, log
+        self.agreed = self.local = None
+        self._pid = os.getpid()
+
+    def request(self, signum=signal.SIGINT) -> None:
+        """Ask to stop, as the signal ``signum`` would (distributed: every rank stops at the same step,
+        the next time the ranks compare notes)."""
+        if self.dist.enabled:
+            self.local = signum
+        else:
+            self.agreed = signum
+
+    def sync(self, n_local: int = 0) -> int:
+        """Distributed: agree on stopping (``agreed`` set on every rank when any rank got a signal) and
+        return the samples of this step over all ranks; single process: ``n_local``."""
+        if not self.dist.enabled:
+            return n_local
+        n, sig = self.dist.sync_step(n_local, self.local)
+        if sig is not None and self.agreed is None:
+            self.agreed = sig
+        return n
+
+    def exit_code(self) -> int:
+        return EXIT_SIGNAL.get(self.agreed, 1)
+
+    @contextmanager
+    def handled(self):
+        """SIGINT/SIGTERM handlers that ``request`` a stop while the block runs; the handlers before are
+        restored after it (none outside the main thread)."""
+        handlers = {}
+        try:
+            for s in EXIT_SIGNAL:
+                handlers[s] = signal.signal(s, self._on_signal)
+        except ValueError:  # not the main thread: no signal handling
+            pass
+        try:
+            yield
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+
+    def _on_signal(self, signum, frame):
+        if os.getpid() != self._pid:  # a forked DataLoader worker: the main process handles it
+            return
+        if self.agreed is not None or self.local is not None:  # second: stop now, no saving
+            raise KeyboardInterrupt
+        self.request(signum)
+        self.log(f"\n{signal.Signals(signum).name}: stopping after this batch and saving a checkpoint "
+                 "(send it again to quit without saving)")

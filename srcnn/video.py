@@ -327,6 +327,48 @@ def _mux(av, out, packets, dst: Path) -> None:
         raise SRCNNError(f"{dst}: cannot write the video ({_reason(e)})") from None
 
 
+def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
+    """SRCNNError, before any work, for an input that is not a regular file, or an output that is the
+    input, exists without ``overwrite``, cannot be a file or is in a missing folder."""
+    regular_file(src, "video")
+    if dst.resolve() == src.resolve():
+        raise SRCNNError(f"{src}: the output {dst} would overwrite the input")
+    if dst.exists() and not overwrite:
+        raise SRCNNError(f"{src}: the output {dst} exists; pass --overwrite to replace it")
+    output_name(dst, "video")
+    if not dst.parent.is_dir():
+        raise SRCNNError(f"{dst}: no such folder {dst.parent}")
+
+
+def _video_stream(inp, src: Path):
+    """The first video stream of the open input ``inp``, decoded with threads; SRCNNError when there is
+    none or PyAV cannot decode it."""
+    if not inp.streams.video:
+        raise SRCNNError(f"{src}: no video stream")
+    vin = inp.streams.video[0]
+    if vin.codec_context is None:
+        raise SRCNNError(f"{src}: PyAV has no decoder for its {vin.codec.name} video")
+    vin.thread_type = "AUTO"
+    return vin
+
+
+def _upscaled(av, frame, sr, fmt: str, bits: int, precision: str, src: Path):
+    """The super-resolved frame of ``frame`` (pixel format ``fmt`` of ``bits`` bits, that of the first
+    frame), with its timing and colour description; SRCNNError naming ``src`` when the format changed
+    mid-stream or the frame cannot be super-resolved."""
+    if frame.format.name.replace("yuvj", "yuv") != fmt:
+        raise SRCNNError(f"{src}: the pixel format changes mid-stream ({fmt} -> {frame.format.name})")
+    try:
+        new = (_ycbcr_frame if sr.channels == 1 or fmt.startswith("gray") else _rgb_frame)(
+            av, frame, sr, fmt, bits, precision)
+    except SRCNNError as e:
+        raise SRCNNError(f"{src}: {e}") from None
+    new.pts, new.duration, new.time_base = frame.pts, frame.duration, frame.time_base
+    new.color_range, new.colorspace = frame.color_range, frame.colorspace
+    new.color_primaries, new.color_trc = frame.color_primaries, frame.color_trc
+    return new
+
+
 def super_resolve_video(sr, src, dst, codec: str | None = None, crf: int | None = None,
                         preset: str | None = None, overwrite: bool = False, progress: bool = False,
                         precision: str = "auto") -> VideoResult:
@@ -346,22 +388,10 @@ def super_resolve_video(sr, src, dst, codec: str | None = None, crf: int | None 
     av = import_av()
     src, dst = Path(src), Path(dst)
     enc = encoding(dst, codec, crf, preset)
-    regular_file(src, "video")
-    if dst.resolve() == src.resolve():
-        raise SRCNNError(f"{src}: the output {dst} would overwrite the input")
-    if dst.exists() and not overwrite:
-        raise SRCNNError(f"{src}: the output {dst} exists; pass --overwrite to replace it")
-    output_name(dst, "video")
-    if not dst.parent.is_dir():
-        raise SRCNNError(f"{dst}: no such folder {dst.parent}")
+    _check_paths(src, dst, overwrite)
     t0 = time.time()
     with _input(av, src) as inp:
-        if not inp.streams.video:
-            raise SRCNNError(f"{src}: no video stream")
-        vin = inp.streams.video[0]
-        if vin.codec_context is None:
-            raise SRCNNError(f"{src}: PyAV has no decoder for its {vin.codec.name} video")
-        vin.thread_type = "AUTO"
+        vin = _video_stream(inp, src)
         others = [s for s in inp.streams if s.type in ("audio", "subtitle")]
         from tqdm import tqdm
         with atomic_path(dst, "video") as tmp, _output(av, tmp, enc.muxer) as out, \
@@ -394,19 +424,8 @@ def super_resolve_video(sr, src, dst, codec: str | None = None, crf: int | None 
                             p.stream = copies[p.stream]
                         _mux(av, out, pending, dst)
                         pending = []
-                    if frame.format.name.replace("yuvj", "yuv") != fmt:
-                        raise SRCNNError(f"{src}: the pixel format changes mid-stream "
-                                         f"({fmt} -> {frame.format.name})")
-                    try:
-                        new = (_ycbcr_frame if sr.channels == 1 or fmt.startswith("gray") else _rgb_frame)(
-                            av, frame, sr, fmt, bits, precision)
-                    except SRCNNError as e:
-                        raise SRCNNError(f"{src}: {e}") from None
-                    new.pts, new.duration, new.time_base = frame.pts, frame.duration, frame.time_base
-                    new.color_range, new.colorspace = frame.color_range, frame.colorspace
-                    new.color_primaries, new.color_trc = frame.color_primaries, frame.color_trc
                     durations[frame.pts] = frame.duration
-                    _encode(av, out, v, new, durations, dst, enc)
+                    _encode(av, out, v, _upscaled(av, frame, sr, fmt, bits, precision, src), durations, dst, enc)
                     n += 1
                     bar.update(1)
             if n == 0:

@@ -19,7 +19,7 @@ import torch.multiprocessing as mp
 from h5fixtures import write_patches
 from srcnn.checkpoint import load_checkpoint
 from srcnn.cli.train import build_trainer
-from srcnn.config import DEFAULTS
+from srcnn.config import TrainConfig
 
 pytestmark = [pytest.mark.usefixtures("light_training"),
               pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
@@ -30,13 +30,12 @@ TOL = 1e-5
 TIMEOUT = 240     # seconds before a hung run is killed (normally ~10 s)
 
 
-def make_hp(tmp, **kw):
+def make_cfg(tmp, **kw):
     # precision fp32: "auto" times a probe in each process, and on a busy machine the ranks and the
     # single-process reference can pick different numeric paths (bfloat16 differs by ~1e-4)
-    hp = dict(DEFAULTS, data=str(tmp / "train.h5"), filters="3-1-3", n1=8, n2=4, batch_size=B,
-              num_epoch=2, save_freq=1, lr=3e-3, loader="memory", workers=0, precision="fp32")
-    hp.update(kw)
-    return hp
+    small = dict(data=str(tmp / "train.h5"), filters="3-1-3", n1=8, n2=4, batch_size=B,
+                 num_epoch=2, save_freq=1, lr=3e-3, loader="memory", workers=0, precision="fp32")
+    return TrainConfig(**{**small, **kw})
 
 
 def quiet(*a):
@@ -44,14 +43,14 @@ def quiet(*a):
 
 
 def _stop_on(tr, epoch, batch):
-    """request_stop when batch ``batch + 1`` of ``epoch`` is fetched (after ``batch`` steps)."""
+    """A stop request when batch ``batch + 1`` of ``epoch`` is fetched (after ``batch`` steps)."""
     inner = tr.loader.epoch
 
     def epoch_fn(e, skip=0):
         for i, b in enumerate(inner(e, skip), 1):
             yield b
             if e == epoch and i == batch:
-                tr.request_stop(signal.SIGINT)
+                tr.stop.request(signal.SIGINT)
     tr.loader.epoch = epoch_fn
 
 
@@ -70,22 +69,22 @@ def _worker(rank, world, port, tmp):
     res = {}
     try:
         # 1. train two epochs from scratch
-        tr = build_trainer(make_hp(tmp, out_dir=str(tmp / "dist")), log=quiet, dist=d)
+        tr = build_trainer(make_cfg(tmp, out_dir=str(tmp / "dist")), log=quiet, dist=d)
         res["train"] = tr.run()
         res["w_train"] = {k: v.clone() for k, v in tr.model.state_dict().items()}
         # 2. resume a single-process checkpoint with two processes (epoch 2 -> 3)
         ck = load_checkpoint(tmp / "single" / "checkpoint.2")
-        tr = build_trainer(make_hp(tmp, out_dir=str(tmp / "s2d"), num_epoch=3), resume=ck,
+        tr = build_trainer(make_cfg(tmp, out_dir=str(tmp / "s2d"), num_epoch=3), resume=ck,
                      resume_path=tmp / "single" / "checkpoint.2", log=quiet, dist=d)
         res["resume"] = tr.run(fresh=False)
         # 3. a stop seen by rank 1 only (e.g. a signal sent to one process): both stop at the same step
-        tr = build_trainer(make_hp(tmp, out_dir=str(tmp / "stop")), log=quiet, dist=d)
+        tr = build_trainer(make_cfg(tmp, out_dir=str(tmp / "stop")), log=quiet, dist=d)
         if rank == 1:
             _stop_on(tr, 1, 2)
         res["stop"] = tr.run()
         res["stop_step"] = tr.step
         # 4. streaming, 5 blocks of 8: rank 0 reads 3 blocks (6 batches), rank 1 2 blocks (4 + 2 empty steps)
-        tr = build_trainer(make_hp(tmp, out_dir=str(tmp / "stream"), loader="stream"), log=quiet, dist=d)
+        tr = build_trainer(make_cfg(tmp, out_dir=str(tmp / "stream"), loader="stream"), log=quiet, dist=d)
         tr.loader = StreamLoader(tr.pf, B, 0, workers=0, block_bytes=1, rank=rank, world=world)
         res["stream"] = tr.run()
         res["stream_step"] = tr.step
@@ -126,10 +125,10 @@ def equal(a: dict, b: dict):
 
 
 def single(tmp, out, ckpt=None, **kw):
-    hp = make_hp(tmp, out_dir=str(tmp / out), batch_size=B * WORLD, **kw)
+    cfg = make_cfg(tmp, out_dir=str(tmp / out), batch_size=B * WORLD, **kw)
     if ckpt is None:
-        return build_trainer(hp, log=quiet).run()
-    return build_trainer(hp, resume=load_checkpoint(ckpt), resume_path=ckpt, log=quiet).run(fresh=False)
+        return build_trainer(cfg, log=quiet).run()
+    return build_trainer(cfg, resume=load_checkpoint(ckpt), resume_path=ckpt, log=quiet).run(fresh=False)
 
 
 def test_two_process_gloo_training(tmp_path):

@@ -11,7 +11,7 @@ from srcnn.imresize import imresize, modcrop
 from srcnn.images import read_image, write_image
 from srcnn.inference import forward_array
 from srcnn.models import build_model
-from srcnn.protocol import bicubic, bicubic_y, hr_y, score
+from srcnn.protocol import degrade, hr_y, score
 from srhelpers import identity_model, tiny_model
 
 
@@ -36,7 +36,7 @@ def test_y_protocol_numbers(make_image):
     model = tiny_model()
     r = evaluate_image(hr, 3, model)
     gt = hr_y(hr, 3)
-    bic = bicubic_y(gt, 3)
+    bic = degrade(gt, 3)[1]
     assert r["bicubic"] == score(bic, gt, 3)
     import torch
     with torch.no_grad():
@@ -86,13 +86,13 @@ def test_lr_input_model_takes_the_downscaled_y(make_image, name):
     gt = hr_y(hr, 2)
     lr = imresize(gt, 0.5)
     assert lr.shape == (20, 21) and lr.dtype == np.float64
-    assert np.array_equal(imresize(lr, output_shape=gt.shape), bicubic_y(gt, 2))  # the same degradation
+    assert np.array_equal(imresize(lr, output_shape=gt.shape), degrade(gt, 2)[1])  # the same degradation
     with torch.no_grad():
         sr = model(torch.from_numpy(lr).float()[None, None])[0, 0].double().numpy()
     assert sr.shape == gt.shape
     assert r["model"][0] == pytest.approx(score(sr, gt, 2)[0], abs=1e-6)
     assert r["model"] == score(forward_array(model, lr).astype(np.float64), gt, 2)
-    assert r["bicubic"] == score(bicubic_y(gt, 2), gt, 2)
+    assert r["bicubic"] == score(degrade(gt, 2)[1], gt, 2)
     g = evaluate_image(hr[:, :, 0], 2, model, images=True)   # greyscale: its own Y
     assert g["views"]["model"].shape == (40, 42)
 
@@ -109,7 +109,7 @@ def test_lr_input_models_rgb_and_views(make_image):
     assert np.array_equal(r["views"]["model"], np.clip(np.round(out * 255), 0, 255).astype(np.uint8))
     # a Y model on the RGB variant: Y from the LR Y, Cb/Cr of the bicubic image
     r = evaluate_image(hr, 3, y_model, rgb=True, images=True)
-    ycc = rgb2ycbcr(bicubic(gt, 3))
+    ycc = rgb2ycbcr(degrade(gt, 3)[1])
     ycc[:, :, 0] = forward_array(y_model, rgb2ycbcr(lr)[:, :, 0])
     assert np.array_equal(r["views"]["model"], np.clip(np.round(ycbcr2rgb(ycc) * 255), 0, 255).astype(np.uint8))
     assert set(r["views"]) == {"bicubic", "model", "gt"} and r["views"]["model"].shape == (36, 39, 3)
@@ -124,7 +124,7 @@ def test_self_ensemble_is_a_separate_result(make_image, make):
     r = evaluate_image(hr, 2, model, self_ensemble=True, images=True)
     assert r["model"] == evaluate_image(hr, 2, model)["model"]
     gt = hr_y(hr, 2)
-    x = imresize(gt, 0.5) if model.upscale > 1 else bicubic_y(gt, 2)
+    x = imresize(gt, 0.5) if model.upscale > 1 else degrade(gt, 2)[1]
     assert r["ensemble"] == score(forward_array(model, x, ensemble=True).astype(np.float64), gt, 2)
     assert r["ensemble"] != r["model"]
     assert set(r["views"]) == {"bicubic", "model", "ensemble", "gt"}
@@ -217,7 +217,7 @@ def test_checkpoint_best_scores_what_evaluate_reports(tmp_path, make_image, chan
     from srcnn.checkpoint import load_checkpoint
     from srcnn.cli.evaluate import main
     from srcnn.cli.train import build_trainer
-    from srcnn.config import DEFAULTS
+    from srcnn.config import TrainConfig
     folder = tmp_path / "Val"
     folder.mkdir()
     write_image(folder / "a.png", make_image(30, 33, 3, seed=1))
@@ -225,12 +225,10 @@ def test_checkpoint_best_scores_what_evaluate_reports(tmp_path, make_image, chan
     lr_input = name != "srcnn"
     data = write_patches(tmp_path / "t.h5", n=32, chunk=8, channels=channels, scales=(2,), val_images=0,
                          **({"input": "lr"} if lr_input else {"patch": 11}))
-    hp = dict(DEFAULTS, data=str(data), out_dir=str(tmp_path / "ck"), model=name, model_arg=args,
-              filters="3-1-3", n1=8, n2=4, batch_size=8, num_epoch=2, save_freq=1, lr=1e-3, precision="fp32",
-              val_set=str(folder))
-    if lr_input:
-        hp.update(filters=None, n1=None, n2=None, padding=None)
-    assert build_trainer(hp, log=lambda *a: None).run() == 0
+    srcnn = {} if lr_input else dict(filters="3-1-3", n1=8, n2=4)
+    cfg = TrainConfig(data=str(data), out_dir=str(tmp_path / "ck"), model=name, model_arg=args, **srcnn,
+                      batch_size=8, num_epoch=2, save_freq=1, lr=1e-3, precision="fp32", val_set=str(folder))
+    assert build_trainer(cfg, log=lambda *a: None).run() == 0
     ck = load_checkpoint(tmp_path / "ck" / "checkpoint.best")
     (trained,) = [h for h in ck["history"] if h["epoch"] == ck["best"]["epoch"]]
     assert trained["val_psnr"] == ck["best"]["val_psnr"] and trained["val_ssim"] is not None

@@ -1,4 +1,5 @@
-"""srcnn.files: the one atomic-write helper (the input checks are tested where they are used)."""
+"""srcnn.files: the one atomic-write helper, temporaries and renames, disk errors (the input checks are
+tested where they are used)."""
 import os
 
 import pytest
@@ -98,3 +99,66 @@ def test_interrupt_removes_the_temporary(tmp_path):
                 tmp.write_bytes(b"half")
                 raise exc()
         assert os.listdir(tmp_path) == []
+
+
+def test_replacing_keeps_an_oserror_and_removes_the_temporary(tmp_path):
+    """replacing: atomic_path without the error line (prepare's writers report an OSError themselves)."""
+    from srcnn.files import replacing
+    target = tmp_path / "run.json"
+    target.write_text("old")
+    with pytest.raises(OSError, match="disk"):
+        with replacing(target) as tmp:
+            tmp.write_text("half")
+            raise OSError(28, "disk")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+    with replacing(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+
+
+def test_finish_temporary_and_temporaries(tmp_path):
+    """A temporary written across calls (a prepare segment) is found by ``temporaries`` until
+    ``finish_temporary`` makes it the file."""
+    from srcnn.files import finish_temporary, temporaries
+    target = tmp_path / "000001.h5"
+    tmp = temporary_name(target)
+    tmp.write_bytes(b"data")
+    (tmp_path / "other.txt").write_text("x")
+    assert temporaries(tmp_path) == [tmp] and not target.exists()
+    assert finish_temporary(tmp, target) == target
+    assert target.read_bytes() == b"data" and temporaries(tmp_path) == []
+
+
+def test_rename_all_and_move_aside(tmp_path):
+    from srcnn.files import move_aside, rename_all
+    (tmp_path / "a").mkdir()
+    for n in ("x", "y"):
+        (tmp_path / "a" / n).write_text(n)
+    (tmp_path / "y").write_text("old")
+    rename_all([(tmp_path / "a" / "x", tmp_path / "x"), (tmp_path / "a" / "y", tmp_path / "y")])
+    assert (tmp_path / "x").read_text() == "x" and (tmp_path / "y").read_text() == "y"
+    assert list((tmp_path / "a").iterdir()) == []
+    first = move_aside([tmp_path / "x"], tmp_path, "previous")
+    second = move_aside([tmp_path / "y"], tmp_path, "previous")  # the name is taken: previous-2
+    assert first == tmp_path / "previous" and second == tmp_path / "previous-2"
+    assert (first / "x").read_text() == "x" and (second / "y").read_text() == "y"
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_disk_error_is_one_line_or_none(tmp_path):
+    import errno
+    from srcnn.files import disk_error
+    e = disk_error(OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "log")), tmp_path, "kept: c")
+    assert isinstance(e, SRCNNError) and str(e) == f"{tmp_path / 'log'}: No space left on device; kept: c"
+    assert str(disk_error(OSError(errno.EROFS, "Read-only file system"), "run", "kept")) == \
+        "run: Read-only file system; kept"
+    assert disk_error(OSError(errno.ENOENT, "No such file"), "run", "kept") is None
+    assert disk_error(ValueError("x"), "run", "kept") is None
+    with pytest.raises(SRCNNError) as err:  # atomic_path's line, raised from an OSError that is no disk error
+        atomic_text(tmp_path / "no" / "x.txt", "t")
+    assert disk_error(err.value, "run", "kept") is None
+    if os.path.exists("/dev/full"):  # ... and from one that is: its own line, then what is kept
+        temporary_name(tmp_path / "f.txt").symlink_to("/dev/full")
+        with pytest.raises(SRCNNError) as err:
+            atomic_text(tmp_path / "f.txt", "t" * 100_000)
+        assert str(disk_error(err.value, "run", "kept")) == f"{err.value}; kept"

@@ -4,9 +4,8 @@ import os
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from srcnn.imresize import contributions, cubic, imresize, imresize_torch, modcrop
+from srcnn.imresize import contributions, cubic, imresize, modcrop
 
 
 def test_cubic_kernel_values():
@@ -61,20 +60,6 @@ def test_down_then_up_is_close_on_smooth_images(make_image):
     y = make_image(48, 48, 0).astype(np.float64) / 255
     back = imresize(imresize(y, 0.5), 2)
     assert np.abs(back - y)[4:-4, 4:-4].mean() < 0.02
-
-
-@pytest.mark.parametrize("scale,shape", [(1 / 3, None), (0.5, None), (3, None), (2.5, None), (None, (13, 29))])
-def test_torch_agrees_with_numpy(make_image, scale, shape):
-    img = make_image(21, 27, 3).astype(np.float64) / 255
-    ref = imresize(img, scale, output_shape=shape)
-    x = torch.from_numpy(img).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
-    out64 = imresize_torch(x, scale, output_shape=shape)
-    np.testing.assert_allclose(out64[1].permute(1, 2, 0).numpy(), ref, atol=1e-12)
-    out32 = imresize_torch(x.float(), scale, output_shape=shape)
-    assert out32.dtype == torch.float32
-    np.testing.assert_allclose(out32[0].permute(1, 2, 0).numpy(), ref, atol=1e-5)
-    out2d = imresize_torch(torch.from_numpy(img[:, :, 0]), scale, output_shape=shape)
-    np.testing.assert_allclose(out2d.numpy(), ref[:, :, 0], atol=1e-12)
 
 
 def test_modcrop():

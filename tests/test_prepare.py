@@ -19,12 +19,12 @@ from srcnn.errors import SRCNNError
 from srcnn.images import read_image, write_image
 from srcnn.imresize import imresize, modcrop
 from srcnn.prepare import segments
-from srcnn.prepare.patches import dihedral, extract_patches, patch_count, too_small
+from srcnn.prepare.patches import dihedral, extract_patches, patch_grid, too_small
 from srcnn.prepare.pool import Interrupt
 from srcnn.prepare.run import split_images
 from srcnn.prepare.segments import run_key
 from srcnn.prepare.writer import PatchWriter, fingerprint
-from srcnn.protocol import bicubic_y, degrade, degrade_lr, hr_y
+from srcnn.protocol import degrade, degrade_lr, hr_y
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,10 +108,18 @@ def fail_on_second_append(monkeypatch, error: BaseException):
 # ----------------------------------------------------------------------------- geometry
 
 @pytest.mark.parametrize("h,w,p,s", [(33, 33, 33, 14), (46, 47, 33, 14), (47, 61, 33, 14), (20, 50, 9, 3), (32, 40, 33, 14)])
-def test_patch_count_is_the_papers_loop(h, w, p, s):
+def test_patch_grid_is_the_papers_loop(h, w, p, s):
     # generate_train.m: for x = 1:stride:hei-size_input+1, for y = 1:stride:wid-size_input+1
+    ys, xs = patch_grid(h, w, p, s)
+    assert ys.tolist() == [x - 1 for x in range(1, h - p + 2, s)] and xs.tolist() == [y - 1 for y in range(1, w - p + 2, s)]
     expected = len(range(1, h - p + 2, s)) * len(range(1, w - p + 2, s))
-    assert patch_count(h, w, p, s) == expected == (max(0, (h - p) // s + 1) * max(0, (w - p) // s + 1) if h >= p and w >= p else 0)
+    assert n_patches(h, w, p, s) == expected == (max(0, (h - p) // s + 1) * max(0, (w - p) // s + 1) if h >= p and w >= p else 0)
+
+
+def n_patches(h: int, w: int, patch_size: int, stride: int) -> int:
+    """The sub-images of one image: the points of its patch_grid."""
+    ys, xs = patch_grid(h, w, patch_size, stride)
+    return len(ys) * len(xs)
 
 
 def test_patch_positions_and_centre_label():
@@ -130,12 +138,12 @@ def test_patch_positions_and_centre_label():
             k += 1
 
 
-def test_degradation_equals_protocol_bicubic_y(make_image):
+def test_degradation_of_a_plane_equals_that_of_a_2d_image(make_image):
     img = make_image(51, 62, 3, seed=1)
     for s in (2, 3, 4):
         y = hr_y(img, s)
         got = degrade(y[:, :, None], s)[1][:, :, 0]
-        np.testing.assert_array_equal(got, bicubic_y(y, s))
+        np.testing.assert_array_equal(got, degrade(y, s)[1])
 
 
 def test_degradation_commutes_with_flips_and_rotations(make_image):
@@ -178,7 +186,7 @@ def test_default_file_matches_protocol(tmp_path, make_image):
     for p in paths:  # expected: the paper's protocol functions, patch by patch
         img = read_image(p)
         y = hr_y(img, 3)
-        b = bicubic_y(y, 3)
+        b = degrade(y, 3)[1]
         for yy in range(0, y.shape[0] - 17 + 1, 9):
             for xx in range(0, y.shape[1] - 17 + 1, 9):
                 np.testing.assert_array_equal(lr[k, 0], b[yy:yy + 17, xx:xx + 17].astype(np.float16))
@@ -211,12 +219,12 @@ def test_multi_scale(tmp_path, make_image):
     expected = []
     for h, w in ((61, 62), (50, 57)):
         for s in (2, 3, 4):
-            expected += [s] * patch_count(h - h % s, w - w % s, 20, 10)
+            expected += [s] * n_patches(h - h % s, w - w % s, 20, 10)
     np.testing.assert_array_equal(sc, expected)
     # the first x4 patch of image 0 is the x4 degradation
     img = read_image(tmp_path / "imgs/img0.png")
     k = int(np.argmax(sc == 4))
-    np.testing.assert_array_equal(lr[k, 0], bicubic_y(hr_y(img, 4), 4)[:20, :20].astype(np.float16))
+    np.testing.assert_array_equal(lr[k, 0], degrade(hr_y(img, 4), 4)[1][:20, :20].astype(np.float16))
 
 
 def test_rgb_channels(tmp_path, make_image):
@@ -234,7 +242,7 @@ def test_rgb_channels(tmp_path, make_image):
     np.testing.assert_array_equal(hr[0], hr_rgb[:16, :16].transpose(2, 0, 1))
     np.testing.assert_array_equal(lr[0], lr_rgb[:16, :16].transpose(2, 0, 1).astype(np.float16))
     for c in range(3):  # channel by channel it is still the protocol's bicubic
-        np.testing.assert_array_equal(lr_rgb[:, :, c], bicubic_y(hr_rgb[:, :, c] / 255.0, 3))
+        np.testing.assert_array_equal(lr_rgb[:, :, c], degrade(hr_rgb[:, :, c] / 255.0, 3)[1])
     gray = hr[-1]  # the grey image comes out with R = G = B
     np.testing.assert_array_equal(gray[0], gray[1])
 
@@ -248,19 +256,19 @@ def test_augment_counts_and_content(tmp_path, make_image):
     for f in (1.0, 0.9, 0.8, 0.7, 0.6):  # FSRCNN's copies, each in 8 orientations
         h, w = (imresize(img, f) if f != 1 else img).shape[:2]
         h, w = h - h % 3, w - w % 3
-        expected += 4 * (patch_count(h, w, 15, 8) + patch_count(w, h, 15, 8))
+        expected += 4 * (n_patches(h, w, 15, 8) + n_patches(w, h, 15, 8))
     with h5py.File(out) as f:
         assert f.attrs["augment"] and f["train"].attrs["count"] == expected
         assert list(f.attrs["augment_scales"]) == [1.0, 0.9, 0.8, 0.7, 0.6]
         lr, hr = f["train/lr"][()], f["train/hr"][()]
     y = np.round(hr_y(img, 3) * 255).astype(np.uint8)
-    n0 = patch_count(*y.shape, 15, 8)  # the identity orientation comes first ...
+    n0 = n_patches(*y.shape, 15, 8)  # the identity orientation comes first ...
     np.testing.assert_array_equal(hr[0, 0], y[:15, :15])
     np.testing.assert_array_equal(hr[n0, 0], y[:15, ::-1][:15, :15])  # ... then its mirror image
     rot = np.rot90(y)  # and the rotated copy's patches are the degradation of the rotated image
     k = 2 * n0
     np.testing.assert_array_equal(hr[k, 0], rot[:15, :15])
-    np.testing.assert_allclose(lr[k, 0].astype(np.float64), bicubic_y(rot / 255.0, 3)[:15, :15], atol=1e-3)
+    np.testing.assert_allclose(lr[k, 0].astype(np.float64), degrade(rot / 255.0, 3)[1][:15, :15], atol=1e-3)
 
 
 def test_val_split(tmp_path, make_image):
@@ -280,8 +288,8 @@ def test_val_split(tmp_path, make_image):
         np.testing.assert_array_equal(g["hr"][()], y[:, :, None])
         for s in (2, 3):
             assert g[f"lr_x{s}"].dtype == np.float16
-            np.testing.assert_array_equal(g[f"lr_x{s}"][()][:, :, 0], bicubic_y(y / 255.0, s).astype(np.float16))
-        n_train = sum(patch_count(h - h % s, w - w % s, 33, 14)
+            np.testing.assert_array_equal(g[f"lr_x{s}"][()][:, :, 0], degrade(y / 255.0, s)[1].astype(np.float16))
+        n_train = sum(n_patches(h - h % s, w - w % s, 33, 14)
                       for s_ in sources if s_["split"] == "train" for h, w in [(s_["h"], s_["w"])] for s in (2, 3))
         assert f["train"].attrs["count"] == n_train
     assert split_images(10, 0.2, 0) == split_images(10, 0.2, 0)
@@ -473,7 +481,7 @@ def test_signal_mid_write_leaves_no_output(tmp_path, make_image, sig, capsys):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "WRITING"
-        assert list(tmp_path.glob(".t.h5.partial/*.tmp"))  # mid-write: a temporary segment exists ...
+        assert list(tmp_path.glob(".t.h5.partial/.*.tmp-*"))  # mid-write: a temporary segment exists ...
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -485,7 +493,7 @@ def test_signal_mid_write_leaves_no_output(tmp_path, make_image, sig, capsys):
         assert not list(part.glob("0*.h5"))
     else:  # the signal cut the first image's append: it is dropped, the (empty) record is committed
         assert proc.returncode == 130 and "interrupted: nothing written" in err and "0 of 3 images done" in err
-        assert [p.name for p in part.glob("0*.h5")] == ["000000.h5"] and not list(part.glob("*.tmp"))
+        assert [p.name for p in part.glob("0*.h5")] == ["000000.h5"] and not list(part.glob(".*.tmp-*"))
         assert list(tmp_path.glob(".prepare-spool-*")) == [] and list(part.glob(".prepare-spool-*")) == []
     # without --resume the partial run is refused (it is not silently thrown away) ...
     assert main(args) == 2
@@ -609,7 +617,7 @@ def test_lr_input_override_rgb_and_augment(tmp_path, make_image):
                "--patch-size", 12, "--stride", 6, "--channels", "rgb", "--augment") == 0
     img = read_image(tmp_path / "imgs/img0.png")
     hr_rgb = modcrop(img, 2)
-    n0 = patch_count(*hr_rgb.shape[:2], 12, 6)
+    n0 = n_patches(*hr_rgb.shape[:2], 12, 6)
     with h5py.File(out) as f:
         assert (f.attrs["patch_size"], f.attrs["stride"], f.attrs["model"]) == (12, 6, "espcn")
         lr, hr = f["train/lr"][()], f["train/hr"][()]

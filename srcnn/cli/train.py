@@ -11,9 +11,10 @@ prepare_data.py HDF5 file, resume a run, or inspect a checkpoint.
     python train.py export checkpoints/checkpoint.best srcnn_x3.onnx # ONNX (or .ts TorchScript) + metadata
     torchrun --nproc_per_node=4 train.py --data 'shards/train-*.h5' --cuda   # 4 GPUs, DDP (srcnn.distributed)
 
-Here: the options, the train and resume commands, ``build_trainer`` (options -> TrainConfig, data, model,
-srcnn.engine.Trainer) and the command lines a run records or prints (its recipe, "resume with: ...").
-The model from the options is srcnn.cli.train_model; inspect and export are srcnn.cli.train_inspect.
+Here: the options (argparse, straight into a srcnn.config.TrainConfig), the train and resume commands,
+``build_trainer`` (TrainConfig -> srcnn.engine.Trainer: the data, the model on its device, its numeric
+path, the validation images) and the command lines a run records or prints (its recipe, "resume with:
+..."). The model from the options is srcnn.cli.train_model; inspect and export are srcnn.cli.train_inspect.
 """
 from __future__ import annotations
 
@@ -21,16 +22,21 @@ import argparse
 import os
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+import torch
 
 from ..checkpoint import load_checkpoint
 from .. import distributed
-from ..config import DEFAULTS, SRCNN_OPTIONS, TrainConfig, stored_hparams
-from ..data import expand_data, open_patches, same_data
+from ..config import CHOICES, DEFAULTS, SRCNN_OPTIONS, TrainConfig, srcnn_only, stored_hparams
+from ..data import expand_data, load_val, open_patches, same_data
 from ..distributed import SINGLE, Dist
 from ..engine import Trainer
 from ..errors import SRCNNError
+from ..evaluation import load_val_set
 from ..models import model_names
+from ..precision import NUMERIC_PATHS, NumericPath, choose, named_path
 from .common import check_workers, nonempty, number, run
 from .train_model import check_fits_data, lineage, new_model, parse_filters, parse_model_args, resumed_model, \
     weights_source
@@ -72,7 +78,7 @@ OPTIONS = [
     (["--out-dir"], "out_dir", dict(metavar="DIR", type=nonempty),
      "folder for checkpoint.<epoch>, checkpoint.best, checkpoint.last, log.jsonl, plot.png"),
     (["--cuda"], "cuda", dict(action="store_true"), "train on the CUDA GPU (an error if there is none)"),
-    (["--precision"], "precision", dict(choices=["auto", "fp32", "bf16", "fp16"]),
+    (["--precision"], "precision", dict(choices=CHOICES["precision"]),
      "numeric path of the training step (validation and export stay float32). auto: on the CPU, float32 "
      "or bfloat16 autocast with channels-last where the CPU has native bfloat16 (AMX / AVX-512 BF16), in "
      "the memory layout a short probe at start-up measures fastest; on CUDA bfloat16 autocast (float16 "
@@ -99,19 +105,19 @@ OPTIONS = [
      "patches per step and process (under torchrun the global batch is this x the number of processes)"),
     (["--num-epoch"], "num_epoch", dict(type=_positive(int)), "total epochs (one epoch = every patch once)"),
     (["--save-freq"], "save_freq", dict(type=_positive(int)), "write checkpoint.<epoch> every N epochs"),
-    (["--optimizer"], "optimizer", dict(choices=["adam", "sgd"]), "Adam, or the paper's SGD (momentum 0.9)"),
-    (["--loss"], "loss", dict(choices=["mse", "l1", "charbonnier"]),
+    (["--optimizer"], "optimizer", dict(choices=CHOICES["optimizer"]), "Adam, or the paper's SGD (momentum 0.9)"),
+    (["--loss"], "loss", dict(choices=CHOICES["loss"]),
      "per-pixel loss, mean over pixels and batch (charbonnier: sqrt(d^2 + 1e-6), a smooth L1)"),
     (["--clip"], "clip", dict(type=_nonnegative_float, metavar="THETA"),
      "VDSR's adjustable gradient clipping: each gradient element clipped to [-THETA/lr, THETA/lr] with "
      "the current lr; 0 = off"),
     (["--weight-decay"], "weight_decay", dict(type=_nonnegative_float, metavar="W"),
      "L2 weight decay of the optimizer (VDSR: 1e-4)"),
-    (["--schedule"], "schedule", dict(choices=["none", "step", "cosine"]), "learning-rate schedule"),
+    (["--schedule"], "schedule", dict(choices=CHOICES["schedule"]), "learning-rate schedule"),
     (["--lr-step"], "lr_step", dict(type=_positive(int), metavar="EPOCHS"),
      "step schedule: multiply the lr by --lr-gamma every this many epochs"),
     (["--lr-gamma"], "lr_gamma", dict(type=_positive(float)), "step schedule factor"),
-    (["--init"], "init", dict(choices=["paper", "default"]),
+    (["--init"], "init", dict(choices=CHOICES["init"]),
      "the model's paper initialisation (SRCNN: weights ~ N(0, 0.001), zero biases), or PyTorch's default"),
     (["--seed"], "seed", dict(type=int), "seed of the initialisation and of the sample order"),
     (["--model"], "model", dict(choices=model_names(), metavar="NAME"),
@@ -123,12 +129,12 @@ OPTIONS = [
      "--model srcnn: filter sizes, e.g. 9-5-5, 9-1-5, 9-3-5, 11-1-7"),
     (["--n1"], "n1", dict(type=_positive(int)), "--model srcnn: feature maps of layer 1"),
     (["--n2"], "n2", dict(type=_positive(int)), "--model srcnn: feature maps of layer 2"),
-    (["--padding"], "padding", dict(choices=["none", "zeros", "replicate"]),
+    (["--padding"], "padding", dict(choices=CHOICES["padding"]),
      "--model srcnn: training padding: none = the paper (output smaller, labels centre-cropped)"),
     (["--val-set"], "val_set", dict(metavar="NAME", type=nonempty),
      "validate on this image set from the datasets root instead of the HDF5 /val images"),
     (["--data-root"], "data_root", dict(metavar="DIR", type=nonempty), "datasets root for --val-set (default $SRCNN_DATA or ./datasets)"),
-    (["--loader"], "loader", dict(choices=["auto", "memory", "stream"]),
+    (["--loader"], "loader", dict(choices=CHOICES["loader"]),
      "memory: load /train once (onto the GPU with --cuda); stream: bounded-memory reading; "
      "auto: memory up to 2 GiB"),
     (["--workers"], "workers", dict(type=number(int, 0)),
@@ -220,26 +226,70 @@ def _data_value(v):
 
 
 # ---------------------------------------------------------------------------------------------- the run
-def build_trainer(hp: dict, resume: dict | None = None, resume_path=None, dist: Dist = SINGLE, **kw) -> Trainer:
-    """The Trainer of the options ``hp`` (TrainConfig fields; checked once, here): the data opened, the
-    model built and initialised from the options (``new_model``), or from the checkpoint ``resume`` read
-    from ``resume_path`` (whose run it then continues), and the recipe; ``kw``: Trainer's (log)."""
-    cfg = TrainConfig.from_dict(hp)
+def build_trainer(cfg: TrainConfig, resume: dict | None = None, resume_path=None, dist: Dist = SINGLE,
+                  **kw) -> Trainer:
+    """The Trainer of the options ``cfg``: the data opened, the model built and initialised from the
+    options (``new_model``) or from the checkpoint ``resume`` read from ``resume_path`` (whose run it then
+    continues), checked against the data, on its device (srcnn.distributed.Dist.device) with its
+    ``numeric_path``, the ``validation`` images and the recipe; ``kw``: Trainer's (log)."""
     pf = open_patches(cfg.data)
     if resume is None:
         model, parent = new_model(cfg, pf)
     else:
         model, parent = resumed_model(resume, resume_path, cfg, pf), None
     check_fits_data(pf, model)
-    return Trainer(cfg, model, pf, resume=resume, resume_path=resume_path, recipe=recipe(cfg, pf, resume, parent),
+    model.to(dist.device(cfg.cuda))
+    numeric = numeric_path(cfg, model, pf, resume, dist)
+    val, val_source = validation(cfg, pf, model.input_kind, dist)
+    return Trainer(cfg, model, pf, numeric, val, val_source=val_source, resume=resume, resume_path=resume_path,
+                   recipe=recipe(cfg, pf, resume, parent),
                    resume_command=lambda path: resume_command(path, cfg.cuda, dist), dist=dist, **kw)
+
+
+def numeric_path(cfg: TrainConfig, model, pf, resume: dict | None, dist: Dist = SINGLE) -> NumericPath:
+    """srcnn.precision.choose for --precision/--amp/--channels-last, probing ``model`` (on its device) on a
+    random batch of the data's shapes; a resumed run on the CPU keeps the path its checkpoint ``resume``
+    recorded unless those options changed. Distributed, every rank takes rank 0's choice (the probes can
+    differ; DDP needs one layout)."""
+    device = next(model.parameters()).device
+    rec = (resume or {}).get("numeric")
+    old = stored_hparams((resume or {}).get("hparams", {}))
+    same = all(old[k] == getattr(cfg, k) for k in ("precision", "amp", "channels_last"))
+    if rec and same and device.type == "cpu" and rec.get("name") in ("fp32", "fp32-cl", "bf16-cl"):
+        return named_path(rec["name"], probe=dict(rec.get("probe_samples_per_s") or {}),
+                          reason="as recorded in the checkpoint")
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(cfg.batch_size, pf.channels, pf.lr_size, pf.lr_size, generator=g)
+    y = torch.rand(cfg.batch_size, pf.channels, pf.label_size, pf.label_size, generator=g)
+    try:
+        path = choose(cfg.precision, device, model, x, y, amp=cfg.amp, channels_last=cfg.channels_last)
+    except ValueError as e:
+        raise SRCNNError(str(e)) from None
+    if dist.enabled:
+        pick = torch.tensor([NUMERIC_PATHS.index(path.name) if dist.is_main else 0], device=device)
+        name = NUMERIC_PATHS[int(dist.all_sum(pick).item())]
+        if name != path.name:
+            path = named_path(name, scaler=path.scaler, probe=path.probe, reason="rank 0's choice")
+    return path
+
+
+def validation(cfg: TrainConfig, pf, input_kind: str, dist: Dist = SINGLE) -> tuple[list, str | None]:
+    """(items, source) of the run's validation (srcnn.evaluation.validation_item, for a model taking
+    ``input_kind``): --val-set's images from the datasets root, else the data's /val images; none on ranks
+    other than 0, which do not validate."""
+    if not dist.is_main:
+        return [], None
+    if cfg.val_set:
+        return (load_val_set(cfg.val_set, cfg.data_root, pf.scales, pf.channels, input_kind),
+                f"--val-set {cfg.val_set}")
+    return load_val(pf), f"{pf.name}:/val"
 
 
 # ---------------------------------------------------------------------------------------------- command lines
 def recipe(cfg: TrainConfig, pf, resume: dict | None, parent: dict | None) -> dict:
     """How to reproduce the run (saved in its checkpoints): the prepare and train commands, the options
     changed at each resume, and the --init-from weights' lineage ("parent"); a resumed run keeps its own."""
-    r = {"prepare": prepare_command(pf), "train": train_command(cfg.as_dict()), "changes": []}
+    r = {"prepare": prepare_command(pf), "train": train_command(cfg), "changes": []}
     if resume is None:
         if parent is not None:
             r["parent"] = parent
@@ -251,10 +301,10 @@ def recipe(cfg: TrainConfig, pf, resume: dict | None, parent: dict | None) -> di
     return r
 
 
-def train_command(hp: dict) -> str:
-    """The full ``python train.py train ...`` command line that reproduces ``hp``."""
+def train_command(cfg: TrainConfig) -> str:
+    """The full ``python train.py train ...`` command line that reproduces ``cfg``."""
     args = ["python", "train.py", "train"]
-    for k, v in hp.items():
+    for k, v in cfg.as_dict().items():
         flag = "--" + k.replace("_", "-")
         if k in ("loader", "workers") or v is None:
             continue
@@ -290,12 +340,12 @@ def resume_command(path: Path, cuda: bool, dist: Dist = SINGLE) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- commands
-def _run(hp: dict, fresh: bool, resume=None, path=None, changes=()) -> int:
+def _run(cfg: TrainConfig, fresh: bool, resume=None, path=None, changes=()) -> int:
     """Train in this process, or as one rank of a torchrun job when WORLD_SIZE > 1."""
-    check_workers(hp["workers"], DEFAULTS["workers"])
-    d = distributed.from_env(hp["cuda"])
+    check_workers(cfg.workers, DEFAULTS["workers"])
+    d = distributed.from_env(cfg.cuda)
     try:
-        trainer = build_trainer(hp, resume, path, dist=d)
+        trainer = build_trainer(cfg, resume, path, dist=d)
         if changes:
             trainer.recipe["changes"].append(f"resumed at epoch {resume['epoch']} with " + ", ".join(changes))
         return trainer.run(fresh=fresh)
@@ -307,20 +357,10 @@ def _is_main() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) <= 1 or os.environ.get("RANK", "0") == "0"
 
 
-def _srcnn_only(model: str, given) -> None:
-    """SRCNNError when an SRCNN option (--filters --n1 --n2 --padding) is given with another model."""
-    flags = [f"--{k}" for k in SRCNN_OPTIONS if k in given]
-    if model != "srcnn" and flags:
-        raise SRCNNError(f"{' '.join(flags)}: option(s) of --model srcnn; {model} takes its settings as "
-                         f"--model-arg KEY=VALUE (e.g. --model-arg depth=8)")
-
-
 def cmd_train(ns) -> int:
-    hp = {k: getattr(ns, k) for k in DEFAULTS}
-    hp["data"] = _data_value(hp["data"])
-    hp["model_arg"] = list(hp["model_arg"])
-    _srcnn_only(hp["model"], [k for k in SRCNN_OPTIONS if hp[k] is not None])
-    return _run(hp, fresh=True)  # (TrainConfig gives srcnn the default SRCNN options, other models None)
+    # the SRCNN options are None unless given (TrainConfig: srcnn's defaults, an error for another model)
+    cfg = TrainConfig(**{k: getattr(ns, k) for k in DEFAULTS if k != "data"}, data=_data_value(ns.data))
+    return _run(cfg, fresh=True)
 
 
 def cmd_resume(ns) -> int:
@@ -328,32 +368,14 @@ def cmd_resume(ns) -> int:
     ckpt = load_checkpoint(path)
     if "hparams" not in ckpt or "data" not in ckpt or "optimizer" not in ckpt:
         raise SRCNNError(f"{path}: holds weights but no training state, so it cannot be resumed")
-    old = stored_hparams(ckpt["hparams"])
     given = {k: v for k, v in vars(ns).items() if k in DEFAULTS}
     if "data" in given:
         given["data"] = _data_value(given["data"])
-    hp = dict(old)
-    hp.update({k: given.get(k, DEFAULTS[k]) for k in RUN_OPTIONS})
-    hp["data"], hp["out_dir"] = ckpt["data"]["path"], str(path.parent)
-    _srcnn_only(hp["model"], given)
-    changes = []
-    for k, v in given.items():
-        if k in RUN_OPTIONS:
-            continue
-        before = hp[k]
-        same = (same_data(v, before) if k == "data" else Path(v).resolve() == Path(before).resolve()
-                if k == "out_dir" else v == before)
-        if same:
-            continue
-        if k in FIXED_OPTIONS:
-            raise SRCNNError(f"{path}: --{k.replace('_', '-')} cannot change on resume (checkpoint: "
-                             f"{fmt_value(before)}, given: {fmt_value(v)}); start a new run with 'python train.py train' instead")
-        hp[k] = v
-        changes.append(f"{k} {before} -> {v}")
-    if "data" not in given and not all(p.is_file() for p in expand_data(hp["data"])):
-        raise SRCNNError(f"{path}: its training data {hp['data']} is gone; pass --data FILE "
+    cfg, changes = _resumed_config(path, ckpt, given)
+    if "data" not in given and not all(p.is_file() for p in expand_data(cfg.data)):
+        raise SRCNNError(f"{path}: its training data {cfg.data} is gone; pass --data FILE "
                          "(the file's fingerprint is checked)")
-    pf = open_patches(hp["data"])
+    pf = open_patches(cfg.data)
     if pf.fingerprint != ckpt["data"]["fingerprint"]:
         if "data" not in given:
             raise SRCNNError(f"{pf.path}: the data file changed since {path} was written (fingerprint "
@@ -363,14 +385,36 @@ def cmd_resume(ns) -> int:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     before_world = (ckpt.get("distributed") or {}).get("world_size", 1)
     if world != before_world:
-        changes.append(f"processes {before_world} -> {world} (global batch {hp['batch_size'] * before_world} "
-                       f"-> {hp['batch_size'] * world})")
+        changes.append(f"processes {before_world} -> {world} (global batch {cfg.batch_size * before_world} "
+                       f"-> {cfg.batch_size * world})")
     part = ckpt.get("partial")
     where = (f", {part['samples']:,} samples into epoch {ckpt['epoch'] + 1}" if part else "")
     if _is_main():
-        print(f"resuming {path}: epoch {ckpt['epoch']} of {hp['num_epoch']}{where}, step {ckpt.get('step', 0)}")
+        print(f"resuming {path}: epoch {ckpt['epoch']} of {cfg.num_epoch}{where}, step {ckpt.get('step', 0)}")
         print("overridden: " + ", ".join(changes) if changes else "overridden: nothing (same options)")
-    return _run(hp, fresh=False, resume=ckpt, path=path, changes=changes)
+    return _run(cfg, fresh=False, resume=ckpt, path=path, changes=changes)
+
+
+def _resumed_config(path: Path, ckpt: dict, given: dict) -> tuple[TrainConfig, list[str]]:
+    """The options of the checkpoint ``ckpt`` (its data, its folder as --out-dir) with those ``given`` on
+    the command line (RUN_OPTIONS: as given, else their defaults), and the changes ("lr 0.001 -> 0.01");
+    SRCNNError for an option of a model that cannot change, or an SRCNN option for another model."""
+    old = TrainConfig.from_dict(stored_hparams(ckpt["hparams"]))
+    old = replace(old, data=ckpt["data"]["path"], out_dir=str(path.parent),
+                              **{k: given.get(k, DEFAULTS[k]) for k in RUN_OPTIONS})
+    srcnn_only(old.model, given)
+    new, changes = {}, []
+    for k, v in given.items():
+        before = getattr(old, k)
+        if k in RUN_OPTIONS or (same_data(v, before) if k == "data" else Path(v).resolve() == Path(before).resolve()
+                                if k == "out_dir" else v == before):
+            continue
+        if k in FIXED_OPTIONS:
+            raise SRCNNError(f"{path}: --{k.replace('_', '-')} cannot change on resume (checkpoint: "
+                             f"{fmt_value(before)}, given: {fmt_value(v)}); start a new run with 'python train.py train' instead")
+        new[k] = v
+        changes.append(f"{k} {before} -> {v}")
+    return replace(old, **new), changes
 
 
 def main(argv=None) -> int:

@@ -39,12 +39,6 @@ def patch_grid(h: int, w: int, patch_size: int, stride: int) -> tuple[np.ndarray
     return np.arange(0, h - patch_size + 1, stride), np.arange(0, w - patch_size + 1, stride)
 
 
-def patch_count(h: int, w: int, patch_size: int, stride: int) -> int:
-    """Number of sub-images of one image: (floor((H-P)/stride)+1) * (floor((W-P)/stride)+1), 0 if too small."""
-    ys, xs = patch_grid(h, w, patch_size, stride)
-    return len(ys) * len(xs)
-
-
 def extract_patches(lr: np.ndarray, hr: np.ndarray, patch_size: int, label_size: int,
                     stride: int, factor: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Sub-images of one image pair.

@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..errors import SRCNNError
-from ..files import InputFiles, atomic_text, fsync_dir, output_name
+from ..files import InputFiles, atomic_text, finish_temporary, fsync_dir, output_name, rename_all, temporaries, \
+    temporary_name
 from ..h5format import FORMAT, FORMAT_VERSION, HR, LR, SCALE, TRAIN, VAL
 from ..images import list_images
 from .config import PrepareConfig
@@ -34,7 +35,7 @@ from .patches import AUGMENT_SCALES, OutOfMemory
 from .pool import Interrupt, ordered_results
 from .segments import (Segment, key_difference, lock_partial, partial_path, read_json, read_segments, run_key,
                        write_json)
-from .writer import WRITE_BLOCK, NoSpace, PatchWriter, fingerprint, fsync_file, h5_create, write_failure
+from .writer import WRITE_BLOCK, NoSpace, PatchWriter, fingerprint, h5_create, write_failure
 
 DEGRADATION = ("hr = modcrop(img, s); lr = imresize(imresize(blur(hr/255, blur_sigma), 1/s) "
                "+ N(0, noise_sigma/255), size(hr)); MATLAB bicubic, float64, unclipped")
@@ -150,8 +151,37 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
 
     workers > 1 starts a process pool (forkserver, else spawn): a script calling this must guard its
     entry point with ``if __name__ == "__main__":``, as usual for multiprocessing."""
+    out, root = Path(out), Path(root)
+    _check_request(paths, root, out, cfg, workers, overwrite, shard_size, model)
+    splits = split_images(len(paths), cfg.val_fraction, cfg.seed)
+    tasks = [(i, str(p), Path(p).relative_to(root).as_posix() if Path(p).is_relative_to(root) else str(p), s)
+             for i, (p, s) in enumerate(zip(paths, splits))]
+    key = run_key(cfg, tasks, strict)
+    part = partial_path(out)
+    t0 = time.perf_counter()
+    if part.exists() and not part.is_dir():
+        raise SRCNNError(f"{part}: exists and is not a folder; remove it")
+    part.mkdir(exist_ok=True)
+    lock = lock_partial(part)
+    try:
+        segs, manifest = _partial_state(part, key, command, resume, overwrite, shard_size)
+        done = len(tasks) if manifest is not None else segs[-1]["stop"] if segs else 0
+        with _progress_kept(part, out):
+            summary = _prepare_in(part, segs, manifest, tasks, root, out, cfg, workers, overwrite, strict,
+                                  progress, command, shard_size, done, t0, model)
+    finally:
+        lock.close()
+    shutil.rmtree(part, ignore_errors=True)
+    fsync_dir(out.parent)
+    return summary
+
+
+def _check_request(paths: list, root: Path, out: Path, cfg: PrepareConfig, workers: int, overwrite: bool,
+                   shard_size: int, model: str | None) -> None:
+    """SRCNNError, before any work, for options or an output that cannot be: --workers < 1, a negative
+    --shard-size, no images, an --out that cannot be a file or is an input image, a folder, exists (or
+    its shards do) without ``overwrite``, or is in a missing or read-only folder."""
     cfg.validate(model)
-    out = Path(out)
     if workers < 1:
         raise SRCNNError(f"--workers must be >= 1, got {workers}")
     if shard_size < 0:
@@ -172,80 +202,76 @@ def prepare(paths: list[Path], root: Path, out: Path | str, cfg: PrepareConfig, 
         raise SRCNNError(f"{out}: folder {out.parent} does not exist")
     if not os.access(out.parent, os.W_OK):
         raise SRCNNError(f"{out}: folder {out.parent} is not writable")
-    root = Path(root)
-    splits = split_images(len(paths), cfg.val_fraction, cfg.seed)
-    tasks = [(i, str(p), Path(p).relative_to(root).as_posix() if Path(p).is_relative_to(root) else str(p), s)
-             for i, (p, s) in enumerate(zip(paths, splits))]
-    key = run_key(cfg, tasks, strict)
-    part = partial_path(out)
-    t0 = time.perf_counter()
 
-    # ---- the partial folder: continue it (--resume), refuse it, or start a new one
-    if part.exists() and not part.is_dir():
-        raise SRCNNError(f"{part}: exists and is not a folder; remove it")
-    part.mkdir(exist_ok=True)
-    lock = lock_partial(part)
-    try:
-        state_file = part / "run.json"
-        old = None
-        if state_file.exists():
-            try:
-                old = json.loads(state_file.read_text())
-            except ValueError:
-                old = None
-        # all images done and the output being assembled: assemble.json (see _assemble)
-        manifest = read_json(part / "assemble.json") if old is not None else None
-        segs = read_segments(part) if old is not None and manifest is None else []
-        if old is not None and resume:
-            diff = key_difference(old["key"], key)
-            if diff:
-                raise SRCNNError(f"--resume: {part} was started with different options or images ({diff}); "
-                                 f"rerun its command ({old.get('command', '?')}) with --resume, or drop --resume "
-                                 f"and add --overwrite to start again")
-            if manifest is not None and manifest["shard_size"] != shard_size:
-                raise SRCNNError(f"--resume: {part} is already assembling the output with --shard-size "
-                                 f"{manifest['shard_size']}; rerun with that --shard-size")
-        elif old is not None and not overwrite and (manifest or segs or any(part.glob("*.tmp"))):
-            done = old["key"]["n_images"] if manifest else segs[-1]["stop"] if segs else 0
-            raise SRCNNError(f"{part}: an interrupted run of this output is there ({done} of {old['key']['n_images']} "
-                             f"images done): add --resume to continue it, or --overwrite to start again")
-        else:
-            segs, manifest = [], None
-        # start clean from the committed state: drop everything else (temporary files, stale spools)
-        keep = {s["path"].name for s in segs} | {"lock", "run.json"}
-        if manifest is not None:
-            keep |= {"assemble.json", *(name for name, _, _ in manifest["segments"])}
-            keep |= {p.name for p in part.glob("final-[0-9]*.h5")}
-        for p in part.iterdir():
-            if p.name not in keep:
-                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-        if not segs and manifest is None:
-            atomic_text(state_file, json.dumps({"key": key, "command": command}))
-        done = len(tasks) if manifest is not None else segs[-1]["stop"] if segs else 0
+
+def _partial_state(part: Path, key: dict, command: str, resume: bool, overwrite: bool,
+                   shard_size: int) -> tuple[list[dict], dict | None]:
+    """(committed segments, assemble manifest or None) to go on from in the locked partial folder: a run
+    there is continued with ``resume`` (the same ``key``, checked), refused without ``resume`` or
+    ``overwrite``, else dropped; everything but the committed state is removed, and a new run records
+    its key and command in run.json."""
+    state_file = part / "run.json"
+    old = None
+    if state_file.exists():
         try:
-            summary = _prepare_in(part, segs, manifest, tasks, root, out, cfg, workers, overwrite, strict,
-                                  progress, command, shard_size, done, t0, model)
-        except NoSpace as e:  # checked before the write: every committed segment is intact
-            raise SRCNNError(f"{e}; the images done so far are kept in {part}: free space and rerun the "
-                             "command with --resume") from None
-        except OutOfMemory as e:  # an image within --max-pixels that still did not fit: keep the progress
-            raise SRCNNError(f"{e}; the images done so far are kept in {part}: free memory (or use fewer "
-                             "--workers, or skip such images with a lower --max-pixels) and rerun the command "
-                             "with --resume") from None
-        except SRCNNError:  # a deterministic failure (--strict, nothing usable): the partial state is of no use
-            shutil.rmtree(part, ignore_errors=True)
+            old = json.loads(state_file.read_text())
+        except ValueError:
+            old = None
+    # all images done and the output being assembled: assemble.json (see _assemble)
+    manifest = read_json(part / "assemble.json") if old is not None else None
+    segs = read_segments(part) if old is not None and manifest is None else []
+    if old is not None and resume:
+        diff = key_difference(old["key"], key)
+        if diff:
+            raise SRCNNError(f"--resume: {part} was started with different options or images ({diff}); "
+                             f"rerun its command ({old.get('command', '?')}) with --resume, or drop --resume "
+                             f"and add --overwrite to start again")
+        if manifest is not None and manifest["shard_size"] != shard_size:
+            raise SRCNNError(f"--resume: {part} is already assembling the output with --shard-size "
+                             f"{manifest['shard_size']}; rerun with that --shard-size")
+    elif old is not None and not overwrite and (manifest or segs or temporaries(part)):
+        done = old["key"]["n_images"] if manifest else segs[-1]["stop"] if segs else 0
+        raise SRCNNError(f"{part}: an interrupted run of this output is there ({done} of {old['key']['n_images']} "
+                         f"images done): add --resume to continue it, or --overwrite to start again")
+    else:
+        segs, manifest = [], None
+    # start clean from the committed state: drop everything else (temporary files, stale spools)
+    keep = {s["path"].name for s in segs} | {"lock", "run.json"}
+    if manifest is not None:
+        keep |= {"assemble.json", *(name for name, _, _ in manifest["segments"])}
+        keep |= {p.name for p in part.glob("final-[0-9]*.h5")}
+    for p in part.iterdir():
+        if p.name not in keep:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    if not segs and manifest is None:
+        atomic_text(state_file, json.dumps({"key": key, "command": command}))
+    return segs, manifest
+
+
+@contextlib.contextmanager
+def _progress_kept(part: Path, out: Path):
+    """The failures of a run as one SRCNNError line: a full disk (checked before a write, or met by any
+    writer; HDF5 reports it as RuntimeError) or an image that did not fit in memory keep the partial
+    folder ``part`` for --resume; a deterministic failure (an SRCNNError: --strict, nothing usable)
+    removes it, as its state is of no use."""
+    try:
+        yield
+    except NoSpace as e:  # checked before the write: every committed segment is intact
+        raise SRCNNError(f"{e}; the images done so far are kept in {part}: free space and rerun the "
+                         "command with --resume") from None
+    except OutOfMemory as e:  # an image within --max-pixels that still did not fit: keep the progress
+        raise SRCNNError(f"{e}; the images done so far are kept in {part}: free memory (or use fewer "
+                         "--workers, or skip such images with a lower --max-pixels) and rerun the command "
+                         "with --resume") from None
+    except SRCNNError:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+    except (OSError, RuntimeError) as e:
+        why = write_failure(e)
+        if why is None:
             raise
-        except (OSError, RuntimeError) as e:  # disk full etc. in any writer (HDF5 reports it as RuntimeError)
-            why = write_failure(e)
-            if why is None:
-                raise
-            raise SRCNNError(f"{out}: cannot write ({why}); the images done so far are kept in {part}: free "
-                             f"space and rerun the command with --resume") from None
-    finally:
-        lock.close()
-    shutil.rmtree(part, ignore_errors=True)
-    fsync_dir(out.parent)
-    return summary
+        raise SRCNNError(f"{out}: cannot write ({why}); the images done so far are kept in {part}: free "
+                         f"space and rerun the command with --resume") from None
 
 
 def _prepare_in(part: Path, segs: list[dict], manifest: dict | None, tasks: list, root: Path, out: Path, cfg: PrepareConfig,
@@ -322,57 +348,18 @@ def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, 
     final file is renamed from a temporary name, and with shards the segments it consumed are deleted
     at once, so the disk holds about the output plus one shard, not the output twice."""
     if manifest is None:
-        sources = [x for s in segs for x in s["sources"]]
-        skipped = [x for s in segs for x in s["skipped"]]
-        total = sum(s["count"] for s in segs)
-        if total == 0:
-            why = f"; {len(skipped)} of {len(tasks)} files skipped, first: {skipped[0]['reason']}" if skipped else ""
-            raise SRCNNError(f"no training patches from {root}{why}")
-        manifest = {"shard_size": shard_size, "total": total, "sources": sources, "skipped": skipped,
-                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                    "segments": [[s["path"].name, s["count"], s["val"]] for s in segs]}
-        write_json(part / "assemble.json", manifest)
+        manifest = _new_manifest(part, segs, len(tasks), root, shard_size)
     sources, skipped, total = manifest["sources"], manifest["skipped"], manifest["total"]
     segments = [(part / name, count, val) for name, count, val in manifest["segments"]]
-    starts = np.cumsum([0] + [c for _, c, _ in segments]).tolist()
+    ends = np.cumsum([c for _, c, _ in segments]).tolist()
     n_val = sum(len(v) for _, _, v in segments)
-    n_val_planned = sum(t[3] == "val" for t in tasks)
-    val_width = max(3, len(str(max(n_val_planned - 1, 0))))
+    val_width = max(3, len(str(max(sum(t[3] == "val" for t in tasks) - 1, 0))))  # of the planned /val names
     n_shards = math.ceil(total / shard_size) if shard_size else 1
     per = shard_size or total
     finals = [shard_path(out, k) for k in range(n_shards)] if shard_size else [out]
     done_files = [part / f"final-{k:05d}.h5" for k in range(n_shards)]
     fp = fingerprint(cfg, sources)
-    attrs = {"format": FORMAT, "format_version": FORMAT_VERSION,
-             "scales": np.array(cfg.scales, np.int64), "patch_size": cfg.patch_size,
-             "label_size": cfg.label, "stride": cfg.stride, "channels": cfg.channels,
-             "blur_sigma": float(cfg.blur_sigma), "noise_sigma": float(cfg.noise_sigma),
-             "augment": bool(cfg.augment), "val_fraction": float(cfg.val_fraction), "seed": cfg.seed,
-             "created": manifest["created"], "command": command, "srcnn_version": __version__,
-             "sources": json.dumps(sources), "skipped": json.dumps(skipped), "fingerprint": fp,
-             # how the data was cut and degraded (docs/formats.md), for inspect/train
-             "input": cfg.input, "degradation": degradation_text(cfg),
-             "augment_scales": np.array(AUGMENT_SCALES if cfg.augment else (1.0,), np.float64)}
-    if model is not None:
-        attrs["model"] = model
-    if cfg.degradation is not None:
-        attrs["degradation_params"] = json.dumps(cfg.degradation.params())
-
-    def rows(a: int, b: int):
-        """(lr, hr, scale) blocks of at most WRITE_BLOCK samples covering global rows [a, b)."""
-        for (path, count, _), s0 in zip(segments, starts):
-            lo, hi = max(a, s0), min(b, s0 + count)
-            if lo >= hi:
-                continue
-            if not path.exists():  # only if final files were moved out by hand
-                raise SRCNNError(f"{path}: segment missing, the interrupted run cannot be finished; "
-                                 f"start again with --overwrite")
-            with h5py.File(path, "r") as f:
-                g = f[TRAIN]
-                for i in range(lo - s0, hi - s0, WRITE_BLOCK):
-                    j = min(i + WRITE_BLOCK, hi - s0)
-                    yield g[LR][i:j], g[HR][i:j], g[SCALE][i:j]
-
+    attrs = _root_attrs(cfg, manifest, command, fp, model)
     bar = tqdm(total=total, unit="patch", desc="assemble", disable=not progress, dynamic_ncols=True,
                unit_scale=True)
     with bar:
@@ -381,48 +368,108 @@ def _assemble(part: Path, segs: list[dict], manifest: dict | None, tasks: list, 
             if final.exists():  # finished by the interrupted run
                 bar.update(b - a)
                 continue
-            tmp = final.with_name(final.name + ".tmp")
+            shard = dict(shard_index=k, shard_count=n_shards, shard_offset=a, total_count=total) if shard_size else {}
+            tmp = temporary_name(final)
             with h5_create(tmp, rdcc_nbytes=64 << 20) as f:
-                writer = PatchWriter(f.create_group(TRAIN), cfg.n_channels, cfg.lr_size, cfg.label)
-                if k == 0 and n_val:
-                    val_group = f.create_group(VAL)
-                    for path, _, val in segments:
-                        if val:
-                            with h5py.File(path, "r") as sf:
-                                for name in val:
-                                    g = val_group.create_group(f"{int(name):0{val_width}d}")
-                                    g.attrs["name"] = sf[VAL][name].attrs["name"]
-                                    for ds_name, ds in sf[VAL][name].items():
-                                        g.create_dataset(ds_name, data=ds[()])
-                for block in rows(a, b):
-                    stop.check()
-                    writer.append(*block)
-                    bar.update(len(block[0]))
-                writer.flush()
-                f[TRAIN].attrs["count"] = writer.count
-                for name, v in attrs.items():
-                    f.attrs[name] = v
-                if shard_size:
-                    f.attrs["shard_index"], f.attrs["shard_count"] = k, n_shards
-                    f.attrs["shard_offset"], f.attrs["total_count"] = a, total
+                _write_final(f, cfg, segments, (a, b), {**attrs, **shard}, val_width if k == 0 and n_val else 0,
+                             stop, bar)
             with stop.deferred():
-                fsync_file(tmp)
-                os.replace(tmp, final)
-                fsync_dir(part)
+                finish_temporary(tmp, final)
                 if shard_size:  # segments wholly in shards 0..k are no longer needed
-                    for (path, count, _), s0 in zip(segments, starts):
-                        if s0 + count <= b:
+                    for (path, _, _), end in zip(segments, ends):
+                        if end <= b:
                             path.unlink(missing_ok=True)
             stop.check()
     with stop.deferred():  # all or (short of a SIGKILL) none
-        for tmp, final in zip(done_files, finals):
-            os.replace(tmp, final)
+        rename_all(zip(done_files, finals))
     if shard_size and overwrite:  # shards of an earlier, longer run would pass for part of this one
         for p in existing_shards(out):
             if p not in finals:
                 p.unlink()
     return Summary(finals[0], len(tasks), len(sources) - n_val, n_val, total, skipped,
                    time.perf_counter() - t0, sum(p.stat().st_size for p in finals), fp, finals, resumed)
+
+
+def _new_manifest(part: Path, segs: list[dict], n_images: int, root: Path, shard_size: int) -> dict:
+    """What the final files will hold, from the committed segments, written to assemble.json: the shard
+    size, the total sample count, sources, skipped files, the creation time and the segments (name,
+    count, /val names). SRCNNError when there is no training patch."""
+    sources = [x for s in segs for x in s["sources"]]
+    skipped = [x for s in segs for x in s["skipped"]]
+    total = sum(s["count"] for s in segs)
+    if total == 0:
+        why = f"; {len(skipped)} of {n_images} files skipped, first: {skipped[0]['reason']}" if skipped else ""
+        raise SRCNNError(f"no training patches from {root}{why}")
+    manifest = {"shard_size": shard_size, "total": total, "sources": sources, "skipped": skipped,
+                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "segments": [[s["path"].name, s["count"], s["val"]] for s in segs]}
+    write_json(part / "assemble.json", manifest)
+    return manifest
+
+
+def _root_attrs(cfg: PrepareConfig, manifest: dict, command: str, fp: str, model: str | None) -> dict:
+    """The root attributes of every final file (docs/formats.md), shard attributes aside."""
+    attrs = {"format": FORMAT, "format_version": FORMAT_VERSION,
+             "scales": np.array(cfg.scales, np.int64), "patch_size": cfg.patch_size,
+             "label_size": cfg.label, "stride": cfg.stride, "channels": cfg.channels,
+             "blur_sigma": float(cfg.blur_sigma), "noise_sigma": float(cfg.noise_sigma),
+             "augment": bool(cfg.augment), "val_fraction": float(cfg.val_fraction), "seed": cfg.seed,
+             "created": manifest["created"], "command": command, "srcnn_version": __version__,
+             "sources": json.dumps(manifest["sources"]), "skipped": json.dumps(manifest["skipped"]),
+             "fingerprint": fp,
+             # how the data was cut and degraded (docs/formats.md), for inspect/train
+             "input": cfg.input, "degradation": degradation_text(cfg),
+             "augment_scales": np.array(AUGMENT_SCALES if cfg.augment else (1.0,), np.float64)}
+    if model is not None:
+        attrs["model"] = model
+    if cfg.degradation is not None:
+        attrs["degradation_params"] = json.dumps(cfg.degradation.params())
+    return attrs
+
+
+def _write_final(f: h5py.File, cfg: PrepareConfig, segments: list, rows: tuple[int, int], attrs: dict,
+                 val_width: int, stop: Interrupt, bar) -> None:
+    """Fill the final file ``f``: the training samples [a, b) = ``rows`` of the ``segments`` (path, count,
+    /val names), with ``val_width`` > 0 their /val images (names zero-padded to that width), and the
+    root ``attrs``."""
+    writer = PatchWriter(f.create_group(TRAIN), cfg.n_channels, cfg.lr_size, cfg.label)
+    if val_width:
+        val_group = f.create_group(VAL)
+        for path, _, val in segments:
+            if val:
+                with h5py.File(path, "r") as sf:
+                    for name in val:
+                        g = val_group.create_group(f"{int(name):0{val_width}d}")
+                        g.attrs["name"] = sf[VAL][name].attrs["name"]
+                        for ds_name, ds in sf[VAL][name].items():
+                            g.create_dataset(ds_name, data=ds[()])
+    for block in _segment_rows(segments, *rows):
+        stop.check()
+        writer.append(*block)
+        bar.update(len(block[0]))
+    writer.flush()
+    f[TRAIN].attrs["count"] = writer.count
+    for name, v in attrs.items():
+        f.attrs[name] = v
+
+
+def _segment_rows(segments: list, a: int, b: int):
+    """(lr, hr, scale) blocks of at most WRITE_BLOCK samples covering the global rows [a, b) of the
+    segments (path, count, /val names), in order."""
+    s0 = 0
+    for path, count, _ in segments:
+        lo, hi, start = max(a, s0), min(b, s0 + count), s0
+        s0 += count
+        if lo >= hi:
+            continue
+        if not path.exists():  # only if final files were moved out by hand
+            raise SRCNNError(f"{path}: segment missing, the interrupted run cannot be finished; "
+                             f"start again with --overwrite")
+        with h5py.File(path, "r") as f:
+            g = f[TRAIN]
+            for i in range(lo - start, hi - start, WRITE_BLOCK):
+                j = min(i + WRITE_BLOCK, hi - start)
+                yield g[LR][i:j], g[HR][i:j], g[SCALE][i:j]
 
 
 def find_images(folder: Path | str) -> list[Path]:

@@ -1,7 +1,8 @@
 """Progress that survives an interruption: the partial folder ``.OUT.partial/`` beside the output.
 
 Results are committed in segments (``Segment``: the samples of consecutive images, a few tens of
-thousands at most, in ``NNNNNN.h5``, each made permanent by an atomic rename); the chain of committed
+thousands at most, in ``NNNNNN.h5``, each made permanent by an atomic rename of its temporary,
+srcnn.files.finish_temporary); the chain of committed
 segments (``read_segments``) is the progress record. ``run.json`` holds the ``run_key`` of the run
 (its options and images, which a resumed run must share: ``key_difference``) and ``assemble.json``
 what the final files will hold once every image is done (see srcnn.prepare.run). ``lock_partial``
@@ -18,13 +19,13 @@ from pathlib import Path
 import h5py
 
 from ..errors import SRCNNError
-from ..files import fsync_dir
+from ..files import finish_temporary, replacing, temporary_name
 from ..h5format import FORMAT_VERSION, TRAIN, VAL
 from ..images import MAX_PIXELS
 from ..locks import lock_folder
 from .config import PrepareConfig
 from .patches import ImageResult
-from .writer import PatchWriter, abandon_h5, fsync_file
+from .writer import PatchWriter, abandon_h5
 
 SEGMENT_SAMPLES = 32768  # a progress record is committed at least every this many samples ...
 SEGMENT_SECONDS = 60.0   # ... or this many seconds (and on Ctrl-C, SIGTERM or a crash)
@@ -44,27 +45,22 @@ def read_json(path: Path) -> dict | None:
 
 
 def write_json(path: Path, obj) -> None:
-    """Atomically (temporary file, fsync, rename, fsync of the folder). Not srcnn.files.atomic_text: a
-    failed write must stay an OSError, which prepare() reports keeping the progress for --resume (an
-    SRCNNError is a deterministic failure there, and discards it)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    """Atomically (srcnn.files.replacing: temporary file, fsync, rename, fsync of the folder). Not
+    srcnn.files.atomic_text: a failed write must stay an OSError, which prepare() reports keeping the
+    progress for --resume (an SRCNNError is a deterministic failure there, and discards it)."""
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(obj))
 
 
 class Segment:
-    """The results of consecutive images [start, stop), written to ``NNNNNN.h5.tmp`` in the partial
+    """The results of consecutive images [start, stop), written to a temporary name in the partial
     folder and committed by an atomic rename to ``NNNNNN.h5`` (fsynced): a committed segment is
     always complete, so the chain of committed segments is the progress record. What ``add`` has
     fully recorded is what ``commit`` keeps, whatever exception interrupted it."""
 
     def __init__(self, folder: Path, number: int, start: int, cfg: PrepareConfig):
         self.path = folder / f"{number:06d}.h5"
-        self.tmp = folder / f"{number:06d}.h5.tmp"
+        self.tmp = temporary_name(self.path)
         self.f = h5py.File(self.tmp, "w")
         self.writer = PatchWriter(self.f.create_group(TRAIN), cfg.n_channels, cfg.lr_size, cfg.label)
         self.val = self.f.create_group(VAL)
@@ -109,9 +105,7 @@ class Segment:
         a["sources"], a["skipped"] = json.dumps(self.sources), json.dumps(self.skipped)
         a["val"] = json.dumps(self.val_names)
         self.f.close()
-        fsync_file(self.tmp)
-        os.replace(self.tmp, self.path)
-        fsync_dir(self.path.parent)
+        finish_temporary(self.tmp, self.path)
         return {"path": self.path, "start": self.start, "stop": self.stop, "count": self.rows,
                 "sources": self.sources, "skipped": self.skipped, "val": self.val_names}
 

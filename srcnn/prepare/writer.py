@@ -102,11 +102,6 @@ def write_failure(e: BaseException) -> str | None:
     return None
 
 
-def fsync_file(path: Path) -> None:
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
-
-
 def abandon_h5(f) -> None:
     """Close an HDF5 file being written that is given up (maybe after a failed write: disk full).
     HDF5 retries the failed writes at every later close and, failing again, crashes the process
