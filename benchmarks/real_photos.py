@@ -1,14 +1,15 @@
 """The README's "Real photos" table and picture: the bundled models on degraded inputs.
 
-    python benchmarks/real_photos.py table [--data-root DIR] [--json benchmarks/results_real.json] [--only NAMES]
+    python benchmarks/real_photos.py table [--data-root DIR] [--json FILE] [--only NAMES]
     python benchmarks/real_photos.py picture [--out docs/real_compare.png]
 
 table: Y PSNR/SSIM (border shaved, the paper's metric) of bicubic, the clean bundled models and the
 ``-real`` ones on Set14 and B100 at x2/x3/x4 degraded by ``evaluate.py --degradation real`` (the default
 ranges, seeded per image name and scale: srcnn.degradation), and of each ``-real`` model beside its
 clean namesake on Set5/Set14 under the paper's protocol (what a -real model costs on clean inputs).
-Writes the JSON (the one source of the README table; tests/test_real_photos.py checks the README
-against it) and prints the markdown table.
+Writes the JSON (the one source of the README table and of srcnn.list_models()'s Set5 figures of the
+-real models, shipped beside their weights; tests/test_real_photos.py checks the README against it) and
+prints the markdown table.
 
 picture: a JPEG the way photos reach users (the bundled test chart, srcnn/sample.py, shrunk x3 with
 OpenCV's area resize, Gaussian noise of 4 grey levels, JPEG quality 40, written and read back as a
@@ -147,8 +148,8 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("table", help="score the models on degraded and clean sets; write the JSON")
     t.add_argument("--data-root", metavar="DIR", help="datasets root (default: $SRCNN_DATA, else ./datasets)")
-    t.add_argument("--json", default=str(REPO / "benchmarks" / "results_real.json"), metavar="FILE",
-                   help="results file (default: benchmarks/results_real.json)")
+    t.add_argument("--json", default=str(REPO / "srcnn" / "weights" / "results_real.json"), metavar="FILE",
+                   help="results file (default: srcnn/weights/results_real.json)")
     t.add_argument("--only", type=lambda v: v.split(","), metavar="NAME[,NAME...]",
                    help="score only these rows (bicubic, srcnn, fsrcnn, espcn, fsrcnn-real, ...) and keep the "
                         "others from --json: after a weight update, its rows alone")

@@ -13,6 +13,7 @@ kept): the same path as super_resolve.py.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,30 @@ import torch
 from .errors import SRCNNError, check_scale
 from . import inference
 
-# Set5 PSNR (dB, the paper's Y protocol, clean inputs) of the bundled weights, from the README's results
-# table and, for the -real ones, benchmarks/results_real.json (tests/test_api.py and
-# tests/test_real_photos.py check that they agree).
-SET5_PSNR = {
-    ("srcnn", 2): 36.67, ("srcnn", 3): 32.71, ("srcnn", 4): 30.31,
-    ("fsrcnn", 2): 37.00, ("fsrcnn", 3): 33.06, ("fsrcnn", 4): 30.76,
-    ("espcn", 2): 36.50, ("espcn", 3): 32.58, ("espcn", 4): 30.23,
-    ("fsrcnn-real", 2): 34.98, ("fsrcnn-real", 3): 32.08, ("fsrcnn-real", 4): 29.84,
-}
+RESULTS = "results.json"  # in srcnn/weights: the clean models' figures (benchmarks/results_table.py table)
+RESULTS_REAL = "results_real.json"  # the -real models' (benchmarks/real_photos.py table)
+
+
+def _set5_psnr(folder: Path) -> dict[tuple[str, int], float]:
+    """{(bundled name, scale): Set5 PSNR in dB to 0.01 (the paper's Y protocol, clean inputs)} as the
+    results files in ``folder`` record it: the README's tables' figures. Empty for a missing file."""
+    out = {}
+    clean, real = folder / RESULTS, folder / RESULTS_REAL
+    if clean.is_file():
+        for name, row in json.loads(clean.read_text())["rows"].items():
+            if row["kind"] == "bundled":
+                out.update({(name, int(k.split(" x")[1])): v[0] for k, v in row["scores"].items()
+                            if k.startswith("Set5 x")})
+    if real.is_file():
+        for key, cell in json.loads(real.read_text())["clean"].items():
+            if key.startswith("Set5 x"):
+                out.update({(name, int(key.split(" x")[1])): v[0] for name, v in cell.items()
+                            if name.endswith(inference.REAL)})
+    return {k: float(f"{v:.2f}") for k, v in out.items()}
+
+
+# Set5 PSNR of the bundled weights (list_models), read from the results files shipped beside them.
+SET5_PSNR = _set5_psnr(inference.WEIGHTS_DIR)
 
 
 @dataclass
@@ -198,7 +214,8 @@ def upscale(img, scale: int = 3, model: str = "srcnn", device: str | None = "cpu
 
 def list_models() -> list[dict]:
     """The bundled weights, one dict per (model, scale): name, scale, file, input ("upscaled"/"lr"),
-    channels ("y"), parameters, set5_psnr (dB, the README's results table; None if not measured)."""
+    channels ("y"), parameters, set5_psnr (dB: SET5_PSNR, the README's results tables; None if not
+    measured)."""
     from .checkpoint import load_model
     from .models import count_parameters
     rows = []

@@ -1,6 +1,8 @@
 """The weights shipped in srcnn/weights: present, small, loadable, with their recipe, and scoring what
-the README's results table says (real sets)."""
-import re
+their results file (srcnn/weights/results.json) says, which the README's results table and
+srcnn.list_models() show."""
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,19 +14,19 @@ import srcnn
 from srcnn.checkpoint import load_checkpoint, load_model
 from srcnn.cli.evaluate import main as evaluate
 from srcnn.cli.super_resolve import main as super_resolve
-from srcnn.datasets import resolve_set
+from srcnn.datasets import resolve_set, sha256_file
 from srcnn.errors import SRCNNError
 from srcnn.evaluation import evaluate_set
 from srcnn.images import read_image, write_image
 from srcnn.inference import REAL, architecture, bundled_checkpoint, bundled_models
-from srcnn.models import count_parameters
+from srcnn.models import count_parameters, macs_per_pixel
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 SCALES = (2, 3, 4)
 BUNDLED = bundled_models()
 sys.path.insert(0, str(REPO / "benchmarks"))
-from results_table import title  # noqa: E402  (the README table's row labels)
+import results_table  # noqa: E402  (the README table's generator)
 
 
 def test_every_family_and_scale_is_bundled():
@@ -76,33 +78,115 @@ def test_quick_start_sample_uses_bundled_weights(tmp_path, capsys):
     assert (tmp_path / "sample_compare.png").is_file() and "wrote" in capsys.readouterr().out
 
 
-def _readme_row(label: str) -> dict:
-    """{(set, scale): PSNR} of the README results row ``| <label> (this project, bundled) | ...``."""
-    start = f"| {label} (this project, bundled) |"
-    line = next(ln for ln in README.read_text().splitlines() if ln.startswith(start))
-    cells = [c.strip() for c in line.strip("|").split("|")[1:]]
-    cols = [(s, k) for s in ("Set5", "Set14") for k in SCALES]
-    return {c: float(m.group(1)) for c, v in zip(cols, cells) if (m := re.match(r"([\d.]+) /", v))}
+@pytest.fixture(scope="module")
+def results() -> dict:
+    return json.loads(results_table.RESULTS.read_text())
+
+
+def test_the_readme_table_is_the_results_file(results):
+    """The README's results section is ``results_table.py render --readme`` of the file, to the byte."""
+    text = README.read_text()
+    start, end = (text.index(m) for m in results_table.MARKERS)
+    assert text[start:end] == results_table.MARKERS[0] + "\n" + results_table.markdown(results) + "\n"
+
+
+def test_the_results_cover_every_bundled_clean_model(results):
+    rows = results["rows"]
+    assert list(rows) == results_table.row_names()   # bicubic, the authors', each bundled model and its +se
+    assert results["sets"] == ["Set5", "Set14", "B100"] and results["scales"] == list(SCALES)
+    assert rows["bicubic"]["published"] == results_table.PUBLISHED["bicubic"]   # the file is current with the code
+    for name in results_table.clean_names():
+        scales = sorted({s for b in BUNDLED if b.name == name for s in b.scales})
+        for row in (rows[name], rows[name + results_table.SE]):
+            assert row["files"].keys() == {f"x{s}" for s in scales} == row["cost"].keys(), name
+            assert row["scores"].keys() == {f"{t} x{s}" for t in results["sets"] for s in scales}, name
+        assert rows[name]["published"] == results_table.PUBLISHED.get(name, {})
+        for key, (psnr, _) in rows[name]["scores"].items():   # every bundled figure well above bicubic
+            assert psnr > rows["bicubic"]["scores"][key][0] + 0.5, (name, key)
+
+
+def test_the_results_are_those_of_the_shipped_weights(results):
+    """Each bundled row names the files it scored by their SHA-256: a weight update without
+    ``results_table.py table --only NAME`` fails here. Its cost columns are those of the files."""
+    for name in results_table.clean_names():
+        for row in (results["rows"][name], results["rows"][name + results_table.SE]):
+            for key, ref in row["files"].items():
+                path = bundled_checkpoint(int(key[1:]), name)
+                assert ref["file"] == path.name and ref["sha256"] == sha256_file(path), \
+                    f"{path.name}: changed since srcnn/weights/results.json was written; run " \
+                    f"python benchmarks/results_table.py table --only {name}"
+                model = load_model(path)[0]
+                n = 8 if row["kind"] == "self-ensemble" else 1
+                assert row["cost"][key] == {"params": count_parameters(model),
+                                            "macs_per_pixel": round(n * macs_per_pixel(model, int(key[1:])), 1)}
+
+
+@pytest.mark.realdata
+def test_the_authors_row_is_of_their_weights(results, data_root):
+    for key, ref in results["rows"][results_table.AUTHORS]["files"].items():
+        assert ref["sha256"] == sha256_file(data_root / ref["file"]), key
+
+
+def test_list_models_shows_the_results_files_set5_figures(results):
+    rows = {(r["name"], r["scale"]): r["set5_psnr"] for r in srcnn.list_models()}
+    for name in results_table.clean_names():
+        for key, (psnr, _) in results["rows"][name]["scores"].items():
+            if key.startswith("Set5 x"):
+                assert rows[name, int(key[-1])] == float(f"{psnr:.2f}"), (name, key)
 
 
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.parametrize("name", sorted({b.name for b in BUNDLED if not b.name.endswith(REAL)}))
-def test_bundled_weights_score_what_the_readme_says(data_root, name):
-    """The clean models' rows of the README results table (the -real ones: tests/test_real_photos.py)."""
-    _, meta = load_model(next(b.path for b in BUNDLED if b.name == name))
-    expected = _readme_row(title(name, meta["model"]))
-    assert expected, f"no README results for {name}"
-    for set_name, scale in expected:
-        model, _ = load_model(bundled_checkpoint(scale, name))
-        bic, sr = evaluate_set(resolve_set(set_name, data_root), scale, model)
-        assert sr["psnr"] == pytest.approx(expected[set_name, scale], abs=0.005), (set_name, scale)
-        assert sr["psnr"] > bic["psnr"] + 0.5
+def test_a_figure_is_that_of_the_shipped_weights(results, data_root):
+    """FSRCNN Set5 x3 (and bicubic) re-scored from the bundled file: the results file is current."""
+    model, _ = load_model(bundled_checkpoint(3, "fsrcnn"))
+    bic, sr = evaluate_set(resolve_set("Set5", data_root), 3, model)
+    rows = results["rows"]
+    assert bic["psnr"] == pytest.approx(rows["bicubic"]["scores"]["Set5 x3"][0], abs=1e-3)
+    assert sr["psnr"] == pytest.approx(rows["fsrcnn"]["scores"]["Set5 x3"][0], abs=1e-3)
+    assert sr["ssim"] == pytest.approx(rows["fsrcnn"]["scores"]["Set5 x3"][1], abs=1e-4)
+
+
+def test_render_rewrites_the_readme_section(tmp_path, results, capsys):
+    readme = tmp_path / "README.md"
+    start, end = results_table.MARKERS
+    readme.write_text(f"# x\n\n{start}\n| an old table |\n{end}\n\nafter\n")
+    assert results_table.main(["render", "--readme", str(readme)]) == 0
+    assert readme.read_text() == f"# x\n\n{start}\n{results_table.markdown(results)}\n{end}\n\nafter\n"
+    assert "rewritten" in capsys.readouterr().out
+    assert results_table.main(["render", "--readme", str(readme)]) == 0
+    assert "already current" in capsys.readouterr().out
+    readme.write_text("# no markers\n")
+    assert results_table.main(["render", "--readme", str(readme)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {readme}: no results section") and err.count("\n") == 1
+    assert readme.read_text() == "# no markers\n"
+    assert results_table.main(["render"]) == 0
+    assert capsys.readouterr().out == results_table.markdown(results) + "\n"
+
+
+def test_only_updates_an_existing_file_and_names_rows(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert results_table.main(["table", "--only", "fsrcnn", "--json", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--only updates an existing results file" in err and err.count("\n") == 1 and not out.exists()
+    shutil.copy(results_table.RESULTS, out)
+    assert results_table.main(["table", "--only", "fsrcnn+se,nope", "--json", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --only fsrcnn+se,nope: not a row; one of bicubic, authors, srcnn") and \
+        err.count("\n") == 1
+    root = tmp_path / "root"   # the sets, but not the authors' weights: refused before any scoring
+    for set_name in results_table.SETS:
+        (root / set_name).mkdir(parents=True)
+    assert results_table.main(["table", "--only", "authors", "--json", str(out), "--data-root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the authors' weights are missing ({root}") and err.count("\n") == 1
+    assert out.read_bytes() == results_table.RESULTS.read_bytes()
 
 
 def test_results_table_without_datasets_is_one_line_error(tmp_path):
     json_out = tmp_path / "table.json"
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "results_table.py"), "--data-root",
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "results_table.py"), "table", "--data-root",
                         str(tmp_path / "missing"), "--json", str(json_out)], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.startswith("error: Set5: image folder not found") and "Traceback" not in r.stderr

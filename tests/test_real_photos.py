@@ -12,7 +12,7 @@ from srcnn.degradation import RealDegradation
 from srcnn.evaluation import evaluate_set
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results_real.json"
+RESULTS = REPO / "srcnn" / "weights" / "results_real.json"
 spec = importlib.util.spec_from_file_location("real_photos", REPO / "benchmarks" / "real_photos.py")
 real_photos = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(real_photos)
