@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from srcnn.checkpoint import load_model  # noqa: E402
 from srcnn.data import load_val, open_patches  # noqa: E402
 from srcnn.cli.common import run  # noqa: E402
 from srcnn.cli.train_model import check_fits_data  # noqa: E402
 from srcnn.evaluation import score_model  # noqa: E402
+from srcnn.weightfiles import load_file  # noqa: E402
 
 
 def main() -> int:
@@ -25,7 +25,7 @@ def main() -> int:
     a = ap.parse_args()
     pf = open_patches(a.data)
     val = load_val(pf)
-    models = {w: load_model(w)[0] for w in a.weights}  # every file checked before the table starts
+    models = {w: load_file(w)[0] for w in a.weights}  # every file checked before the table starts
     for w, model in models.items():
         check_fits_data(pf, model, where=f"{w}: ")
     print(f"{len(val)} held-out image(s) of {pf.name}")

@@ -23,15 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from srcnn import inference  # noqa: E402
-from srcnn.checkpoint import load_model  # noqa: E402
+from srcnn import weightfiles  # noqa: E402
 from srcnn.datasets import data_root, resolve_set  # noqa: E402
 from srcnn.cli.common import run  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
 from srcnn.evaluation import evaluate_set  # noqa: E402
 from srcnn.files import atomic_text  # noqa: E402
-from srcnn.inference import REAL, bundled_checkpoint, bundled_models, super_resolve  # noqa: E402
+from srcnn.inference import super_resolve  # noqa: E402
 from srcnn.models import build_model, count_parameters, macs_per_pixel  # noqa: E402
+from srcnn.weightfiles import REAL, bundled_file, bundled_models, load_file  # noqa: E402
 
 SETS, SCALES = ("Set5", "Set14"), (2, 3, 4)
 SPEED_SCALE, SPEED_LR_SIDE, SPEED_RUNS = 3, 171, 5
@@ -87,7 +87,7 @@ def speed(model, ensemble: bool = False) -> float:
 
 def x3_network(path: Path):
     """The x3 network of a weights file: itself if it serves x3, else its architecture built for x3."""
-    model, meta = load_model(path)
+    model, meta = load_file(path)
     if getattr(model, "upscale", 1) in (1, SPEED_SCALE):
         return model
     return build_model(**{**meta["model"], "scale": SPEED_SCALE}).eval()
@@ -110,7 +110,7 @@ def main() -> int:
     ap.add_argument("--json", help="also write the raw numbers here")
     args = ap.parse_args()
     if args.weights:
-        inference.WEIGHTS_DIR = Path(args.weights)
+        weightfiles.WEIGHTS_DIR = Path(args.weights)
     root = data_root(args.data_root)
     folders = {s: resolve_set(s, root) for s in SETS}
     official = root / "reference" / "srcnn_official" / "9-5-5_imagenet"
@@ -118,14 +118,14 @@ def main() -> int:
     # rows: label -> {"name": registry name for PUBLISHED, "cells": {(set, scale): (psnr, ssim)}, "cost"}
     rows = {"bicubic": {"name": "bicubic", "cells": {}, "cost": None}}
     if (official / f"x{SPEED_SCALE}.mat").is_file():
-        rows[AUTHORS] = {"name": AUTHORS, "cells": {}, "cost": cost(load_model(official / f"x{SPEED_SCALE}.mat")[0])}
+        rows[AUTHORS] = {"name": AUTHORS, "cells": {}, "cost": cost(load_file(official / f"x{SPEED_SCALE}.mat")[0])}
     def order(name):
         family = name.split("-")[0]
         return FAMILIES.index(family) if family in FAMILIES else len(FAMILIES), name
 
     for name in sorted({b.name for b in bundled_models() if not b.name.endswith(REAL)}, key=order):  # -real: real_photos.py
         files = [b for b in bundled_models() if b.name == name]
-        cfg = load_model(files[0].path)[1]["model"]
+        cfg = load_file(files[0].path)[1]["model"]
         label = f"{title(name, cfg)} (this project, bundled)"
         net = x3_network(next((b.path for b in files if SPEED_SCALE in b.scales), files[0].path))
         rows[label] = {"name": name, "cells": {}, "cost": cost(net), "file": name}
@@ -137,11 +137,11 @@ def main() -> int:
     for scale in SCALES:
         nets = {}  # label -> its network at this scale
         if AUTHORS in rows and (official / f"x{scale}.mat").is_file():
-            nets[AUTHORS] = load_model(official / f"x{scale}.mat")[0]
+            nets[AUTHORS] = load_file(official / f"x{scale}.mat")[0]
         for label, row in rows.items():
             if "file" in row and not row.get("se"):
                 try:
-                    nets[label] = load_model(bundled_checkpoint(scale, row["file"]))[0]
+                    nets[label] = load_file(bundled_file(row["file"], scale))[0]
                 except SRCNNError:  # no weights for this scale: "-"
                     pass
         for set_name, folder in folders.items():

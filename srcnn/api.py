@@ -8,8 +8,9 @@
     fast = srcnn.load("fsrcnn", precision="auto")   # bfloat16 where the hardware has it natively
     srcnn.list_models()                     # the bundled weights: name, scales, parameters, Set5 PSNR
 
-Every call goes through srcnn.inference.super_resolve (tiles, Y or RGB as the model, alpha and 16 bits
-kept): the same path as super_resolve.py.
+Weights are found and loaded by srcnn.weightfiles.load_weights, as evaluate.py and super_resolve.py load
+them; every call goes through srcnn.inference.super_resolve (tiles, Y or RGB as the model, alpha and 16
+bits kept): the same path as super_resolve.py.
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import SRCNNError, check_scale
 from . import inference
+from .checkpoint import model_name
+from .errors import SRCNNError, check_scale
+from .weightfiles import DEFAULT_SCALE, bundled_models, load_file, load_weights
 
 # Set5 PSNR (dB, the paper's Y protocol, clean inputs) of the bundled weights, from the README's results
 # table and, for the -real ones, benchmarks/results_real.json (tests/test_api.py and
@@ -40,10 +43,11 @@ class SuperResolver:
 
     model: the network (torch.nn.Module; an onnxruntime/TorchScript wrapper for exported files);
     meta: what its file says (architecture, scale(s), channels, provenance); scale: the factor it upscales
-    by; name: a short label ("fsrcnn", "srcnn-9-5-5", ...); tile: output tile side (None automatic,
-    0 one pass); ensemble: self-ensemble (8 flips/rotations averaged, 8x the time); precision: "fp32"
-    (default, bit-exact), "ort", "bf16" or "auto" (the fastest path measured to cost <= 0.05 dB on Set5;
-    srcnn.precision.inference_path; ``path`` is the resolved one).
+    by; tile: output tile side (None automatic, 0 one pass); ensemble: self-ensemble (8 flips/rotations
+    averaged, 8x the time); precision: "fp32" (default, bit-exact), "ort", "bf16" or "auto" (the fastest
+    path measured to cost <= 0.05 dB on Set5; srcnn.precision.inference_path; ``path`` is the resolved
+    one); name: a short label ("fsrcnn", "fsrcnn-real", "srcnn-9-5-5", ...; by default
+    srcnn.checkpoint.model_name of meta).
     """
     model: torch.nn.Module
     meta: dict
@@ -51,11 +55,12 @@ class SuperResolver:
     tile: int | None = None
     ensemble: bool = False
     precision: str = "fp32"
-    name: str = field(init=False)
+    name: str | None = None
     path: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.name = inference.model_name(self.meta)
+        if self.name is None:
+            self.name = model_name(self.meta)
         self.path = inference.numeric_path(self.model, self.precision)
 
     @property
@@ -134,23 +139,6 @@ class SuperResolver:
         return out[0] if single else out
 
 
-def _resolve_name(name_or_path) -> tuple[str | None, Path | None]:
-    """(model name, None) for a bundled model name, (None, path) for a file. Names are names: a model
-    name ("srcnn", "fsrcnn", "fsrcnn-real", ...: srcnn.inference.weights_names) always means the bundled
-    weights, even where a file of that name is in the current folder ("./srcnn" or Path("srcnn") is that
-    file); a Path, or any other text, is a file."""
-    if isinstance(name_or_path, Path):
-        return None, name_or_path           # a Path is always a file (its loader says when it is missing)
-    if isinstance(name_or_path, str):
-        if name_or_path in inference.weights_names():
-            return name_or_path, None
-        if Path(name_or_path).is_file():
-            return None, Path(name_or_path)
-        raise SRCNNError(f"{name_or_path}: no such file, and not a model name "
-                         f"(bundled: {', '.join(inference.bundled_names()) or 'none'})")
-    raise SRCNNError(f"load: expected a model name or a path, got {type(name_or_path).__name__}")
-
-
 def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: str | None = "cpu",
          tile: int | None = None, ensemble: bool = False, precision: str = "fp32",
          trust_code: bool = False) -> SuperResolver:
@@ -172,17 +160,11 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
     float32 (bf16 is refused). SRCNNError for an unknown name or precision, a missing or foreign file, or
     a scale the weights were not trained for.
     """
-    name, path = _resolve_name(name_or_path)
-    scale = None if scale is None else check_scale(scale)
     inference.check_tile(tile, "tile")
     if not isinstance(ensemble, bool):
         raise SRCNNError(f"ensemble {ensemble!r}: must be True or False")
-    dev = inference.resolve_device(device)
-    model, meta, s = inference.load_for_scale(path, scale, dev, model=name, trust_code=trust_code is True)
-    sr = SuperResolver(model, meta, s, tile=tile, ensemble=ensemble, precision=precision)
-    if name is not None and name != inference.architecture(name):
-        sr.name = name  # "fsrcnn-real", not its architecture's label
-    return sr
+    w = load_weights(name_or_path, scale, device, trust_code=trust_code is True)
+    return SuperResolver(w.model, w.meta, w.scale, tile=tile, ensemble=ensemble, precision=precision, name=w.name)
 
 
 _CACHE: dict[tuple, SuperResolver] = {}
@@ -199,11 +181,10 @@ def upscale(img, scale: int = 3, model: str = "srcnn", device: str | None = "cpu
 def list_models() -> list[dict]:
     """The bundled weights, one dict per (model, scale): name, scale, file, input ("upscaled"/"lr"),
     channels ("y"), parameters, set5_psnr (dB, the README's results table; None if not measured)."""
-    from .checkpoint import load_model
     from .models import count_parameters
     rows = []
-    for b in inference.bundled_models():
-        model, meta = load_model(b.path)
+    for b in bundled_models():
+        model, meta = load_file(b.path)
         for s in b.scales:
             rows.append({"name": b.name, "scale": s, "file": str(b.path), "input": model.input_kind,
                          "channels": meta.get("channels"), "parameters": count_parameters(model),
@@ -220,7 +201,7 @@ def create_model(name: str = "srcnn", pretrained: bool = False, scale: int | Non
         if kwargs:
             raise SRCNNError(f"create_model({name!r}, pretrained=True): the bundled architecture is fixed; "
                              f"drop {', '.join(kwargs)}")
-        return load(name, scale=scale or inference.DEFAULT_SCALE).model
+        return load_weights(name, scale or DEFAULT_SCALE).model
     if scale is not None:
         if input_kind(name, **kwargs) == "lr":   # upscaled-input models serve every scale
             kwargs["scale"] = scale

@@ -33,8 +33,9 @@ from .degradation import RealDegradation, degrade_image, image_seed
 from .errors import SRCNNError, check_scale
 from .imresize import imresize, modcrop
 from .images import list_images, read_image, to_rgb8, write_image
-from .inference import check_upscale, forward_array, numeric_path
+from .inference import forward_array, numeric_path
 from .metrics import psnr, ssim
+from .models import check_upscale
 from .protocol import degrade, hr_y, quantize, score
 
 PROTOCOL_Y = {

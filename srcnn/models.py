@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import MAX_SCALE
+from .errors import MAX_SCALE, SRCNNError
 
 PADDINGS = ("none", "zeros", "replicate")
 # Bounds on every declared size (a hand-made checkpoint may declare anything): checked before a layer is built.
@@ -547,6 +547,15 @@ def input_kind(name: str, **kwargs) -> str:
     if cls is SRCNN or cls is VDSR:
         return "upscaled"
     return "lr" if {**preset, **kwargs}.get("upsample", "none") != "none" else "upscaled"
+
+
+def check_upscale(model, scale: int, where: str = "") -> None:
+    """SRCNNError (prefixed by ``where``) when an LR-input model (upscale s > 1) is asked for another
+    scale; an upscaled-input model (upscale 1) serves every scale."""
+    up = int(getattr(model, "upscale", 1))
+    if up not in (1, scale):
+        raise SRCNNError(f"{where}the model upscales by {up} (it takes the low-resolution image), "
+                         f"so it cannot super-resolve x{scale}")
 
 
 def receptive_field(name: str, scale: int, **kwargs) -> int:

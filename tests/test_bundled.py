@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 import srcnn
-from srcnn.checkpoint import load_checkpoint, load_model
+from srcnn.checkpoint import DIGEST, load_checkpoint, tensor_digest
 from srcnn.cli.evaluate import main as evaluate
 from srcnn.cli.super_resolve import main as super_resolve
 from srcnn.datasets import resolve_set
 from srcnn.errors import SRCNNError
 from srcnn.evaluation import evaluate_set
 from srcnn.images import read_image, write_image
-from srcnn.inference import REAL, architecture, bundled_checkpoint, bundled_models
+from srcnn.weightfiles import REAL, architecture, bundled_file, bundled_models, load_file
 from srcnn.models import count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,6 +55,7 @@ def test_vdsr_without_checkpoint_says_how_to_get_it(tmp_path, capsys):
 def test_bundled_weights_load_with_their_recipe(b):
     ck = load_checkpoint(b.path)
     assert "optimizer" not in ck and ck["channels"] == "y"
+    assert ck[DIGEST] == {"state_dict": tensor_digest(ck["state_dict"])}   # verified at load: no note
     scales = ck["scale"] if isinstance(ck["scale"], list) else [ck["scale"]]
     arch = architecture(b.name)
     assert tuple(scales) == b.scales and ck["model"]["name"] == arch
@@ -64,7 +65,7 @@ def test_bundled_weights_load_with_their_recipe(b):
         assert "--degradation real" in ck["recipe"]["prepare"]
     assert "--scale " + ",".join(map(str, b.scales)) in ck["recipe"]["prepare"]
     assert ck["data"]["fingerprint"] and ck["history"]
-    model, meta = load_model(b.path)
+    model, meta = load_file(b.path)
     assert b.path.stat().st_size < 4 * count_parameters(model) + 200_000  # weights and provenance only
     if b.name == "srcnn":
         assert (meta["model"]["f1"], meta["model"]["f2"], meta["model"]["f3"]) == (9, 5, 5)
@@ -90,11 +91,11 @@ def _readme_row(label: str) -> dict:
 @pytest.mark.parametrize("name", sorted({b.name for b in BUNDLED if not b.name.endswith(REAL)}))
 def test_bundled_weights_score_what_the_readme_says(data_root, name):
     """The clean models' rows of the README results table (the -real ones: tests/test_real_photos.py)."""
-    _, meta = load_model(next(b.path for b in BUNDLED if b.name == name))
+    _, meta = load_file(next(b.path for b in BUNDLED if b.name == name))
     expected = _readme_row(title(name, meta["model"]))
     assert expected, f"no README results for {name}"
     for set_name, scale in expected:
-        model, _ = load_model(bundled_checkpoint(scale, name))
+        model, _ = load_file(bundled_file(name, scale))
         bic, sr = evaluate_set(resolve_set(set_name, data_root), scale, model)
         assert sr["psnr"] == pytest.approx(expected[set_name, scale], abs=0.005), (set_name, scale)
         assert sr["psnr"] > bic["psnr"] + 0.5

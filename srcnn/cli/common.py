@@ -145,7 +145,7 @@ def check_workers(n: int, default: int = 1, option: str = "--workers") -> None:
 def add_weights_options(p: argparse.ArgumentParser, every: bool = False) -> None:
     """--checkpoint FILE | --model NAME (mutually exclusive): which weights evaluate.py / super_resolve.py
     run; with ``every``, --model also takes 'all'."""
-    from ..inference import bundled_names
+    from ..weightfiles import bundled_names
     which = p.add_mutually_exclusive_group()
     which.add_argument("--checkpoint", metavar="FILE", type=nonempty,
                        help="a train.py checkpoint (checkpoint.N), exported weights (.pt), an exported .onnx "

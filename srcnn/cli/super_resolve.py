@@ -13,7 +13,8 @@ from ..errors import SRCNNError
 from ..files import InputFiles, remove_stale_temporaries
 from .common import add_weights_options, nonempty, run
 from ..images import IMAGE_EXTS, READ_EXTS, list_images, read_image, write_image
-from ..inference import AUTO_TILE, check_tile, check_weights_name
+from ..inference import AUTO_TILE, check_tile
+from ..weightfiles import check_weights_name
 from ..precision import INFERENCE_PRECISIONS
 from ..video import DEFAULT_CRF, DEFAULT_PRESET, MUXERS, is_video, list_videos, output_suffix
 
