@@ -116,6 +116,13 @@ def validation_item(hr: np.ndarray, scale: int, channels: int = 1, input_kind: s
     return {"name": name, "scale": scale, "lr": x, "gt_y": gt, "gray": hr.ndim == 2 or hr.shape[2] == 1}
 
 
+def validation_items(images) -> list[dict]:
+    """The validation items (:func:`validation_item`) of a training file's /val images, one per image and
+    scale: ``images`` as srcnn.data.read_val returns them, [(name, HR (H,W,C) uint8, {scale: the network's
+    input (h,w,C) float, as stored})]."""
+    return [validation_item(hr, s, name=name, net_input=x) for name, hr, inputs in images for s, x in inputs.items()]
+
+
 def load_val_set(name, root, scales, channels: int, input_kind: str = "upscaled") -> list[dict]:
     """The images of a set (a name like Set5 under the datasets root ``root``, or a folder, searched
     recursively) as validation items (:func:`validation_item`), one per image and scale: train.py's --val-set."""

@@ -8,8 +8,8 @@ import pytest
 
 from h5fixtures import write_patches
 from srhelpers import save_tiny_checkpoint
-from srcnn.data import load_val, open_patches
-from srcnn.evaluation import score_model
+from srcnn.data import open_patches, read_val
+from srcnn.evaluation import score_model, validation_items
 from srcnn.weightfiles import bundled_file, load_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def test_row_is_the_training_validation(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["heldout.py", "--data", str(data), weights])
     assert run(heldout.main) == 0
     out = capsys.readouterr().out
-    psnr, ssim = score_model(load_file(weights)[0], load_val(open_patches(data)))
+    psnr, ssim = score_model(load_file(weights)[0], validation_items(read_val(open_patches(data))))
     assert out.startswith(f"2 held-out image(s) of {data}")
     assert f"| {weights} | {psnr:.3f} | {ssim:.4f} |" in out
 
