@@ -24,6 +24,7 @@ import torch
 from . import inference
 from .checkpoint import model_name
 from .errors import SRCNNError, check_scale
+from .models import build_model, count_parameters, input_kind, input_kind_of
 from .weightfiles import DEFAULT_SCALE, bundled_models, load_file, load_weights
 
 # Set5 PSNR (dB, the paper's Y protocol, clean inputs) of the bundled weights, from the README's results
@@ -71,7 +72,7 @@ class SuperResolver:
     @property
     def input_kind(self) -> str:
         """"upscaled" (the network refines the bicubic upscale) or "lr" (it takes the image itself)."""
-        return "lr" if int(getattr(self.model, "upscale", 1)) > 1 else "upscaled"
+        return input_kind_of(self.model)
 
     @property
     def device(self) -> torch.device:
@@ -181,7 +182,6 @@ def upscale(img, scale: int = 3, model: str = "srcnn", device: str | None = "cpu
 def list_models() -> list[dict]:
     """The bundled weights, one dict per (model, scale): name, scale, file, input ("upscaled"/"lr"),
     channels ("y"), parameters, set5_psnr (dB, the README's results table; None if not measured)."""
-    from .models import count_parameters
     rows = []
     for b in bundled_models():
         model, meta = load_file(b.path)
@@ -196,7 +196,6 @@ def create_model(name: str = "srcnn", pretrained: bool = False, scale: int | Non
     """An architecture from the registry (srcnn.models.build_model), timm-style: ``create_model("fsrcnn",
     scale=3, d=32)``. With ``pretrained`` the bundled weights of ``name`` for ``scale`` (default 3) are
     loaded (no other kwargs then). Returns the torch.nn.Module (train mode unless pretrained)."""
-    from .models import build_model, input_kind
     if pretrained:
         if kwargs:
             raise SRCNNError(f"create_model({name!r}, pretrained=True): the bundled architecture is fixed; "

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import MAX_SCALE, SRCNNError, check_number, check_scale
+from .errors import MAX_SCALE, SRCNNError, check_number, check_scale, one_line
 from .files import atomic_path, regular_file
 from .locks import make_folder
 from .models import build_model
@@ -115,8 +115,7 @@ def load_checkpoint(path, data: bytes | None = None) -> dict:
     except (RuntimeError, OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
         if data is None and is_torchscript(path):   # torch.load refuses it: name it, with the way to run it
             check_trusted(path, trust_code=False)
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise SRCNNError(f"{path}: truncated or corrupt checkpoint ({msg})") from None
+        raise SRCNNError(f"{path}: truncated or corrupt checkpoint ({one_line(e)})") from None
     if not isinstance(ckpt, dict):
         raise SRCNNError(f"{path}: not a srcnn checkpoint (holds a {type(ckpt).__name__}, not a dict)")
     if ckpt.get("format") != FORMAT:
@@ -340,8 +339,8 @@ def build_from_checkpoint(ckpt: dict, path, inference: bool = False) -> torch.nn
     try:
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as e:
-        msg = " ".join(str(e).split()) if str(e) else type(e).__name__  # the detail, on one line
-        raise SRCNNError(f"{path}: the weights do not match the architecture {ckpt['model']} ({msg})") from None
+        raise SRCNNError(f"{path}: the weights do not match the architecture {ckpt['model']} "
+                         f"({one_line(e, whole=True)})") from None
     return model
 
 

@@ -11,8 +11,8 @@ Formats (``python train.py export CKPT OUT``; the format comes from OUT's suffix
   ``srcnn.*``): input kind, scale(s), upscale, channels, colour convention, receptive-field margin.
 - ``torchscript`` (``.ts``, ``.torchscript``): ``torch.jit.trace`` of the model, the same metadata as
   ``srcnn.json`` in the archive's extra files.
-- ``pt`` (``.pt``, ``.pth``): a weights-only srcnn checkpoint (no optimizer/RNG state), what the bundled
-  ``srcnn/weights/*.pt`` are.
+- ``pt`` (``.pt``, ``.pth``): a weights-only srcnn checkpoint (no optimizer/RNG state; a --ema run's
+  averaged weights; ``exported_from`` names its source), what the bundled ``srcnn/weights/*.pt`` are.
 
 Every file is written to a temporary name in the output folder and renamed when complete, and an ONNX or
 TorchScript export is run once (onnxruntime / TorchScript) at a size other than the traced one and
@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import TS_META, as_scales, model_name
-from .errors import SRCNNError
+from .checkpoint import (TRAINING_STATE, TS_META, as_scales, build_from_checkpoint, load_checkpoint, model_name,
+                         save_checkpoint)
+from .errors import SRCNNError, one_line
 from .files import InputFiles, atomic_path
 from .weightfiles import load_file, ort_session
 
@@ -108,8 +109,7 @@ def _verify(run, model, path: Path, what: str) -> float:
     try:
         got = run(x)
     except Exception as e:  # noqa: BLE001 - any runtime failure means the file is unusable
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SRCNNError(f"{path}: the exported {what} model does not run ({msg[:300]})") from None
+        raise SRCNNError(f"{path}: the exported {what} model does not run ({one_line(e, 300)})") from None
     if got.shape != want.shape:
         raise SRCNNError(f"{path}: the exported {what} model returned {got.shape} for {tuple(x.shape)}, "
                          f"PyTorch {want.shape} (the exporter fixed a size)")
@@ -141,9 +141,8 @@ def export_onnx(model, meta: dict, path, opset: int = OPSET) -> dict[str, str]:
         onnx.checker.check_model(proto)
         data = proto.SerializeToString()
     except Exception as e:  # noqa: BLE001 - the exporter raises many types for unsupported ops
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise SRCNNError(f"{path}: {props['srcnn.name']} cannot be exported to ONNX opset {opset} "
-                         f"({type(e).__name__}: {msg[:300]})") from None
+                         f"({type(e).__name__}: {one_line(e, 300)})") from None
     with _temporary(path, "ONNX model") as tmp:
         with open(tmp, "wb") as f:  # a full disk: atomic_path's one line, the old file kept
             f.write(data)
@@ -168,9 +167,8 @@ def export_torchscript(model, meta: dict, path) -> dict[str, str]:
                 archive = io.BytesIO()
                 torch.jit.save(traced, archive, _extra_files={TS_META: json.dumps(props)})
         except Exception as e:  # noqa: BLE001
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise SRCNNError(f"{path}: {props['srcnn.name']} cannot be exported to TorchScript "
-                             f"({type(e).__name__}: {msg[:300]})") from None
+                             f"({type(e).__name__}: {one_line(e, 300)})") from None
         # written by Python, not by torch.jit.save's C++ writer, which aborts the process on a full disk
         tmp.write_bytes(archive.getvalue())
         with torch.inference_mode():
@@ -178,12 +176,35 @@ def export_torchscript(model, meta: dict, path) -> dict[str, str]:
     return props
 
 
+def export_pt(checkpoint, output) -> dict:
+    """Write the weights-only checkpoint of the train.py checkpoint ``checkpoint`` to ``output``
+    (srcnn.checkpoint.save_checkpoint, atomic): its model, scale, channels and provenance without the
+    optimizer, scheduler, RNG and partial-epoch state; a --ema run's averaged weights (the validated ones)
+    as its state_dict; ``exported_from`` {"path", "epoch", "weights": "ema" | "raw"}. Weights that do not
+    fit their architecture are refused. Returns the dict written."""
+    src = Path(checkpoint)
+    ck = load_checkpoint(src)
+    build_from_checkpoint(ck, src)  # refuse weights that do not fit their architecture
+    small = {k: v for k, v in ck.items() if k not in TRAINING_STATE or k == "state_dict"}
+    small.pop("partial", None)
+    ema = small.pop("ema_state_dict", None)
+    if ema is not None:  # a --ema run: the averaged weights are the validated ones
+        small["state_dict"] = ema
+    small["exported_from"] = {"path": str(src), "epoch": ck.get("epoch"),
+                              "weights": "ema" if ema is not None else "raw"}
+    save_checkpoint(small, output)
+    return small
+
+
 def export_file(checkpoint, output, fmt: str | None = None, opset: int = OPSET) -> tuple[str, dict]:
-    """Export a checkpoint (train.py's, exported weights, or the authors' .mat) to ``output``;
-    returns (format, metadata). The "pt" format is train.py's own weights-only export, not handled here."""
+    """Export a checkpoint (train.py's, exported weights, or the authors' .mat; a train.py checkpoint for
+    "pt") to ``output``; returns (format, what was stored: the srcnn.* metadata, or the "pt" dict of
+    :func:`export_pt`)."""
     fmt = format_for(output, fmt)
     src, dst = Path(checkpoint), Path(output)
     InputFiles(src, "the checkpoint it is exported from").check(dst)
+    if fmt == "pt":
+        return fmt, export_pt(src, dst)
     if dst.is_dir():
         raise SRCNNError(f"{dst}: is a folder")
     model, meta = load_file(src)   # SRCNN trained without padding runs (and exports) with replicate padding
@@ -194,10 +215,8 @@ def export_file(checkpoint, output, fmt: str | None = None, opset: int = OPSET) 
         raise SRCNNError(f"{src}: the file does not say its scale")
     if fmt == "onnx":
         return fmt, export_onnx(model, meta, dst, opset)
-    if fmt == "torchscript":
-        return fmt, export_torchscript(model, meta, dst)
-    raise SRCNNError(f"{dst}: format {fmt!r} is written by train.py export itself")
+    return fmt, export_torchscript(model, meta, dst)
 
 
 __all__ = ["OPSET", "FORMATS", "format_for", "export_metadata", "export_onnx", "export_torchscript",
-           "export_file"]
+           "export_pt", "export_file"]

@@ -37,7 +37,7 @@ import torch
 from .color import from_planes, to_planes
 from .errors import SRCNNError
 from .imresize import PHASE_RADIUS, contributions, upscale_float32
-from .models import check_upscale
+from .models import check_upscale, input_kind_of
 from .precision import FP32, NumericPath, inference_input, inference_numerics, inference_path
 from .weightfiles import WEIGHTS_DIR  # noqa: F401 (srcnn.cli.train_model reads it here)
 
@@ -302,7 +302,7 @@ def _sr_tiles(f: np.ndarray, model, scale: int, tile: int | None, ensemble: bool
     gray = f.ndim == 2
     c = model.channels
     planes = to_planes(f, c)   # (H,W,P): the network's c planes first, then the pass-through ones (Cb, Cr, alpha)
-    lr_input = getattr(model, "upscale", 1) > 1
+    lr_input = input_kind_of(model) == "lr"
     if lr_input:   # the network sees the LR planes; the pass-through planes are bicubic-upscaled
         source = lambda r0, r1, c0, c1: planes[r0:r1, c0:c1]  # noqa: E731
         hw = planes.shape[:2]

@@ -53,8 +53,8 @@ class SRModel(nn.Module):
 
     @property
     def input_kind(self) -> str:
-        """"upscaled" (bicubic-upscaled HR-size input) or "lr" (the low-resolution image)."""
-        return "upscaled" if self.upscale == 1 else "lr"
+        """"upscaled" (bicubic-upscaled HR-size input) or "lr" (the low-resolution image): input_kind_of."""
+        return input_kind_of(self)
 
     def out_size(self, n: int) -> int:
         """Output side for an input side of n pixels."""
@@ -539,8 +539,16 @@ def build_model(name: str = "srcnn", **kwargs) -> SRModel:
     return model
 
 
+def input_kind_of(model) -> str:
+    """What a model takes as input, from its ``upscale`` (the input contract above): "upscaled" for 1 (the
+    bicubic-upscaled image), "lr" for s > 1 (the low-resolution image). Any model with an ``upscale``: an
+    SRModel, an exported file's wrapper (srcnn.weightfiles), a plain module (none: 1)."""
+    return "upscaled" if int(getattr(model, "upscale", 1)) == 1 else "lr"
+
+
 def input_kind(name: str, **kwargs) -> str:
-    """"upscaled" or "lr": what ``build_model(name, **kwargs)`` takes as input, without building it."""
+    """"upscaled" or "lr": what ``build_model(name, **kwargs)`` takes as input, without building it (of a
+    built model: :func:`input_kind_of`)."""
     cls, preset = _lookup(name)
     if cls in (FSRCNN, ESPCN):
         return "lr"

@@ -29,9 +29,9 @@ import torch
 
 from . import official
 from .checkpoint import TS_META, check_compatible, check_trusted, is_torchscript, load_model, model_name
-from .errors import SRCNNError, check_number, check_scale
+from .errors import SRCNNError, check_number, check_scale, one_line
 from .files import regular_file
-from .models import MAX_SHRINK, check_upscale, model_names
+from .models import MAX_SHRINK, check_upscale, input_kind_of, model_names
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"   # the bundled weights (package data)
 DEFAULT_SCALE = 3   # the scale of bundled weights when none is asked for
@@ -169,15 +169,16 @@ def _model_from_props(props: dict, path) -> tuple[dict, dict]:
 
 def _run_error(path, x: torch.Tensor, e: Exception) -> SRCNNError:
     """An exported model's failure on an input as one line naming the file."""
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return SRCNNError(f"{path}: the exported model failed on a {tuple(x.shape)} input ({type(e).__name__}"
-                      f"{': ' + msg[:300] if msg else ''})")
+    kind, msg = type(e).__name__, one_line(e, 300)
+    return SRCNNError(f"{path}: the exported model failed on a {tuple(x.shape)} input ({kind}"
+                      f"{'' if msg == kind else ': ' + msg})")
 
 
 class OnnxModel(torch.nn.Module):
     """An exported .onnx file run by onnxruntime (CPU), with the attributes srcnn.inference needs
     (channels, upscale, shrink). forward: (N,C,h,w) float tensor -> (N,C,u*h,u*w) float32 tensor."""
     runtime = "onnxruntime"
+    input_kind = property(input_kind_of)
 
     def __init__(self, path):
         super().__init__()
@@ -186,17 +187,12 @@ class OnnxModel(torch.nn.Module):
         except ImportError:
             raise SRCNNError(f"{path}: running an ONNX model needs onnxruntime: pip install onnxruntime") from None
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise SRCNNError(f"{path}: not a loadable ONNX model ({msg[:300]})") from None
+            raise SRCNNError(f"{path}: not a loadable ONNX model ({one_line(e, 300)})") from None
         props = self.session.get_modelmeta().custom_metadata_map
         attrs, self.meta = _model_from_props(props, path)
         self.channels, self.upscale, self.shrink = attrs["channels"], attrs["upscale"], attrs["shrink"]
         self.input_name = self.session.get_inputs()[0].name
         self.meta["format"] = "onnx"
-
-    @property
-    def input_kind(self) -> str:
-        return "upscaled" if self.upscale == 1 else "lr"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
@@ -212,6 +208,7 @@ class TorchScriptModel(torch.nn.Module):
     holds code (its ``__setstate__`` runs at load, its ``forward`` on every tile), so it is loaded only
     when the caller trusts it: ``trust_code`` and a .ts/.torchscript name (srcnn.checkpoint.check_trusted)."""
     runtime = "torchscript"
+    input_kind = property(input_kind_of)
 
     def __init__(self, path, device="cpu", trust_code: bool = False):
         super().__init__()
@@ -224,14 +221,9 @@ class TorchScriptModel(torch.nn.Module):
                 warnings.simplefilter("ignore", DeprecationWarning)
                 self.net = torch.jit.load(str(path), map_location=device)
         except Exception as e:  # noqa: BLE001
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise SRCNNError(f"{path}: not a loadable TorchScript file ({msg[:300]})") from None
+            raise SRCNNError(f"{path}: not a loadable TorchScript file ({one_line(e, 300)})") from None
         self.channels, self.upscale, self.shrink = attrs["channels"], attrs["upscale"], attrs["shrink"]
         self.meta["format"] = "torchscript"
-
-    @property
-    def input_kind(self) -> str:
-        return "upscaled" if self.upscale == 1 else "lr"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         try:

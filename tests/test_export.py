@@ -193,6 +193,20 @@ def test_unexportable_model_is_one_error_and_no_file(tmp_path, capsys, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.ckpt", "m.onnx"]
 
 
+def test_pt_export_keeps_the_weights_and_names_its_source(tmp_path):
+    """The "pt" format (export_file / export_pt): a weights-only checkpoint that loads as the same network,
+    with exported_from naming its source; nothing of the training state."""
+    ck = save_model(tmp_path / "c.ckpt", "espcn", 3, n1=4, n2=4)
+    fmt, small = export.export_file(ck, tmp_path / "w.pt")
+    assert fmt == "pt" and small["exported_from"] == {"path": str(ck), "epoch": None, "weights": "raw"}
+    model, meta = load_file(tmp_path / "w.pt")
+    ref, _ = load_file(ck)
+    assert meta["exported_from"] == small["exported_from"] and meta["model"] == ref.config()
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ref.state_dict().values()))
+    with pytest.raises(SRCNNError, match="would overwrite the checkpoint"):
+        export.export_file(ck, ck, "pt")
+
+
 def test_bad_exported_files(tmp_path, exported):
     _, path, _, _ = exported["espcn"]
     bare = onnx.load(str(path))

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="NAME|DIR", type=nonempty_list,
                    help="set name under the datasets root (Set5, Set14, B100, Urban100, ...) or a folder "
                         "of HR images; repeat or comma-separate for several (default: Set5)")
-    p.add_argument("--scale", nargs="+", type=scale_list(2), metavar="S",
+    p.add_argument("--scale", nargs="+", type=scale_list(), metavar="S",
                    help="upscaling factor(s), e.g. 3 or 2 3 4 or 2,3,4 (default: the checkpoint's "
                         "scale, 3 for the bundled weights)")
     add_weights_options(p, every=True)
@@ -178,8 +178,7 @@ def evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     scales = list(dict.fromkeys(s for group in args.scale for s in group)) if args.scale else [None]
     wanted = model_args(args.model)
     real = degradation(args)
-    if real is not None and args.rgb:
-        raise SRCNNError("--rgb scores the paper's degradation only; drop --rgb for --degradation real")
+    prot = protocol(args.rgb, real)   # (refuses --rgb with --degradation real)
     device = resolve_device(args.device)
     root = data_root(args.data_root)
     folders = [resolve_set(s, root) for s in sets]
@@ -218,7 +217,7 @@ def evaluate(args: argparse.Namespace, argv: list[str]) -> int:
                 rows += set_rows if i == 0 else set_rows[1:]   # one bicubic row per set and scale
     if args.json:
         atomic_text(args.json, json.dumps({
-            "protocol": protocol(args.rgb, real), "rows": rows, "device": str(device), "precision": args.precision,
+            "protocol": prot, "rows": rows, "device": str(device), "precision": args.precision,
             "srcnn_version": __version__, "command": " ".join(["evaluate.py", *argv]),
             "seconds": round(time.time() - t0, 2)}, indent=2) + "\n", "results")
         print(f"\nwrote {args.json}")
