@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import pickle
 import re
 import struct
@@ -357,33 +356,6 @@ def _state_dict_mismatch(want: dict, have: dict) -> str:
               "the model" for k in want if k in have and tuple(have[k].shape) != tuple(want[k].shape)]
     parts += shapes[:3] + (["..."] if len(shapes) > 3 else [])
     return "; ".join(parts)
-
-
-def load_model(path, device="cpu"):
-    """A model ready for full-image inference, and its metadata: ``(model in eval mode on device, meta)``.
-
-    Any registered architecture (srcnn.models). ``model(x)``: x (N,C,h,w) float32 in [0,1] -> (N,C,u*h,u*w)
-    with u = model.upscale: 1 for a model taking the bicubic-upscaled image (its output keeps the input's
-    size: :func:`inference_config`), the scale for an LR-input model (FSRCNN, ESPCN, ...).
-    ``meta``: the checkpoint without its training state (model, scale, channels, epoch, hparams, data,
-    history, best, ...) plus "path" and "train_padding" (SRCNN's padding in training; None for models
-    without that option). Accepts the authors' MATLAB .mat weights too (via srcnn.official.load_official).
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".mat":
-        from .official import load_official  # optional: needs scipy
-        model, meta = load_official(path)
-        return model.to(device).eval(), meta
-    ckpt = load_checkpoint(path)
-    if isinstance(ckpt.get("ema_state_dict"), dict):  # a --ema run: the averaged weights are the validated ones
-        ckpt = {**ckpt, "state_dict": ckpt["ema_state_dict"]}
-    cfg = ckpt["model"] if isinstance(ckpt["model"], dict) else {}
-    srcnn = cfg.get("name", "srcnn") == "srcnn"
-    train_padding = cfg.get("padding", "replicate") if srcnn else cfg.get("padding")
-    model = build_from_checkpoint(ckpt, path, inference=True)
-    meta = {k: v for k, v in ckpt.items() if k not in TRAINING_STATE and k != "ema_state_dict"}
-    meta["path"], meta["train_padding"] = str(path), train_padding
-    return model.to(device).eval(), meta
 
 
 def as_scales(s) -> list[int]:

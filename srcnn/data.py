@@ -299,12 +299,6 @@ def read_val(pf: PatchFile) -> list[tuple[str, np.ndarray, dict[int, np.ndarray]
     return out
 
 
-def load_val(pf: PatchFile) -> list[dict]:
-    """srcnn.evaluation.validation_items of :func:`read_val` (what srcnn.engine imports from here)."""
-    from .evaluation import validation_items
-    return validation_items(read_val(pf))
-
-
 def epoch_seed(seed: int, epoch: int) -> int:
     """A well-mixed 63-bit seed for the sample order of one epoch."""
     return int(np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)[0] >> np.uint64(1))

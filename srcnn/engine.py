@@ -49,11 +49,11 @@ from tqdm import tqdm
 from . import __version__
 from .checkpoint import FORMAT, FORMAT_VERSION, inference_config
 from .config import TrainConfig, stored_hparams
-from .data import load_val, make_loader
+from .data import make_loader, read_val
 from .distributed import SINGLE, Dist
 from .errors import SRCNNError
-from .evaluation import load_val_set, score_model
-from .models import SRModel, build_model, count_parameters
+from .evaluation import load_val_set, score_model, validation_items
+from .models import SRModel, build_model, count_parameters, model_summary
 from .optim import LOSSES, augment_choice, clip_gradients, dihedral, ema_update, lr_factor
 from .rundir import RunDir
 from .precision import NUMERIC_PATHS, NumericPath, choose as choose_numeric, describe as describe_numeric, named_path
@@ -92,15 +92,6 @@ def _set_rng_state(s: dict) -> None:
 
 def _print(*args) -> None:
     print(*args, flush=True)
-
-
-def model_summary(model: SRModel) -> str:
-    """One line: SRCNN's own repr (``SRCNN(9-5-5, n1=64, ...)``), else ``fsrcnn(scale=3, d=56, ...)``."""
-    if type(model).__repr__ is not torch.nn.Module.__repr__:
-        return repr(model)
-    cfg = model.config()
-    name = cfg.pop("name")
-    return f"{name}({', '.join(f'{k}={v}' for k, v in cfg.items())})"
 
 
 def _quiet(*args) -> None:
@@ -173,7 +164,7 @@ class Trainer:
                                     self.input_kind)
             self.val_source = f"--val-set {cfg.val_set}"
         else:
-            self.val = load_val(self.pf)
+            self.val = validation_items(read_val(self.pf))
             self.val_source = f"{self.pf.name}:/val"
         # stop_signal: the decision to stop (in a distributed run taken by all ranks together from the
         # local_signal each rank's handler records)

@@ -39,7 +39,6 @@ from .errors import SRCNNError
 from .imresize import PHASE_RADIUS, contributions, upscale_float32
 from .models import check_upscale, input_kind_of
 from .precision import FP32, NumericPath, inference_input, inference_numerics, inference_path
-from .weightfiles import WEIGHTS_DIR  # noqa: F401 (srcnn.cli.train_model reads it here)
 
 # Output pixels per tile side when tile=None: a 9-5-5 tile then needs ~0.3 GB (CPU) / ~1.2 GB (CUDA).
 AUTO_TILE = {"cpu": 512, "cuda": 1024}

@@ -593,6 +593,15 @@ def data_defaults(name: str, scale: int) -> dict:
     return dict(input="upscaled", patch_size=33, stride=14)
 
 
+def model_summary(model: SRModel) -> str:
+    """One line: SRCNN's own repr (``SRCNN(9-5-5, n1=64, ...)``), else ``fsrcnn(scale=3, d=56, ...)``."""
+    if type(model).__repr__ is not nn.Module.__repr__:
+        return repr(model)
+    cfg = model.config()
+    name = cfg.pop("name")
+    return f"{name}({', '.join(f'{k}={v}' for k, v in cfg.items())})"
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

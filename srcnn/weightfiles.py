@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from . import official
-from .checkpoint import TS_META, check_compatible, check_trusted, is_torchscript, load_model, model_name
+from .checkpoint import (TRAINING_STATE, TS_META, build_from_checkpoint, check_compatible, check_trusted,
+                         is_torchscript, load_checkpoint, model_name)
 from .errors import SRCNNError, check_number, check_scale, one_line
 from .files import regular_file
 from .models import MAX_SHRINK, check_upscale, input_kind_of, model_names
@@ -273,8 +274,9 @@ def load_file(path, device="cpu", trust_code: bool = False) -> tuple[torch.nn.Mo
 
     ``model(x)``: x (N,C,h,w) float32 in [0,1] -> (N,C,u*h,u*w), u = model.upscale (1: the input is the
     bicubic-upscaled image; the scale: the LR image). ``meta``: what the file says (model, scale,
-    channels "y"/"rgb", provenance; "path"; "format" for the .mat and exported files; see
-    srcnn.checkpoint.load_model for a checkpoint's)."""
+    channels "y"/"rgb", provenance), "path", and "format" for the .mat and exported files; a checkpoint's
+    is the checkpoint without its training state (epoch, hparams, data, history, best, recipe, ...) plus
+    "train_padding" (SRCNN's padding in training; None for models without that option)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".mat":
@@ -284,13 +286,22 @@ def load_file(path, device="cpu", trust_code: bool = False) -> tuple[torch.nn.Mo
         path = regular_file(path, "exported model")
         model = OnnxModel(path) if suffix == ".onnx" else TorchScriptModel(path, device, trust_code)
         return model.eval(), model.meta
-    return load_model(path, device)
+    ckpt = load_checkpoint(path)
+    if isinstance(ckpt.get("ema_state_dict"), dict):  # a --ema run: the averaged weights are the validated ones
+        ckpt = {**ckpt, "state_dict": ckpt["ema_state_dict"]}
+    cfg = ckpt["model"] if isinstance(ckpt["model"], dict) else {}
+    srcnn = cfg.get("name", "srcnn") == "srcnn"
+    train_padding = cfg.get("padding", "replicate") if srcnn else cfg.get("padding")
+    model = build_from_checkpoint(ckpt, path, inference=True)
+    meta = {k: v for k, v in ckpt.items() if k not in TRAINING_STATE and k != "ema_state_dict"}
+    meta["path"], meta["train_padding"] = str(path), train_padding
+    return model.to(device).eval(), meta
 
 
 class Loaded(NamedTuple):
     """What :func:`load_weights` returns: the model (eval mode, on the device, no gradients), its file's
-    metadata (:func:`load_file`), the scale it runs at, and its label: the bundled name for weights that
-    are not an architecture's own ("fsrcnn-real"), else srcnn.checkpoint.model_name ("srcnn-9-5-5")."""
+    metadata (:func:`load_file`), the scale it runs at, and its label: a bundled name that is not a registry
+    architecture's ("fsrcnn-real"), else srcnn.checkpoint.model_name of the metadata ("srcnn-9-5-5")."""
     model: torch.nn.Module
     meta: dict
     scale: int

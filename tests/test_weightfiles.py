@@ -1,6 +1,5 @@
 """srcnn.weightfiles: the bundled weights and their names, the one resolver (load_weights), one file of any
 kind (load_file), devices."""
-import numpy as np
 import pytest
 import torch
 
