@@ -49,9 +49,8 @@ def main(argv=None) -> int:
         import onnxruntime as ort
     except ImportError:
         raise SRCNNError("this benchmark needs onnxruntime: pip install -c constraints.txt -e \".[onnx]\"") from None
-    from srcnn.checkpoint import load_model
     from srcnn.export import export_file
-    from srcnn.inference import bundled_checkpoint
+    from srcnn.weightfiles import bundled_file, load_file
 
     w, h = args.size
     torch.set_num_threads(args.threads)
@@ -63,10 +62,10 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as d:
         for name in args.models:
-            ck = bundled_checkpoint(3, name)
+            ck = bundled_file(name, 3)
             path = Path(d) / f"{name}.onnx"
             export_file(ck, path)
-            model = load_model(ck)[0]
+            model = load_file(ck)[0]
             lr = model.upscale > 1
             x = torch.from_numpy(rng.random((1, 1, h if lr else 3 * h, w if lr else 3 * w), dtype=np.float32))
             sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])

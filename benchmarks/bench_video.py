@@ -235,7 +235,8 @@ def onnx_rows(args, fr: list, folder: str, cv) -> None:
     import numpy as np
     import srcnn
     from srcnn.color import rgb2y
-    from srcnn.export import _ort_session, export_onnx
+    from srcnn.export import export_onnx
+    from srcnn.weightfiles import ort_session
     d = Path(folder)
     for i, f in enumerate(fr):
         np.save(d / f"y{i}.npy", (rgb2y(f) / 255.0).astype(np.float32)[None, None])
@@ -247,7 +248,7 @@ def onnx_rows(args, fr: list, folder: str, cv) -> None:
     for name in (m for m in args.models if m != "srcnn"):
         path = d / f"{name}.onnx"
         export_onnx(srcnn.load(name, scale=3).model, {"scale": 3}, path)
-        sess = _ort_session(path)
+        sess = ort_session(path)
         cv.ask(f"onnx {name} {path}")
         ys = [np.load(d / f"y{i}.npy") for i in range(len(fr))]
         calls = {"onnxruntime": lambda i: _timed(lambda: sess.run(None, {"input": ys[i]})),
@@ -272,7 +273,8 @@ def int8_rows(args, root: str) -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     import srcnn
     from srcnn.evaluation import validation_item
-    from srcnn.export import _ort_session, export_onnx
+    from srcnn.export import export_onnx
+    from srcnn.weightfiles import ort_session
     from srcnn.fastpath import relu_form
     from srcnn.imresize import imresize, modcrop
     from srcnn.images import list_images, read_image, to_rgb8
@@ -307,7 +309,7 @@ def int8_rows(args, root: str) -> None:
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
             rows = {}
             for label, path in (("float32", fp), ("int8", q8)):
-                sess = _ort_session(path)
+                sess = ort_session(path)
                 psnr = np.mean([score(sess.run(None, {"input": it["lr"].numpy()})[0][0, 0].astype(np.float64),
                                       it["gt_y"], 3)[0] for it in items])
                 sess.run(None, {"input": x})

@@ -36,7 +36,7 @@ from srcnn.evaluation import evaluate_set, side_by_side  # noqa: E402
 from srcnn.files import atomic_text  # noqa: E402
 from srcnn.images import read_image, write_image  # noqa: E402
 from srcnn.imresize import imresize  # noqa: E402
-from srcnn.inference import REAL, architecture, bundled_models, load_for_scale, resolve_device  # noqa: E402
+from srcnn.weightfiles import REAL, architecture, bundled_models, load_weights  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEGRADED_SETS, CLEAN_SETS, SCALES = ("Set14", "B100"), ("Set5", "Set14"), (2, 3, 4)
@@ -57,7 +57,7 @@ def title(name: str) -> str:
 def _score(folder: Path, scale: int, name: str | None, degradation) -> list[float]:
     model = None
     if name is not None:
-        model = load_for_scale(None, scale, resolve_device("cpu"), model=name)[0]
+        model = load_weights(name, scale).model
     r = evaluate_set(folder, scale, model, degradation=degradation)[-1]
     return [round(r["psnr"], 4), round(r["ssim"], 4)]
 

@@ -33,14 +33,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from srcnn import __version__  # noqa: E402
-from srcnn.checkpoint import load_model  # noqa: E402
 from srcnn.cli.common import run  # noqa: E402
 from srcnn.datasets import data_root, resolve_set, sha256_file  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
 from srcnn.evaluation import evaluate_set, protocol  # noqa: E402
 from srcnn.files import atomic_text, read_regular  # noqa: E402
-from srcnn.inference import REAL, WEIGHTS_DIR, bundled_checkpoint, bundled_models, super_resolve  # noqa: E402
+from srcnn.inference import super_resolve  # noqa: E402
 from srcnn.models import count_parameters, macs_per_pixel  # noqa: E402
+from srcnn.weightfiles import REAL, WEIGHTS_DIR, bundled_file, bundled_models, load_file  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = WEIGHTS_DIR / "results.json"
@@ -123,7 +123,7 @@ def weight_files(name: str, root: Path) -> dict[int, Path]:
     files = {}
     for s in SCALES:
         try:
-            files[s] = bundled_checkpoint(s, name)
+            files[s] = bundled_file(name, s)
         except SRCNNError:  # no weights for this scale: "-" in the table
             pass
     return files
@@ -150,7 +150,7 @@ def score(name: str, root: Path, folders: dict, command: str) -> dict[str, dict]
     rows = {n: {"title": title(n), "kind": kind, "command": command, "srcnn_version": __version__,
                 "files": {}, "cost": {}, "scores": {}} for n, kind in kinds.items()}
     for s, path in weight_files(name, root).items():
-        model = load_model(path)[0]
+        model = load_file(path)[0]
         ref = {"file": str(path.relative_to(WEIGHTS_DIR if se else root)), "sha256": sha256_file(path)}
         for n, row in rows.items():
             row["files"][f"x{s}"] = ref
@@ -296,7 +296,7 @@ def speed(args) -> int:
     paths = {n: weight_files(n, root).get(COST_SCALE) for n in clean_names()}
     if (root / AUTHORS_DIR / f"x{COST_SCALE}.mat").is_file():
         paths = {AUTHORS: root / AUTHORS_DIR / f"x{COST_SCALE}.mat", **paths}
-    nets = {n: load_model(p)[0] for n, p in paths.items() if p is not None}
+    nets = {n: load_file(p)[0] for n, p in paths.items() if p is not None}
     print(f"| x{COST_SCALE}, {SPEED_LR_SIDE}x{SPEED_LR_SIDE} RGB -> {SPEED_LR_SIDE * COST_SCALE}x"
           f"{SPEED_LR_SIDE * COST_SCALE}, threads: {torch.get_num_threads()} | CPU MP/s | +se MP/s |\n|---|---:|---:|")
     for name, model in nets.items():

@@ -8,8 +8,9 @@
     fast = srcnn.load("fsrcnn", precision="auto")   # bfloat16 where the hardware has it natively
     srcnn.list_models()                     # the bundled weights: name, scales, parameters, Set5 PSNR
 
-Every call goes through srcnn.inference.super_resolve (tiles, Y or RGB as the model, alpha and 16 bits
-kept): the same path as super_resolve.py.
+Weights are found and loaded by srcnn.weightfiles.load_weights, as evaluate.py and super_resolve.py load
+them; every call goes through srcnn.inference.super_resolve (tiles, Y or RGB as the model, alpha and 16
+bits kept): the same path as super_resolve.py.
 """
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import SRCNNError, check_scale
 from . import inference
+from .checkpoint import model_name
+from .errors import SRCNNError, check_scale
+from .models import build_model, count_parameters, input_kind, input_kind_of
+from .weightfiles import DEFAULT_SCALE, REAL, WEIGHTS_DIR, bundled_models, load_file, load_weights
 
 RESULTS = "results.json"  # in srcnn/weights: the clean models' figures (benchmarks/results_table.py table)
 RESULTS_REAL = "results_real.json"  # the -real models' (benchmarks/real_photos.py table)
@@ -42,12 +46,12 @@ def _set5_psnr(folder: Path) -> dict[tuple[str, int], float]:
         for key, cell in json.loads(real.read_text())["clean"].items():
             if key.startswith("Set5 x"):
                 out.update({(name, int(key.split(" x")[1])): v[0] for name, v in cell.items()
-                            if name.endswith(inference.REAL)})
+                            if name.endswith(REAL)})
     return {k: float(f"{v:.2f}") for k, v in out.items()}
 
 
 # Set5 PSNR of the bundled weights (list_models), read from the results files shipped beside them.
-SET5_PSNR = _set5_psnr(inference.WEIGHTS_DIR)
+SET5_PSNR = _set5_psnr(WEIGHTS_DIR)
 
 
 @dataclass
@@ -56,10 +60,11 @@ class SuperResolver:
 
     model: the network (torch.nn.Module; an onnxruntime/TorchScript wrapper for exported files);
     meta: what its file says (architecture, scale(s), channels, provenance); scale: the factor it upscales
-    by; name: a short label ("fsrcnn", "srcnn-9-5-5", ...); tile: output tile side (None automatic,
-    0 one pass); ensemble: self-ensemble (8 flips/rotations averaged, 8x the time); precision: "fp32"
-    (default, bit-exact), "ort", "bf16" or "auto" (the fastest path measured to cost <= 0.05 dB on Set5;
-    srcnn.precision.inference_path; ``path`` is the resolved one).
+    by; tile: output tile side (None automatic, 0 one pass); ensemble: self-ensemble (8 flips/rotations
+    averaged, 8x the time); precision: "fp32" (default, bit-exact), "ort", "bf16" or "auto" (the fastest
+    path measured to cost <= 0.05 dB on Set5; srcnn.precision.inference_path; ``path`` is the resolved
+    one); name: a short label ("fsrcnn", "fsrcnn-real", "srcnn-9-5-5", ...; by default
+    srcnn.checkpoint.model_name of meta).
     """
     model: torch.nn.Module
     meta: dict
@@ -67,11 +72,12 @@ class SuperResolver:
     tile: int | None = None
     ensemble: bool = False
     precision: str = "fp32"
-    name: str = field(init=False)
+    name: str | None = None
     path: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.name = inference.model_name(self.meta)
+        if self.name is None:
+            self.name = model_name(self.meta)
         self.path = inference.numeric_path(self.model, self.precision)
 
     @property
@@ -82,7 +88,7 @@ class SuperResolver:
     @property
     def input_kind(self) -> str:
         """"upscaled" (the network refines the bicubic upscale) or "lr" (it takes the image itself)."""
-        return "lr" if int(getattr(self.model, "upscale", 1)) > 1 else "upscaled"
+        return input_kind_of(self.model)
 
     @property
     def device(self) -> torch.device:
@@ -150,23 +156,6 @@ class SuperResolver:
         return out[0] if single else out
 
 
-def _resolve_name(name_or_path) -> tuple[str | None, Path | None]:
-    """(model name, None) for a bundled model name, (None, path) for a file. Names are names: a model
-    name ("srcnn", "fsrcnn", "fsrcnn-real", ...: srcnn.inference.weights_names) always means the bundled
-    weights, even where a file of that name is in the current folder ("./srcnn" or Path("srcnn") is that
-    file); a Path, or any other text, is a file."""
-    if isinstance(name_or_path, Path):
-        return None, name_or_path           # a Path is always a file (its loader says when it is missing)
-    if isinstance(name_or_path, str):
-        if name_or_path in inference.weights_names():
-            return name_or_path, None
-        if Path(name_or_path).is_file():
-            return None, Path(name_or_path)
-        raise SRCNNError(f"{name_or_path}: no such file, and not a model name "
-                         f"(bundled: {', '.join(inference.bundled_names()) or 'none'})")
-    raise SRCNNError(f"load: expected a model name or a path, got {type(name_or_path).__name__}")
-
-
 def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: str | None = "cpu",
          tile: int | None = None, ensemble: bool = False, precision: str = "fp32",
          trust_code: bool = False) -> SuperResolver:
@@ -188,17 +177,11 @@ def load(name_or_path: str | Path = "srcnn", scale: int | None = None, device: s
     float32 (bf16 is refused). SRCNNError for an unknown name or precision, a missing or foreign file, or
     a scale the weights were not trained for.
     """
-    name, path = _resolve_name(name_or_path)
-    scale = None if scale is None else check_scale(scale)
     inference.check_tile(tile, "tile")
     if not isinstance(ensemble, bool):
         raise SRCNNError(f"ensemble {ensemble!r}: must be True or False")
-    dev = inference.resolve_device(device)
-    model, meta, s = inference.load_for_scale(path, scale, dev, model=name, trust_code=trust_code is True)
-    sr = SuperResolver(model, meta, s, tile=tile, ensemble=ensemble, precision=precision)
-    if name is not None and name != inference.architecture(name):
-        sr.name = name  # "fsrcnn-real", not its architecture's label
-    return sr
+    w = load_weights(name_or_path, scale, device, trust_code=trust_code is True)
+    return SuperResolver(w.model, w.meta, w.scale, tile=tile, ensemble=ensemble, precision=precision, name=w.name)
 
 
 _CACHE: dict[tuple, SuperResolver] = {}
@@ -214,13 +197,11 @@ def upscale(img, scale: int = 3, model: str = "srcnn", device: str | None = "cpu
 
 def list_models() -> list[dict]:
     """The bundled weights, one dict per (model, scale): name, scale, file, input ("upscaled"/"lr"),
-    channels ("y"), parameters, set5_psnr (dB: SET5_PSNR, the README's results tables; None if not
-    measured)."""
-    from .checkpoint import load_model
-    from .models import count_parameters
+    channels ("y"), parameters, set5_psnr (dB: SET5_PSNR, from the results files the README's tables
+    render; None if not measured)."""
     rows = []
-    for b in inference.bundled_models():
-        model, meta = load_model(b.path)
+    for b in bundled_models():
+        model, meta = load_file(b.path)
         for s in b.scales:
             rows.append({"name": b.name, "scale": s, "file": str(b.path), "input": model.input_kind,
                          "channels": meta.get("channels"), "parameters": count_parameters(model),
@@ -232,12 +213,11 @@ def create_model(name: str = "srcnn", pretrained: bool = False, scale: int | Non
     """An architecture from the registry (srcnn.models.build_model), timm-style: ``create_model("fsrcnn",
     scale=3, d=32)``. With ``pretrained`` the bundled weights of ``name`` for ``scale`` (default 3) are
     loaded (no other kwargs then). Returns the torch.nn.Module (train mode unless pretrained)."""
-    from .models import build_model, input_kind
     if pretrained:
         if kwargs:
             raise SRCNNError(f"create_model({name!r}, pretrained=True): the bundled architecture is fixed; "
                              f"drop {', '.join(kwargs)}")
-        return load(name, scale=scale or inference.DEFAULT_SCALE).model
+        return load_weights(name, scale or DEFAULT_SCALE).model
     if scale is not None:
         if input_kind(name, **kwargs) == "lr":   # upscaled-input models serve every scale
             kwargs["scale"] = scale

@@ -1,8 +1,11 @@
 """Checkpoints: atomic saving, the training run's checkpoint in and out (``training_checkpoint``,
-``restore_training``), safe loading, and building a ready-to-run model from one.
+``restore_training``), safe loading, building a model from one, and what their metadata says.
 
 A checkpoint is ``torch.save`` of a dict of plain types and tensors (layout in docs/formats.md). It is
-only ever read with ``torch.load(weights_only=True)``, which refuses pickled code.
+only ever read with ``torch.load(weights_only=True)``, which refuses pickled code; a TorchScript archive
+(code) given as a checkpoint is named as such (:func:`is_torchscript`, :func:`check_trusted`). Reading
+a weight file of any kind into a model to run is srcnn.weightfiles; ``model_name`` labels a model from
+the metadata of any of them.
 """
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import pickle
 import random
 import re
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .errors import MAX_SCALE, SRCNNError, check_number, check_scale
+from .errors import MAX_SCALE, SRCNNError, check_number, check_scale, one_line
 from .files import atomic_path, regular_file
 from .locks import make_folder
 from .models import build_model
@@ -34,8 +36,9 @@ FORMAT = "srcnn-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED = ("model", "state_dict", "scale", "channels")
 TRAINING_STATE = ("state_dict", "optimizer", "scheduler", "rng", "scaler")
+TS_META = "srcnn.json"           # the srcnn metadata inside a TorchScript archive (srcnn.export writes it)
+TS_SUFFIXES = (".ts", ".torchscript")   # the only names a TorchScript file is run from (when trusted)
 DIGEST = "sha256"  # {name of a tensor dict in the checkpoint: SHA-256 hex of its tensors}, see tensor_digest
-_BUNDLED = Path(__file__).resolve().parent / "weights"
 _noted: set = set()
 
 
@@ -181,11 +184,9 @@ def load_checkpoint(path, data: bytes | None = None) -> dict:
     except (EOFError, zipfile.BadZipFile, struct.error) as e:
         raise SRCNNError(f"{path}: truncated or corrupt checkpoint ({type(e).__name__}: {e})") from None
     except (RuntimeError, OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
-        from .export import check_trusted, is_torchscript
         if data is None and is_torchscript(path):   # torch.load refuses it: name it, with the way to run it
             check_trusted(path, trust_code=False)
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise SRCNNError(f"{path}: truncated or corrupt checkpoint ({msg})") from None
+        raise SRCNNError(f"{path}: truncated or corrupt checkpoint ({one_line(e)})") from None
     if not isinstance(ckpt, dict):
         raise SRCNNError(f"{path}: not a srcnn checkpoint (holds a {type(ckpt).__name__}, not a dict)")
     if ckpt.get("format") != FORMAT:
@@ -358,7 +359,7 @@ def _verify_digest(ckpt: dict, path: Path, note: bool = True) -> None:
     stored = ckpt.get(DIGEST)
     if stored is None:
         key = str(path.resolve())
-        if note and key not in _noted and path.resolve().parent != _BUNDLED:
+        if note and key not in _noted:
             _noted.add(key)
             print(f"note: {path}: no tensor digest (written by an older srcnn); its weights are not "
                   "verified (export it again to add one)", file=sys.stderr)
@@ -409,8 +410,8 @@ def build_from_checkpoint(ckpt: dict, path, inference: bool = False) -> torch.nn
     try:
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as e:
-        msg = " ".join(str(e).split()) if str(e) else type(e).__name__  # the detail, on one line
-        raise SRCNNError(f"{path}: the weights do not match the architecture {ckpt['model']} ({msg})") from None
+        raise SRCNNError(f"{path}: the weights do not match the architecture {ckpt['model']} "
+                         f"({one_line(e, whole=True)})") from None
     return model
 
 
@@ -429,41 +430,64 @@ def _state_dict_mismatch(want: dict, have: dict) -> str:
     return "; ".join(parts)
 
 
-def load_model(path, device="cpu"):
-    """A model ready for full-image inference, and its metadata: ``(model in eval mode on device, meta)``.
-
-    Any registered architecture (srcnn.models). ``model(x)``: x (N,C,h,w) float32 in [0,1] -> (N,C,u*h,u*w)
-    with u = model.upscale: 1 for a model taking the bicubic-upscaled image (its output keeps the input's
-    size: :func:`inference_config`), the scale for an LR-input model (FSRCNN, ESPCN, ...).
-    ``meta``: the checkpoint without its training state (model, scale, channels, epoch, hparams, data,
-    history, best, ...) plus "path" and "train_padding" (SRCNN's padding in training; None for models
-    without that option). Accepts the authors' MATLAB .mat weights too (via srcnn.official.load_official).
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".mat":
-        from .official import load_official  # optional: needs scipy
-        model, meta = load_official(path)
-        return model.to(device).eval(), meta
-    ckpt = load_checkpoint(path)
-    if isinstance(ckpt.get("ema_state_dict"), dict):  # a --ema run: the averaged weights are the validated ones
-        ckpt = {**ckpt, "state_dict": ckpt["ema_state_dict"]}
-    cfg = ckpt["model"] if isinstance(ckpt["model"], dict) else {}
-    srcnn = cfg.get("name", "srcnn") == "srcnn"
-    train_padding = cfg.get("padding", "replicate") if srcnn else cfg.get("padding")
-    model = build_from_checkpoint(ckpt, path, inference=True)
-    meta = {k: v for k, v in ckpt.items() if k not in TRAINING_STATE and k != "ema_state_dict"}
-    meta["path"], meta["train_padding"] = str(path), train_padding
-    return model.to(device).eval(), meta
-
-
-def _scales(s) -> list[int]:
+def as_scales(s) -> list[int]:
+    """A checkpoint's (or metadata's) "scale", one integer or a list of them, as a list."""
     return [int(x) for x in s] if isinstance(s, (list, tuple)) else [int(s)]
 
 
 def check_compatible(meta: dict, scale=None, channels: str | None = None, what: str = "requested") -> None:
     """SRCNNError when a checkpoint's scale(s) or channels ("y"/"rgb") do not cover a request."""
     name = meta.get("path", "checkpoint")
-    if scale is not None and not set(_scales(scale)) <= set(_scales(meta["scale"])):
+    if scale is not None and not set(as_scales(scale)) <= set(as_scales(meta["scale"])):
         raise SRCNNError(f"{name}: trained for scale {meta['scale']}, but scale {scale} is {what}")
     if channels is not None and channels != meta["channels"]:
         raise SRCNNError(f"{name}: trained on channels {meta['channels']!r}, but {channels!r} is {what}")
+
+
+def model_name(meta: dict) -> str:
+    """A short label starting with the model family: "srcnn-9-5-5" (f1-f2-f3), "fsrcnn", "espcn",
+    "vdsr", "srcnn-res", ...; "-rgb" for a 3-channel model; " (authors)" for the SRCNN authors' .mat;
+    " (onnxruntime)" / " (torchscript)" for an exported file. ``meta``: the metadata of a loaded weight
+    file (srcnn.weightfiles.load_file), or a checkpoint dict."""
+    cfg = meta.get("model") or {}
+    name = cfg.get("name", "srcnn")
+    label = f"srcnn-{cfg['f1']}-{cfg['f2']}-{cfg['f3']}" if name == "srcnn" and "f1" in cfg else str(name)
+    if cfg.get("channels", 1) == 3:
+        label += "-rgb"
+    if meta.get("format") == "matlab-srcnn":
+        label += " (authors)"
+    if meta.get("format") in ("onnx", "torchscript"):
+        label += f" ({'onnxruntime' if meta['format'] == 'onnx' else 'torchscript'})"
+    return label
+
+
+# ----------------------------------------------------------------------------------------------
+# TorchScript archives: code, never read as a checkpoint
+
+def check_trusted(path, trust_code: bool) -> None:
+    """SRCNNError unless the TorchScript file ``path`` may run: ``trust_code`` (--trust-code) given and
+    the file named .ts or .torchscript, so that a file named like a checkpoint never runs code."""
+    path = Path(path)
+    if not trust_code:
+        raise SRCNNError(f"{path}: a TorchScript file: it holds code, which srcnn runs only from a .ts file "
+                         "you trust (--trust-code in super_resolve.py / evaluate.py, trust_code=True in "
+                         "srcnn.load); otherwise use its checkpoint or an .onnx export")
+    if path.suffix.lower() not in TS_SUFFIXES:
+        raise SRCNNError(f"{path}: a TorchScript file named like a checkpoint; even with --trust-code srcnn "
+                         "runs TorchScript only from a file named .ts or .torchscript (rename it if you trust it)")
+
+
+def is_torchscript(path) -> bool:
+    """A TorchScript archive: named .ts/.torchscript, or, whatever its name, a zip holding TorchScript's
+    records (code/, constants.pkl) or srcnn.json (so that a renamed one is named as what it is)."""
+    path = Path(path)
+    if path.suffix.lower() in TS_SUFFIXES:
+        return True
+    try:
+        if not path.is_file():  # a folder, FIFO or device (or a name over the limit): the loader's check names it
+            return False
+        with zipfile.ZipFile(path) as z:
+            return any(n.split("/")[1:2] in (["code"], ["constants.pkl"]) or n.endswith(f"/extra/{TS_META}")
+                       for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False

@@ -303,21 +303,19 @@ def _check_val(path: Path, f: h5py.File, geo: dict) -> list[str]:
     return names
 
 
-def load_val(pf: PatchFile) -> list[dict]:
-    """The /val images, one item per image and scale (srcnn.evaluation.validation_item of the stored HR image
-    and its stored degradation): {"name", "scale", "lr": (1,C,h,w) float32 tensor about [0,1] (network
-    input: h,w = H,W for input "upscaled", H/s,W/s, the LR image, for "lr"), "gt_y": (H,W) float64 in [0,1]
-    (Y of the HR image, as srcnn.protocol.hr_y), "gray"}."""
-    from .evaluation import validation_item
+def read_val(pf: PatchFile) -> list[tuple[str, np.ndarray, dict[int, np.ndarray]]]:
+    """The /val images as stored (docs/formats.md), in file order: (name, HR image (H,W,C) uint8, modcropped
+    to every scale, {scale: the network's input (h,w,C) float16 about [0,1], degraded when the file was
+    written: h,w = H,W for input "upscaled", H/s,W/s (the LR image) for "lr"}). train.py validates on
+    their srcnn.evaluation.validation_items."""
     out = []
     for path in dict.fromkeys(p for p, _ in pf.val_parts):
         try:
             with h5py.File(path, "r") as f:
                 for name in (n for p, n in pf.val_parts if p == path):
                     g = f[VAL][name]
-                    hr, label = g[HR][...], _plain(g.attrs.get("name", name))
-                    out += [validation_item(hr, s, name=label, net_input=g[val_input(s)][...])
-                            for s in pf.scales]
+                    out.append((_plain(g.attrs.get("name", name)), g[HR][...],
+                                {s: g[val_input(s)][...] for s in pf.scales}))
         except OSError as e:
             raise SRCNNError(f"{path}: cannot read /val ({e})") from None
     return out

@@ -4,13 +4,12 @@ The datasets root is --data-root, else $SRCNN_DATA, else ./datasets. Each set is
 images under it (<root>/Set5/baby.png, ...). datasets/<Name>.sha256 lists every file of a set in
 sha256sum format with root-relative paths ("<hex>  Set5/baby.png"), so `cd <root> && sha256sum -c
 <repo>/datasets/Set5.sha256` checks the same thing without Python. See datasets/README.md. The
-command line (``python -m srcnn.datasets list|verify``) is srcnn.cli.datasets.
+command line (``srcnn-datasets list|verify``, or ``python -m srcnn.cli.datasets``) is srcnn.cli.datasets.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 from srcnn.errors import SRCNNError
@@ -128,7 +127,3 @@ def verify(name: str, root: str | os.PathLike) -> list[str]:
                                 f"expected {sums[rel][:12]}...)")
     return problems
 
-
-if __name__ == "__main__":  # python -m srcnn.datasets list|verify (documented): the CLI is srcnn.cli.datasets
-    from srcnn.cli.datasets import main
-    sys.exit(main())

@@ -38,7 +38,7 @@ from .distributed import SINGLE, Dist
 from .errors import SRCNNError
 from .evaluation import score_model
 from .files import disk_error
-from .models import SRModel, build_model, count_parameters
+from .models import SRModel, build_model, count_parameters, model_summary
 from .optim import LOSSES, augment_choice, dihedral, ema_update, grad_scaler, make_optimizer, set_lr, update
 from .precision import NumericPath, describe as describe_numeric
 from .rundir import RunDir, StopRequest
@@ -48,15 +48,6 @@ CHECK_EVERY = 10           # steps between non-finite-loss checks (each one sync
 
 def _print(*args) -> None:
     print(*args, flush=True)
-
-
-def model_summary(model: SRModel) -> str:
-    """One line: SRCNN's own repr (``SRCNN(9-5-5, n1=64, ...)``), else ``fsrcnn(scale=3, d=56, ...)``."""
-    if type(model).__repr__ is not torch.nn.Module.__repr__:
-        return repr(model)
-    cfg = model.config()
-    name = cfg.pop("name")
-    return f"{name}({', '.join(f'{k}={v}' for k, v in cfg.items())})"
 
 
 def _quiet(*args) -> None:

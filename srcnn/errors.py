@@ -1,4 +1,5 @@
-"""The one exception type the library raises for bad input; the CLIs print it as one line."""
+"""The one exception type the library raises for bad input (the CLIs print it as one line), the one line
+an exception from elsewhere becomes in its message (``one_line``), and the checks of numbers and scales."""
 import math
 import numbers
 
@@ -14,6 +15,17 @@ class SRCNNError(Exception):
 
     def __str__(self) -> str:
         return super().__str__().translate(_ESCAPES)
+
+
+def one_line(e: BaseException, limit: int | None = None, whole: bool = False) -> str:
+    """Why ``e`` happened, as text for a one-line message: a system error's reason (``strerror`` of an
+    OSError, "No such file or directory"), else the first non-blank line of its text (``whole``: all of
+    it, each run of whitespace and newlines one space), else its type's name; cut to ``limit`` characters."""
+    text = getattr(e, "strerror", None)
+    if not (isinstance(text, str) and text):
+        text = str(e).strip()
+        text = " ".join(text.split()) if whole else (text.splitlines()[0].strip() if text else "")
+    return (text or type(e).__name__)[:limit]
 
 
 def check_number(name: str, value, lo=None, hi=None, *, lo_open: bool = False, hi_open: bool = False,

@@ -30,11 +30,12 @@ import torch
 from .color import from_planes, rgb2y, to_planes
 from .datasets import data_root, resolve_set
 from .degradation import RealDegradation, degrade_image, image_seed
-from .errors import SRCNNError, check_scale
+from .errors import SRCNNError, check_scale, one_line
 from .imresize import imresize, modcrop
 from .images import list_images, read_image, to_rgb8, write_image
-from .inference import check_upscale, forward_array, numeric_path
+from .inference import forward_array, numeric_path
 from .metrics import psnr, ssim
+from .models import check_upscale, input_kind_of
 from .protocol import degrade, hr_y, quantize, score
 
 PROTOCOL_Y = {
@@ -64,7 +65,11 @@ PROTOCOL_RGB = {
 
 
 def protocol(rgb: bool = False, degradation: RealDegradation | None = None) -> dict:
-    """The protocol as recorded in evaluate.py's JSON: the paper's, or with ``degradation`` step 3 replaced."""
+    """The protocol as recorded in evaluate.py's JSON: the paper's, or with ``degradation`` step 3 replaced.
+    SRCNNError for ``rgb`` with a ``degradation``: the RGB variant scores the paper's degradation only (the
+    one check of that pair: evaluate_set and evaluate_image ask here, and evaluate.py through them)."""
+    if rgb and degradation is not None:
+        raise SRCNNError("--rgb scores the paper's degradation only; drop --rgb for --degradation real")
     p = dict(PROTOCOL_RGB if rgb else PROTOCOL_Y)
     if degradation is not None:
         p["degradation"] = (degradation.describe() + "; drawn per image from a generator seeded by "
@@ -113,6 +118,13 @@ def validation_item(hr: np.ndarray, scale: int, channels: int = 1, input_kind: s
         net_input = to_planes(degrade(src, scale)[1 if input_kind == "upscaled" else 0], channels)
     x = torch.from_numpy(np.ascontiguousarray(np.transpose(net_input, (2, 0, 1)), dtype=np.float32))[None]
     return {"name": name, "scale": scale, "lr": x, "gt_y": gt, "gray": hr.ndim == 2 or hr.shape[2] == 1}
+
+
+def validation_items(images) -> list[dict]:
+    """The validation items (:func:`validation_item`) of a training file's /val images, one per image and
+    scale: ``images`` as srcnn.data.read_val returns them, [(name, HR (H,W,C) uint8, {scale: the network's
+    input (h,w,C) float, as stored})]."""
+    return [validation_item(hr, s, name=name, net_input=x) for name, hr, inputs in images for s, x in inputs.items()]
 
 
 def load_val_set(name, root, scales, channels: int, input_kind: str = "upscaled") -> list[dict]:
@@ -175,7 +187,7 @@ def _net_rgb(model, bic: np.ndarray, lr: np.ndarray, tile, ensemble: bool, preci
     model). A Y model refines Y and keeps the Cb/Cr of bic."""
     c = model.channels
     planes = to_planes(bic, c)
-    src = to_planes(lr, c) if model.upscale > 1 else planes
+    src = to_planes(lr, c) if input_kind_of(model) == "lr" else planes
     y = forward_array(model, src[:, :, :c], tile, ensemble, precision)
     return np.clip(from_planes(y, planes[:, :, c:], bic.ndim == 2)[0].astype(np.float64), 0.0, 1.0)
 
@@ -202,10 +214,9 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
     runs = [] if model is None else [("model", False)] + ([("ensemble", True)] if self_ensemble else [])
     if model is not None:
         check_upscale(model, scale)
+    protocol(rgb, degradation)   # (refuses rgb with a degradation)
     lr_rgb = bic_rgb = net_input = None
     if degradation is not None:
-        if rgb:
-            raise SRCNNError("--rgb scores the paper's degradation only; drop --rgb for --degradation real")
         hr = modcrop(hr, scale)
         lr_rgb = degrade_image(hr, scale, degradation, rng).astype(np.float64) / 255.0
         bic_rgb = imresize(lr_rgb, output_shape=hr.shape[:2])
@@ -222,7 +233,7 @@ def evaluate_image(hr: np.ndarray, scale: int, model=None, rgb: bool = False, ti
         res["bicubic"] = score(degrade(gt, scale)[1] if degradation is None else to_planes(bic_rgb, 1)[:, :, 0],
                                gt, scale)
         if model is not None:
-            kind = "lr" if model.upscale > 1 else "upscaled"
+            kind = input_kind_of(model)
             if degradation is not None:  # the network's planes of the degraded file, as super_resolve.py takes them
                 x = to_planes(lr_rgb, model.channels)[:, :, :model.channels]
                 net_input = x if kind == "lr" else imresize(x, output_shape=gt.shape)
@@ -316,6 +327,7 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
     rows then carry "degradation" (its parameters).
     """
     check_scale(scale)
+    prot = protocol(rgb, degradation)["name"]   # (refuses rgb with a degradation before any image)
     set_dir = Path(set_dir)
     set_name = set_name or set_dir.name
     files = list_images(set_dir, recursive=False)
@@ -326,11 +338,10 @@ def evaluate_set(set_dir, scale: int, model=None, *, set_name: str | None = None
         try:
             d.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise SRCNNError(f"{d}: cannot create the output folder ({e.strerror or e})") from None
+            raise SRCNNError(f"{d}: cannot create the output folder ({one_line(e)})") from None
     if model is not None:   # resolved once (and an impossible one refused) before any image
         precision = numeric_path(model, precision)
     methods = {"bicubic": "bicubic", "model": method, "ensemble": method + "+se"}
-    prot = protocol(rgb)["name"]
     items = {"bicubic": [], "model": [], "ensemble": []}
     for f in files:
         try:

@@ -1,7 +1,7 @@
 """The "ort" inference path: a PyTorch model's network run by onnxruntime on the CPU.
 
 ``onnx_twin(model)`` exports the model (srcnn.export.export_onnx, verified against PyTorch to
-VERIFY_TOL) to a temporary file and loads it as an srcnn.export.OnnxModel, kept for the model's lifetime
+VERIFY_TOL) to a temporary file and loads it as an srcnn.weightfiles.OnnxModel, kept for the model's lifetime
 and rebuilt when its parameters change. The network is the same function (float32, about 1e-6 apart).
 
 FSRCNN is exported in an equivalent form without PReLU (``relu_form``): onnxruntime fuses ReLU into its
@@ -85,9 +85,10 @@ def _fingerprint(model: nn.Module) -> tuple:
 
 
 def onnx_twin(model: nn.Module) -> nn.Module:
-    """The onnxruntime version of a PyTorch model on the CPU (an srcnn.export.OnnxModel), made once per
+    """The onnxruntime version of a PyTorch model on the CPU (an srcnn.weightfiles.OnnxModel), made once per
     model and parameter state. SRCNNError when the model is not on the CPU or cannot be exported."""
-    from .export import OnnxModel, export_onnx
+    from .export import export_onnx
+    from .weightfiles import OnnxModel
     p = next(iter(model.parameters()), None)
     if p is not None and p.device.type != "cpu":
         raise SRCNNError(f"precision ort: the model is on {p.device}; onnxruntime runs on the CPU here")

@@ -30,7 +30,7 @@ import stat
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import SRCNNError
+from .errors import SRCNNError, one_line
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -48,7 +48,7 @@ def _refuse(path, e: OSError, what: str, missing: str | None = None):
         raise SRCNNError(f"{path}: {above or 'a folder above it'} is a file, not a folder") from None
     if e.errno == errno.EISDIR:
         raise SRCNNError(f"{path}: is a folder, not a {what}") from None
-    raise SRCNNError(f"{path}: cannot read ({e.strerror or e})") from None
+    raise SRCNNError(f"{path}: cannot read ({one_line(e)})") from None
 
 
 def _check_mode(path, mode: int, what: str) -> None:
@@ -146,7 +146,7 @@ def output_name(path, what: str = "output", beside=()) -> None:
             raise SRCNNError(f"{path}: {above} is a file, not a folder") from None
         except OSError as e:
             extra = f" (it also writes {p.name} beside it)" if p != path else ""
-            raise SRCNNError(f"{path}: unusable {what} name ({e.strerror or e}){extra}") from None
+            raise SRCNNError(f"{path}: unusable {what} name ({one_line(e)}){extra}") from None
 
 
 def fsync_dir(folder) -> None:
@@ -300,7 +300,7 @@ def atomic_path(path, what: str = "", need_bytes: int | None = None):
         need = (f"; it needs about {need_bytes / 1e6:.1f} MB"
                 if need_bytes and e.errno in (errno.ENOSPC, errno.EDQUOT) else "")
         the = f" the {what}" if what else ""
-        raise SRCNNError(f"{path}: cannot write{the} ({e.strerror or e}){need}; an earlier file of that "
+        raise SRCNNError(f"{path}: cannot write{the} ({one_line(e)}){need}; an earlier file of that "
                          "name, if any, is kept") from None
 
 

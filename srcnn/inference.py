@@ -30,16 +30,14 @@ tiles of AUTO_TILE_FAST. Tiles then agree with one pass only to the path's round
 from __future__ import annotations
 
 import numbers
-import re
-from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .color import from_planes, to_planes
-from .errors import SRCNNError, check_scale
+from .errors import SRCNNError
 from .imresize import PHASE_RADIUS, contributions, upscale_float32
+from .models import check_upscale, input_kind_of
 from .precision import FP32, NumericPath, inference_input, inference_numerics, inference_path
 
 # Output pixels per tile side when tile=None: a 9-5-5 tile then needs ~0.3 GB (CPU) / ~1.2 GB (CUDA).
@@ -48,159 +46,8 @@ AUTO_TILE = {"cpu": 512, "cuda": 1024}
 # the frames/s of 1024's four tiles, whose overlaps and calls cost; benchmarks/README.md), still bounded
 # memory for large images (a 2048^2 SRCNN tile: about 2 GB; FSRCNN, ESPCN: less).
 AUTO_TILE_FAST = 2048
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MIN_SIDE = 2  # smaller inputs (1-pixel images) are refused
 FLOAT_SLACK = 0.25  # a float image may overshoot [0,1] this much (resampling ringing), not more (0..255 floats)
-DEFAULT_SCALE = 3  # the bundled weights' scale when none is asked for
-
-
-# ----------------------------------------------------------------------------------------------
-# devices, bundled weights, loading
-
-def resolve_device(name: str | None = "auto") -> torch.device:
-    """"auto" (or None) -> cuda when available, else cpu; "cpu", "cuda" or "cuda:N" as it is. Any other
-    value ("meta", "", a number), or "cuda" without a GPU, is an SRCNNError."""
-    name = "auto" if name is None else name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(name, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", name):
-        raise SRCNNError(f"--device {name!r}: unknown device (use auto, cpu or cuda)")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SRCNNError(f"--device {name}: no CUDA GPU is available here (use --device cpu)")
-    return torch.device(name)
-
-
-class Bundled(NamedTuple):
-    """One file in srcnn/weights: model name, the scales it serves, its path."""
-    name: str
-    scales: tuple[int, ...]
-    path: Path
-
-
-_BUNDLED_RE = re.compile(r"(?P<name>[a-z0-9][a-z0-9-]*)_x(?P<scales>\d+(?:-\d+)*)\.pt")
-
-
-def bundled_models() -> list[Bundled]:
-    """Every bundled weight file, from the file names in WEIGHTS_DIR: ``<name>_x<s>.pt`` (one scale) or
-    ``<name>_x2-3-4.pt`` (a multi-scale model). Sorted by name, then by first scale."""
-    if not WEIGHTS_DIR.is_dir():
-        return []
-    found = []
-    for f in WEIGHTS_DIR.iterdir():
-        m = _BUNDLED_RE.fullmatch(f.name)
-        if m and f.is_file():
-            found.append(Bundled(m["name"], tuple(int(x) for x in m["scales"].split("-")), f))
-    return sorted(found, key=lambda b: (b.name, b.scales))
-
-
-def bundled_names() -> list[str]:
-    """The model names that have bundled weights (each once, sorted)."""
-    return sorted({b.name for b in bundled_models()})
-
-
-REAL = "-real"  # suffix of the bundled weights trained on the real-photo degradation (fsrcnn-real)
-
-
-def architecture(name: str) -> str:
-    """The registry architecture of a bundled name: "fsrcnn-real" -> "fsrcnn", "srcnn" -> "srcnn"."""
-    return name.removesuffix(REAL)
-
-
-def weights_names() -> list[str]:
-    """The names --model and srcnn.load take: every architecture of the registry (its bundled weights, or
-    an error saying how to get them) and every bundled name (``fsrcnn-real``: other weights of one)."""
-    from .models import model_names
-    names = model_names()
-    return names + [n for n in bundled_names() if n not in names]
-
-
-def check_weights_name(name: str, every: bool = False) -> None:
-    """SRCNNError naming the choices when ``name`` is not one of :func:`weights_names` (or "all" with
-    ``every``)."""
-    if name in weights_names() or (every and name == "all"):
-        return
-    raise SRCNNError(f"--model {name}: unknown model; one of {', '.join(weights_names())}"
-                     + (", or all" if every else ""))
-
-
-def bundled_checkpoint(scale: int, model: str = "srcnn") -> Path:
-    """The bundled weights of ``model`` for ``scale``: srcnn/weights/<model>_x<scale>.pt, else a
-    multi-scale <model>_x<s1>-<s2>-....pt that covers the scale. SRCNNError saying how to get them
-    when there is none."""
-    files = [b for b in bundled_models() if b.name == model and scale in b.scales]
-    if files:
-        return min(files, key=lambda b: len(b.scales)).path  # a single-scale file wins
-    path = WEIGHTS_DIR / f"{model}_x{scale}.pt"
-    if model == "srcnn":
-        raise SRCNNError(
-            f"no bundled weights for x{scale} ({path} is missing): train them with prepare_data.py and "
-            f"train.py (docs/training.md) and copy the best checkpoint there, or pass --checkpoint FILE "
-            f"(a checkpoint.N from train.py or the authors' x{scale}.mat)")
-    have = [f"x{'-'.join(map(str, b.scales))}" for b in bundled_models() if b.name == model]
-    arch, real = architecture(model), " --degradation real" if model.endswith(REAL) else ""
-    train = f"train them with prepare_data.py --model {arch}{real} and train.py --model {arch} (docs/training.md)"
-    if not have:   # a family that ships no weights (vdsr): nothing is missing
-        raise SRCNNError(f"no bundled {model} weights (none in {WEIGHTS_DIR}): {train}, then pass "
-                         f"--checkpoint FILE (a checkpoint.N from train.py or its export)")
-    raise SRCNNError(
-        f"no bundled {model} weights for x{scale} (bundled {model} weights: {', '.join(have)}): {train} and "
-        f"export the best checkpoint to {path.name} there, or pass --checkpoint FILE")
-
-
-def load_for_scale(checkpoint, scale: int | None, device, model: str | None = None, trust_code: bool = False
-                   ) -> tuple[torch.nn.Module, dict, int]:
-    """(model in eval mode on device, meta, scale) for a checkpoint (train.py's, exported weights, the
-    authors' .mat, or an exported .onnx / TorchScript file: srcnn.export), or for the bundled weights of
-    the model named ``model`` (default "srcnn") when checkpoint is None. A TorchScript file holds code:
-    it runs only with ``trust_code`` (--trust-code) and a .ts name (srcnn.export.check_trusted).
-
-    scale None = the checkpoint's own scale (its first one for a multi-scale model; 3 for bundled
-    weights). A checkpoint trained for other scales is an SRCNNError.
-    """
-    from .checkpoint import check_compatible, load_model
-    from .export import is_exported, load_exported
-    if scale is not None:
-        scale = check_scale(scale)
-    if checkpoint is None:
-        scale = DEFAULT_SCALE if scale is None else scale
-        checkpoint = bundled_checkpoint(scale, model or "srcnn")
-    if is_exported(checkpoint):   # .onnx (onnxruntime) or TorchScript, with the srcnn metadata
-        net, meta = load_exported(checkpoint, device=device, trust_code=trust_code)
-    else:
-        net, meta = load_model(checkpoint, device=device)
-    if scale is None:
-        s = meta.get("scale")
-        if s is None:
-            raise SRCNNError(f"{checkpoint}: the file does not say its scale; pass --scale")
-        scale = int(s[0] if isinstance(s, (list, tuple)) else s)
-    elif meta.get("scale") is not None:
-        check_compatible(meta, scale=scale)
-    check_upscale(net, int(scale), where=f"{checkpoint}: ")
-    net.requires_grad_(False)
-    return net, meta, int(scale)
-
-
-def check_upscale(model, scale: int, where: str = "") -> None:
-    """SRCNNError when an LR-input model (upscale s > 1) is asked for another scale."""
-    up = int(getattr(model, "upscale", 1))
-    if up not in (1, scale):
-        raise SRCNNError(f"{where}the model upscales by {up} (it takes the low-resolution image), "
-                         f"so it cannot super-resolve x{scale}")
-
-
-def model_name(meta: dict) -> str:
-    """A short label starting with the model family: "srcnn-9-5-5" (f1-f2-f3), "fsrcnn", "espcn",
-    "vdsr", "srcnn-res", ...; "-rgb" for a 3-channel model; " (authors)" for the SRCNN authors' .mat."""
-    cfg = meta.get("model") or {}
-    name = cfg.get("name", "srcnn")
-    label = f"srcnn-{cfg['f1']}-{cfg['f2']}-{cfg['f3']}" if name == "srcnn" and "f1" in cfg else str(name)
-    if cfg.get("channels", 1) == 3:
-        label += "-rgb"
-    if meta.get("format") == "matlab-srcnn":
-        label += " (authors)"
-    if meta.get("format") in ("onnx", "torchscript"):
-        label += f" ({'onnxruntime' if meta['format'] == 'onnx' else 'torchscript'})"
-    return label
 
 
 # ----------------------------------------------------------------------------------------------
@@ -213,7 +60,7 @@ def _spans(n: int, tile: int) -> list[tuple[int, int]]:
 def _margin(model) -> int:
     if getattr(model, "padding", None) == "none":
         raise SRCNNError("a model with padding 'none' shrinks its output; load it with "
-                         "srcnn.checkpoint.load_model, which runs it with replicate padding")
+                         "srcnn.weightfiles.load_file, which runs it with replicate padding")
     try:
         return int(model.shrink)
     except AttributeError:
@@ -455,7 +302,7 @@ def _sr_tiles(f: np.ndarray, model, scale: int, tile: int | None, ensemble: bool
     gray = f.ndim == 2
     c = model.channels
     planes = to_planes(f, c)   # (H,W,P): the network's c planes first, then the pass-through ones (Cb, Cr, alpha)
-    lr_input = getattr(model, "upscale", 1) > 1
+    lr_input = input_kind_of(model) == "lr"
     if lr_input:   # the network sees the LR planes; the pass-through planes are bicubic-upscaled
         source = lambda r0, r1, c0, c1: planes[r0:r1, c0:c1]  # noqa: E731
         hw = planes.shape[:2]

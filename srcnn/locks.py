@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import SRCNNError
+from .errors import SRCNNError, one_line
 
 
 class FolderLock:
@@ -118,7 +118,7 @@ def _open_lock(path: Path):
         if os.path.islink(path):  # ELOOP (Linux), EMLINK (FreeBSD), EFTYPE (NetBSD)
             raise SRCNNError(f"{path}: is a symbolic link, not a lock file; remove it (locks never follow "
                              "links)") from None
-        raise SRCNNError(f"{path}: cannot create the lock file ({e.strerror or e})") from None
+        raise SRCNNError(f"{path}: cannot create the lock file ({one_line(e)})") from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
@@ -144,4 +144,4 @@ def make_folder(folder, option: str = "", target=None) -> Path:
     except OSError as e:
         where = f"{target}: cannot create the folder {folder}" if target is not None else \
             f"{folder}: cannot create the folder"
-        raise SRCNNError(f"{where}{what} ({e.strerror or e})") from None
+        raise SRCNNError(f"{where}{what} ({one_line(e)})") from None

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import MAX_SCALE
+from .errors import MAX_SCALE, SRCNNError
 
 PADDINGS = ("none", "zeros", "replicate")
 # Bounds on every declared size (a hand-made checkpoint may declare anything): checked before a layer is built.
@@ -53,8 +53,8 @@ class SRModel(nn.Module):
 
     @property
     def input_kind(self) -> str:
-        """"upscaled" (bicubic-upscaled HR-size input) or "lr" (the low-resolution image)."""
-        return "upscaled" if self.upscale == 1 else "lr"
+        """"upscaled" (bicubic-upscaled HR-size input) or "lr" (the low-resolution image): input_kind_of."""
+        return input_kind_of(self)
 
     def out_size(self, n: int) -> int:
         """Output side for an input side of n pixels."""
@@ -539,14 +539,31 @@ def build_model(name: str = "srcnn", **kwargs) -> SRModel:
     return model
 
 
+def input_kind_of(model) -> str:
+    """What a model takes as input, from its ``upscale`` (the input contract above): "upscaled" for 1 (the
+    bicubic-upscaled image), "lr" for s > 1 (the low-resolution image). Any model with an ``upscale``: an
+    SRModel, an exported file's wrapper (srcnn.weightfiles), a plain module (none: 1)."""
+    return "upscaled" if int(getattr(model, "upscale", 1)) == 1 else "lr"
+
+
 def input_kind(name: str, **kwargs) -> str:
-    """"upscaled" or "lr": what ``build_model(name, **kwargs)`` takes as input, without building it."""
+    """"upscaled" or "lr": what ``build_model(name, **kwargs)`` takes as input, without building it (of a
+    built model: :func:`input_kind_of`)."""
     cls, preset = _lookup(name)
     if cls in (FSRCNN, ESPCN):
         return "lr"
     if cls is SRCNN or cls is VDSR:
         return "upscaled"
     return "lr" if {**preset, **kwargs}.get("upsample", "none") != "none" else "upscaled"
+
+
+def check_upscale(model, scale: int, where: str = "") -> None:
+    """SRCNNError (prefixed by ``where``) when an LR-input model (upscale s > 1) is asked for another
+    scale; an upscaled-input model (upscale 1) serves every scale."""
+    up = int(getattr(model, "upscale", 1))
+    if up not in (1, scale):
+        raise SRCNNError(f"{where}the model upscales by {up} (it takes the low-resolution image), "
+                         f"so it cannot super-resolve x{scale}")
 
 
 def receptive_field(name: str, scale: int, **kwargs) -> int:
@@ -574,6 +591,15 @@ def data_defaults(name: str, scale: int) -> dict:
     if name == "vdsr":
         return dict(input="upscaled", patch_size=41, stride=21)
     return dict(input="upscaled", patch_size=33, stride=14)
+
+
+def model_summary(model: SRModel) -> str:
+    """One line: SRCNN's own repr (``SRCNN(9-5-5, n1=64, ...)``), else ``fsrcnn(scale=3, d=56, ...)``."""
+    if type(model).__repr__ is not nn.Module.__repr__:
+        return repr(model)
+    cfg = model.config()
+    name = cfg.pop("name")
+    return f"{name}({', '.join(f'{k}={v}' for k, v in cfg.items())})"
 
 
 def count_parameters(model: nn.Module) -> int:

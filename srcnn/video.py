@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import SRCNNError
+from .errors import SRCNNError, one_line
 from .files import atomic_path, output_name, regular_file
 from .imresize import PHASE_RADIUS, imresize, upscale_float32
 
@@ -140,11 +140,6 @@ def encoding(dst, codec: str | None = None, crf: int | None = None, preset: str 
     return Encoding(muxer, codec, options)
 
 
-def _reason(e: BaseException) -> str:
-    """An FFmpeg error's reason without its errno and file name."""
-    return getattr(e, "strerror", None) or str(e) or type(e).__name__
-
-
 def _plane(frame, i: int, dtype) -> np.ndarray:
     """Plane ``i`` of a PyAV frame as an (h, w) array (a view: the padding of each line cut off)."""
     p = frame.planes[i]
@@ -192,7 +187,7 @@ def _input(av, src: Path):
     try:
         inp = av.open(str(src), metadata_errors="replace")
     except av.error.FFmpegError as e:
-        raise SRCNNError(f"{src}: not a video PyAV can read ({_reason(e)})") from None
+        raise SRCNNError(f"{src}: not a video PyAV can read ({one_line(e)})") from None
     try:
         yield inp
     finally:
@@ -244,7 +239,7 @@ def _demux(av, inp, streams, src: Path):
         except StopIteration:
             return
         except av.error.FFmpegError as e:
-            raise SRCNNError(f"{src}: corrupt or truncated video ({_reason(e)})") from None
+            raise SRCNNError(f"{src}: truncated or corrupt video ({one_line(e)})") from None
         yield packet
 
 
@@ -290,7 +285,7 @@ def _open_streams(av, out, vin, others, frame, sr, enc: Encoding, src: Path):
         except (av.error.FFmpegError, ValueError) as e:
             name = s.codec_context.name if s.codec_context else "?"
             raise SRCNNError(f"{src}: cannot copy its {s.type} stream #{s.index} ({name}) into {enc.muxer} "
-                             f"({_reason(e)})") from None
+                             f"({one_line(e)})") from None
     return v, copies, fmt
 
 
@@ -310,7 +305,7 @@ def _encode(av, out, v, frame, durations: dict, dst: Path, enc: Encoding) -> Non
     try:
         packets = v.encode(frame)
     except av.error.FFmpegError as e:
-        raise SRCNNError(f"{dst}: cannot encode with {enc.codec} ({_reason(e)})") from None
+        raise SRCNNError(f"{dst}: cannot encode with {enc.codec} ({one_line(e)})") from None
     for p in packets:
         p.duration = durations.pop(p.pts, p.duration)
     _mux(av, out, packets, dst)
@@ -324,7 +319,7 @@ def _mux(av, out, packets, dst: Path) -> None:
     except av.error.FFmpegError as e:
         if isinstance(e, OSError):
             raise
-        raise SRCNNError(f"{dst}: cannot write the video ({_reason(e)})") from None
+        raise SRCNNError(f"{dst}: cannot write the video ({one_line(e)})") from None
 
 
 def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
@@ -412,7 +407,7 @@ def super_resolve_video(sr, src, dst, codec: str | None = None, crf: int | None 
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError as e:
-                    raise SRCNNError(f"{src}: corrupt video stream ({_reason(e)})") from None
+                    raise SRCNNError(f"{src}: truncated or corrupt video stream ({one_line(e)})") from None
                 for frame in frames:
                     if v is None:
                         bits = PIX_FMTS.get(frame.format.name)

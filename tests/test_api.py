@@ -10,8 +10,7 @@ import pytest
 import torch
 
 import srcnn
-from srcnn import api, inference
-from srcnn.checkpoint import load_model
+from srcnn import api, inference, weightfiles
 from srcnn.errors import SRCNNError
 from srhelpers import save_model, save_tiny_checkpoint, write_official_mat
 
@@ -25,7 +24,7 @@ def bundled(tmp_path, monkeypatch):
     save_tiny_checkpoint(d / "srcnn_x3.pt", scale=3, seed=1)
     save_tiny_checkpoint(d / "srcnn_x2.pt", scale=2, seed=2)
     save_model(d / "fsrcnn-s_x3.pt", "fsrcnn-s", 3, scale=3)
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", d)
+    monkeypatch.setattr(weightfiles, "WEIGHTS_DIR", d)
     monkeypatch.setattr(api, "_CACHE", {})
     return d
 
@@ -60,7 +59,7 @@ def test_public_names():
 def test_load_by_name_calls_the_same_path_as_super_resolve(bundled, make_image):
     img = make_image(9, 11, 3)
     sr = srcnn.load("srcnn")   # default scale 3
-    model, _, _ = inference.load_for_scale(None, 3, "cpu")
+    model = weightfiles.load_weights("srcnn", 3).model
     assert sr.scale == 3 and sr.channels == 1 and sr.input_kind == "upscaled" and "srcnn_x3.pt" in repr(sr)
     assert np.array_equal(sr(img), inference.super_resolve(img, model, 3))
     f = srcnn.load("fsrcnn-s", scale=3)
@@ -143,7 +142,7 @@ def test_precision_keyword(bundled, tmp_path, make_image, capsys):
     from srcnn.cli.train import main as train_cli
     img = make_image(9, 11, 3)
     sr = srcnn.load("srcnn")
-    model, _, _ = inference.load_for_scale(None, 3, "cpu")
+    model = weightfiles.load_weights("srcnn", 3).model
     assert sr.precision == "fp32" and sr.path.name == "fp32" and "fp32" in repr(sr)
     ref = inference.super_resolve(img, model, 3)
     assert np.array_equal(sr(img), ref)
@@ -205,7 +204,7 @@ def test_create_model(bundled):
     assert srcnn.create_model("vdsr", scale=3, depth=3).upscale == 1   # one network for every scale
     assert srcnn.create_model().config() == srcnn.create_model("srcnn").config()
     p = srcnn.create_model("fsrcnn-s", pretrained=True)
-    ref, _ = load_model(bundled / "fsrcnn-s_x3.pt")
+    ref, _ = weightfiles.load_file(bundled / "fsrcnn-s_x3.pt")
     assert not p.training and all(torch.equal(a, b) for a, b in zip(p.state_dict().values(), ref.state_dict().values()))
     with pytest.raises(SRCNNError, match="unknown model 'nope'"):
         srcnn.create_model("nope")

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 import srcnn
-from srcnn.checkpoint import load_checkpoint, load_model
+from srcnn.checkpoint import DIGEST, load_checkpoint, tensor_digest
 from srcnn.cli.evaluate import main as evaluate
 from srcnn.cli.super_resolve import main as super_resolve
 from srcnn.datasets import resolve_set, sha256_file
 from srcnn.errors import SRCNNError
 from srcnn.evaluation import evaluate_set
 from srcnn.images import read_image, write_image
-from srcnn.inference import REAL, architecture, bundled_checkpoint, bundled_models
+from srcnn.weightfiles import REAL, architecture, bundled_file, bundled_models, load_file
 from srcnn.models import count_parameters, macs_per_pixel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +57,7 @@ def test_vdsr_without_checkpoint_says_how_to_get_it(tmp_path, capsys):
 def test_bundled_weights_load_with_their_recipe(b):
     ck = load_checkpoint(b.path)
     assert "optimizer" not in ck and ck["channels"] == "y"
+    assert ck[DIGEST] == {"state_dict": tensor_digest(ck["state_dict"])}   # verified at load: no note
     scales = ck["scale"] if isinstance(ck["scale"], list) else [ck["scale"]]
     arch = architecture(b.name)
     assert tuple(scales) == b.scales and ck["model"]["name"] == arch
@@ -66,7 +67,7 @@ def test_bundled_weights_load_with_their_recipe(b):
         assert "--degradation real" in ck["recipe"]["prepare"]
     assert "--scale " + ",".join(map(str, b.scales)) in ck["recipe"]["prepare"]
     assert ck["data"]["fingerprint"] and ck["history"]
-    model, meta = load_model(b.path)
+    model, meta = load_file(b.path)
     assert b.path.stat().st_size < 4 * count_parameters(model) + 200_000  # weights and provenance only
     if b.name == "srcnn":
         assert (meta["model"]["f1"], meta["model"]["f2"], meta["model"]["f3"]) == (9, 5, 5)
@@ -111,11 +112,11 @@ def test_the_results_are_those_of_the_shipped_weights(results):
     for name in results_table.clean_names():
         for row in (results["rows"][name], results["rows"][name + results_table.SE]):
             for key, ref in row["files"].items():
-                path = bundled_checkpoint(int(key[1:]), name)
+                path = bundled_file(name, int(key[1:]))
                 assert ref["file"] == path.name and ref["sha256"] == sha256_file(path), \
                     f"{path.name}: changed since srcnn/weights/results.json was written; run " \
                     f"python benchmarks/results_table.py table --only {name}"
-                model = load_model(path)[0]
+                model = load_file(path)[0]
                 n = 8 if row["kind"] == "self-ensemble" else 1
                 assert row["cost"][key] == {"params": count_parameters(model),
                                             "macs_per_pixel": round(n * macs_per_pixel(model, int(key[1:])), 1)}
@@ -139,7 +140,7 @@ def test_list_models_shows_the_results_files_set5_figures(results):
 @pytest.mark.realdata
 def test_a_figure_is_that_of_the_shipped_weights(results, data_root):
     """FSRCNN Set5 x3 (and bicubic) re-scored from the bundled file: the results file is current."""
-    model, _ = load_model(bundled_checkpoint(3, "fsrcnn"))
+    model, _ = load_file(bundled_file("fsrcnn", 3))
     bic, sr = evaluate_set(resolve_set("Set5", data_root), 3, model)
     rows = results["rows"]
     assert bic["psnr"] == pytest.approx(rows["bicubic"]["scores"]["Set5 x3"][0], abs=1e-3)

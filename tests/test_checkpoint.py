@@ -1,4 +1,5 @@
-"""srcnn.checkpoint: atomic save, safe load (nothing executed), load_model, compatibility checks."""
+"""srcnn.checkpoint: atomic save, safe load (nothing executed), models from checkpoints (read with
+srcnn.weightfiles.load_file), compatibility checks, model_name."""
 import os
 import pickle
 import re
@@ -7,10 +8,10 @@ import sys
 import pytest
 import torch
 
-import srcnn.official
-from srcnn.checkpoint import (check_compatible, load_checkpoint, load_model, save_checkpoint, tensor_digest)
+from srcnn.checkpoint import check_compatible, load_checkpoint, model_name, save_checkpoint, tensor_digest
 from srcnn.errors import SRCNNError
 from srcnn.models import SRCNN, build_model
+from srcnn.weightfiles import load_file
 
 
 def make_ckpt(padding="none", **extra):
@@ -77,7 +78,7 @@ def test_malicious_pickle_runs_nothing(tmp_path, how):
         assert "refused to load: the file would import" in str(e.value) and "open" in str(e.value)
     assert not marker.exists()
     with pytest.raises(SRCNNError):
-        load_model(p)
+        load_file(p)
     assert not marker.exists()
 
 
@@ -110,10 +111,10 @@ def test_bad_files(tmp_path):
             load_checkpoint(tmp_path / name)
 
 
-def test_load_model_runs_full_size(tmp_path):
+def test_checkpoint_model_runs_full_size(tmp_path):
     ck, m = make_ckpt(padding="none")
     p = save_checkpoint(ck, tmp_path / "c")
-    model, meta = load_model(p)
+    model, meta = load_file(p)
     assert model.padding == "replicate" and not model.training
     assert meta["train_padding"] == "none" and meta["scale"] == 3 and meta["path"] == str(p)
     assert not {"state_dict", "optimizer", "rng"} & set(meta)
@@ -121,46 +122,35 @@ def test_load_model_runs_full_size(tmp_path):
     y = model(x)
     assert y.shape == x.shape
     assert torch.allclose(y[..., 2:-2, 2:-2], m(x))  # same weights; interior equals the unpadded net
-    zeros, _ = load_model(save_checkpoint(make_ckpt(padding="zeros")[0], tmp_path / "z"))
+    zeros, _ = load_file(save_checkpoint(make_ckpt(padding="zeros")[0], tmp_path / "z"))
     assert zeros.padding == "zeros"
 
 
-def test_load_model_mismatched_weights(tmp_path):
+def test_checkpoint_model_mismatched_weights(tmp_path):
     ck, _ = make_ckpt()
     ck["model"] = {**ck["model"], "n1": 8}
     with pytest.raises(SRCNNError, match="do not match the architecture"):
-        load_model(save_checkpoint(ck, tmp_path / "c"))
+        load_file(save_checkpoint(ck, tmp_path / "c"))
     ck["model"] = {"name": "edsr"}
     with pytest.raises(SRCNNError, match="unknown architecture"):
-        load_model(save_checkpoint(ck, tmp_path / "c"))
+        load_file(save_checkpoint(ck, tmp_path / "c"))
 
 
 @pytest.mark.parametrize("name, kwargs", [("fsrcnn", dict(scale=3)), ("espcn", dict(scale=2, channels=3)),
                                           ("vdsr", dict(depth=4)), ("srcnn-res", {}),
                                           ("srcnn-subpixel", dict(scale=4))])
-def test_load_model_builds_every_architecture(tmp_path, name, kwargs):
+def test_checkpoint_model_builds_every_architecture(tmp_path, name, kwargs):
     torch.manual_seed(1)
     m = build_model(name, **kwargs).eval()
     ck = {"format": "srcnn-checkpoint", "format_version": 1, "model": m.config(), "state_dict": m.state_dict(),
           "scale": kwargs.get("scale", [2, 3, 4]), "channels": "rgb" if m.channels == 3 else "y"}
-    model, meta = load_model(save_checkpoint(ck, tmp_path / "c"))
+    model, meta = load_file(save_checkpoint(ck, tmp_path / "c"))
     assert type(model) is type(m) and model.config() == m.config() and not model.training
     assert meta["model"]["name"] == name and meta["train_padding"] is None
     x = torch.rand(1, m.channels, 10, 12)
     with torch.no_grad():
         assert torch.equal(model(x), m(x))
     assert model(x).shape[-2:] == (10 * m.upscale, 12 * m.upscale)
-
-
-def test_load_model_mat_dispatch(tmp_path, monkeypatch):
-    seen = []
-
-    def fake(path):
-        seen.append(path)
-        return SRCNN(padding="replicate"), {"format": "matlab-srcnn", "scale": 3}
-    monkeypatch.setattr(srcnn.official, "load_official", fake)
-    model, meta = load_model(tmp_path / "x3.MAT")
-    assert seen == [tmp_path / "x3.MAT"] and meta["scale"] == 3 and not model.training
 
 
 def test_check_compatible():
@@ -209,7 +199,7 @@ def test_digest_refuses_one_flipped_bit(tmp_path):
         load_checkpoint(tmp_path / "rotten")
     assert str(tmp_path / "rotten") in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(SRCNNError, match="digest"):
-        load_model(tmp_path / "rotten")
+        load_file(tmp_path / "rotten")
     # an exported-style file (weights only) is protected the same way, and a renamed tensor too
     small = save_checkpoint({k: ck[k] for k in ("format", "format_version", "model", "state_dict", "scale",
                                                 "channels")}, tmp_path / "w.pt")
@@ -267,11 +257,11 @@ def test_architecture_checked_without_building_it(tmp_path):
     ck, _ = make_ckpt()
     ck["model"] = {**ck["model"], "n1": 4096}   # the largest width (larger ones: see the test below)
     with pytest.raises(SRCNNError, match=r"conv1\.weight is 4x1x3x3 in the file, 4096x1x3x3 in the model"):
-        load_model(save_checkpoint(ck, tmp_path / "c"))
+        load_file(save_checkpoint(ck, tmp_path / "c"))
     ck, _ = make_ckpt()
     ck["state_dict"] = {k: v for k, v in ck["state_dict"].items() if k != "conv2.bias"}
     with pytest.raises(SRCNNError, match=r"do not match the architecture .*\(missing conv2\.bias\)"):
-        load_model(save_checkpoint(ck, tmp_path / "c"))
+        load_file(save_checkpoint(ck, tmp_path / "c"))
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device", "folder", "long_name", "under_file"])
@@ -285,7 +275,7 @@ def test_only_regular_files_are_loaded(tmp_path, kind):
     msg = {"fifo": "is a FIFO (named pipe), not a regular file", "device": "is a character device, not a "
            "regular file", "folder": "is a folder, not a checkpoint file", "long_name": "cannot read (File name too "
            "long)", "under_file": f"{tmp_path / 'f'} is a file, not a folder"}[kind]
-    for load in (load_checkpoint, load_model):
+    for load in (load_checkpoint, load_file):
         done, result = finishes(lambda: load(path))
         assert done and isinstance(result, SRCNNError), result
         assert str(result) == f"{path}: {msg}"
@@ -333,14 +323,13 @@ def test_save_to_a_folder_or_under_a_file(tmp_path):
 def test_declared_sizes_are_bounded_before_anything_is_built(tmp_path, name, kwargs, msg):
     """A small file declaring a network of a million layers is refused at once, not built for minutes."""
     import time
-    from srcnn.checkpoint import load_model
     m = build_model("vdsr", depth=2, features=2)
     ck = {"format": "srcnn-checkpoint", "format_version": 1, "model": {"name": name, **kwargs},
           "state_dict": m.state_dict(), "scale": 3, "channels": "y"}
     path = save_checkpoint(ck, tmp_path / "huge.pt")
     t0 = time.time()
     with pytest.raises(SRCNNError, match=rf"huge\.pt: .*{msg}"):
-        load_model(path)
+        load_file(path)
     assert time.time() - t0 < 5
 
 
@@ -387,3 +376,17 @@ def test_damaged_nested_fields_are_one_line_in_inspect_and_resume(tmp_path, fiel
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and msg in err and "Traceback" not in err, err
     assert load_checkpoint(save_checkpoint({**make_ckpt()[0], "recipe": _chain(11)}, tmp_path / "ok"))
+
+
+@pytest.mark.parametrize("meta, label", [
+    ({"model": {"name": "srcnn", "f1": 9, "f2": 5, "f3": 5, "channels": 1}}, "srcnn-9-5-5"),
+    ({"model": {"name": "srcnn", "f1": 9, "f2": 1, "f3": 5, "channels": 3}}, "srcnn-9-1-5-rgb"),
+    ({"model": {"f1": 9, "f2": 5, "f3": 5}}, "srcnn-9-5-5"),   # an old config without a name
+    ({"format": "matlab-srcnn", "name": "SRCNN 9-5-5 (authors)",
+      "model": {"name": "srcnn", "f1": 9, "f2": 5, "f3": 5, "channels": 1}}, "srcnn-9-5-5 (authors)"),
+    ({"model": {"name": "fsrcnn", "scale": 3, "channels": 1}}, "fsrcnn"),
+    ({"model": {"name": "espcn", "scale": 2, "channels": 3}}, "espcn-rgb"),
+    ({"model": {"name": "srcnn-res", "channels": 1}}, "srcnn-res"),
+    ({}, "srcnn")])
+def test_model_name(meta, label):
+    assert model_name(meta) == label

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from h5fixtures import write_patches
-from srcnn.data import (MemoryLoader, StreamLoader, _BlockStream, load_val, make_loader, open_patches)
+from srcnn.data import MemoryLoader, StreamLoader, _BlockStream, make_loader, open_patches, read_val
+from srcnn.evaluation import validation_items
 from srcnn.errors import SRCNNError
 
 
@@ -161,16 +162,18 @@ def test_make_loader_auto(tmp_path):
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_load_val(tmp_path, channels):
+def test_read_val(tmp_path, channels):
     p = write_patches(tmp_path / "t.h5", n=20, patch=9, channels=channels, scales=(2, 4), val_images=3,
                       val_size=20)
-    items = load_val(open_patches(p))
+    images = read_val(open_patches(p))
+    assert [(n, hr.shape, sorted(x)) for n, hr, x in images][0] == ("val0.png", (20, 20, channels), [2, 4])
+    items = validation_items(images)
     assert len(items) == 6 and {it["scale"] for it in items} == {2, 4}
     it = items[0]
     assert it["lr"].shape == (1, channels, 20, 20) and it["lr"].dtype == torch.float32
     assert it["gt_y"].shape == (20, 20) and it["gt_y"].dtype == np.float64 and it["gt_y"].max() <= 1
     assert it["name"] == "val0.png"
-    assert load_val(open_patches(write_patches(tmp_path / "n.h5", n=20, patch=9, val_images=0))) == []
+    assert read_val(open_patches(write_patches(tmp_path / "n.h5", n=20, patch=9, val_images=0))) == []
 
 
 def test_memory_loader_ranks(tmp_path):
@@ -216,7 +219,7 @@ def test_several_files(tmp_path):
     prov = pf.provenance()
     assert prov["path"] == [str(a.resolve()), str(b.resolve())] and len(prov["files"]) == 2
     assert open_patches(a).provenance()["path"] == str(a.resolve())  # one file: as before
-    assert len(load_val(pf)) == 2
+    assert len(validation_items(read_val(pf))) == 2
     order = sum((ids(x) for x, _ in MemoryLoader(pf, 16, 0).epoch(0)), [])
     assert sorted(order) == list(range(51))
     for workers in (0, 2):
@@ -259,7 +262,7 @@ def test_lr_input_file(tmp_path):
         assert x.shape == (16, 3, 6, 6) and y.shape == (16, 3, 12, 12), mode
     x, y = list(MemoryLoader(pf, 8, 1, rank=2, world=3).epoch(0))[-1]  # an empty share keeps the shapes
     assert x.shape == (0, 3, 6, 6) and y.shape == (0, 3, 12, 12)
-    items = load_val(pf)
+    items = validation_items(read_val(pf))
     assert len(items) == 2 and items[0]["lr"].shape == (1, 3, 10, 10) and items[0]["gt_y"].shape == (20, 20)
     old = open_patches(write_patches(tmp_path / "old.h5", n=20, patch=9))  # no input attribute: upscaled
     assert (old.input, old.lr_size, old.attrs["input"]) == ("upscaled", 9, "upscaled") and "model" not in old.attrs

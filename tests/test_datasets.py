@@ -178,7 +178,7 @@ def test_real_tampered_copy(data_root, tmp_path):
 
 
 def test_real_cli_module(data_root):
-    r = subprocess.run([sys.executable, "-m", "srcnn.datasets", "verify", "Set5", "Set14",
+    r = subprocess.run([sys.executable, "-m", "srcnn.cli.datasets", "verify", "Set5", "Set14",
                         "--data-root", str(data_root)], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout == "Set5: 5 files OK\nSet14: 14 files OK\n"

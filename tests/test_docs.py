@@ -6,7 +6,7 @@ Commands are taken from fenced code blocks (every line; ```python blocks skipped
 spans that start with ``python`` or ``torchrun`` (after ``VAR=value`` and ``nice -n N``). A line is
 split with shlex (``#`` comments, redirections and ``...`` dropped, backslash continuations joined) into
 simple commands at ``|``, ``&&``, ``||``, ``;`` and ``&``; each that runs one of the four scripts with
-``python``, ``python -m srcnn.datasets``, ``torchrun ... train.py``, a ``srcnn-*`` console script or
+``python``, ``python -m srcnn.cli.datasets``, ``torchrun ... train.py``, a ``srcnn-*`` console script or
 ``python benchmarks/NAME.py`` is parsed: the scripts and the datasets CLI with their ``build_parser()``
 (train.py's default sub-command inserted as its ``main`` does), a benchmark by running its ``main()``
 up to its ``parse_args`` call.
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "benchmarks" / "README.md"]
 SCRIPTS = {"prepare_data.py": "prepare", "train.py": "train", "evaluate.py": "evaluate",
            "super_resolve.py": "super_resolve", "srcnn-prepare": "prepare", "srcnn-train": "train",
-           "srcnn-evaluate": "evaluate", "srcnn-super-resolve": "super_resolve"}
+           "srcnn-evaluate": "evaluate", "srcnn-super-resolve": "super_resolve", "srcnn-datasets": "datasets"}
 FENCE = re.compile(r"^ {0,3}```([^\n`]*)\n(.*?)^ {0,3}```", re.S | re.M)
 INLINE = re.compile(r"(?<!`)`((?:[A-Z_]+=\S+ |nice (?:-n )?-?\d+ )*(?:python3?|torchrun) [^`]+?)`(?!`)")
 SEPARATORS = {"|", "||", "&&", ";", "&"}
@@ -104,7 +104,7 @@ def _cli(words: list[str]):
     if not rest:
         return None
     if rest[0] == "-m":
-        return ("datasets", rest[2:]) if rest[1:2] == ["srcnn.datasets"] else None
+        return ("datasets", rest[2:]) if rest[1:2] == ["srcnn.cli.datasets"] else None
     if rest[0] in SCRIPTS and not rest[0].startswith("srcnn-"):
         return SCRIPTS[rest[0]], rest[1:]
     m = re.fullmatch(r"(?:\./)?benchmarks/(\w+)\.py", rest[0])
@@ -117,7 +117,7 @@ def commands(text: str) -> list[tuple[int, str, list[str], str]]:
     """(line, cli, argv, source text) of every CLI command shown in a markdown text."""
     found = []
     for line_no, line in _code_lines(text):
-        if not re.search(r"\.py\b|srcnn\.datasets|srcnn-", line):
+        if not re.search(r"\.py\b|srcnn\.cli\.datasets|srcnn-", line):
             continue
         tokens = _tokens(line)
         if tokens is None:
@@ -145,8 +145,8 @@ class _Parsed(Exception):
 
 
 def _parser_factory(name: str):
-    """build_parser of a CLI module; the datasets CLI may live in srcnn.cli.datasets or srcnn.datasets."""
-    modules = {"datasets": ("srcnn.cli.datasets", "srcnn.datasets")}.get(name, (f"srcnn.cli.{name}",))
+    """build_parser of a CLI module (srcnn.cli.NAME)."""
+    modules = (f"srcnn.cli.{name}",)
     for mod in modules:
         try:
             m = importlib.import_module(mod)
@@ -227,7 +227,7 @@ def test_extraction():
         "SRCNN_DATA=d OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_large.py --images 2 > log.txt",
         "pip install -e . && python super_resolve.py --sample -o s/ | tee out",
         "torchrun --standalone --nproc_per_node=2 train.py resume c/checkpoint.last --cuda",
-        "python -m srcnn.datasets verify Set5   # ok",
+        "python -m srcnn.cli.datasets verify Set5   # ok",
         "python -m pytest -q; python -X importtime -c 'import srcnn'",
         "model  PyTorch MP/s (train.py's output)",
         "```",

@@ -615,10 +615,9 @@ def test_init_from_a_bundled_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "srcnn_x3").mkdir()  # a run folder named like the weights does not hide them
     write_patches(tmp_path / "train.h5", n=16, patch=33, label=21, chunk=8, scales=(3,), val_images=1, val_size=20)
-    from srcnn.checkpoint import load_model
-    from srcnn.inference import WEIGHTS_DIR
+    from srcnn.weightfiles import WEIGHTS_DIR, load_file
     tr = trainer(make_cfg(tmp_path, filters="9-5-5", n1=64, n2=32, init_from="srcnn_x3", num_epoch=1))
-    ref, _ = load_model(WEIGHTS_DIR / "srcnn_x3.pt")
+    ref, _ = load_file(WEIGHTS_DIR / "srcnn_x3.pt")
     assert all(torch.equal(a, b) for a, b in zip(tr.model.state_dict().values(), ref.state_dict().values()))
 
 
@@ -640,7 +639,7 @@ def test_augment_and_ema_resume_bit_identical(tmp_path, data):
 
 
 def test_ema_is_validated_and_exported(tmp_path, data):
-    from srcnn.checkpoint import load_model
+    from srcnn.weightfiles import load_file
     from srcnn.cli.train import main as train_main
     from srcnn.optim import ema_update
     tr = trainer(make_cfg(tmp_path, num_epoch=2, ema=0.9))
@@ -655,7 +654,7 @@ def test_ema_is_validated_and_exported(tmp_path, data):
     assert train_main(["export", str(tmp_path / "ck/checkpoint.last"), str(tmp_path / "w.pt")]) == 0
     w = load_checkpoint(tmp_path / "w.pt")
     assert_same(w["state_dict"], ema) and "ema_state_dict" not in w and w["exported_from"]["weights"] == "ema"
-    model, meta = load_model(tmp_path / "ck/checkpoint.last")  # evaluate.py on the checkpoint: EMA too
+    model, meta = load_file(tmp_path / "ck/checkpoint.last")  # evaluate.py on the checkpoint: EMA too
     assert torch.equal(model.conv1.weight, ema["conv1.weight"]) and "ema_state_dict" not in meta
     # the update rule: d = min(decay, (1 + step) / (10 + step))
     e, m = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from srcnn import inference
+from srcnn import weightfiles
 from srcnn.cli.evaluate import main
 from srcnn.images import read_image, write_image
 from srhelpers import save_model, save_tiny_checkpoint, write_official_mat
@@ -42,7 +42,7 @@ def weights(tmp_path, monkeypatch):
     save_model(d / "fsrcnn-s_x3.pt", "fsrcnn-s", 3)
     save_model(d / "espcn_x2.pt", "espcn", 2, n1=8, n2=4)
     save_model(d / "vdsr_x2-3-4.pt", "vdsr", [2, 3, 4], depth=3, features=4)
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", d)
+    monkeypatch.setattr(weightfiles, "WEIGHTS_DIR", d)
     return d
 
 
@@ -95,14 +95,14 @@ def test_sets_repeated_and_comma_separated_scales_listed(root, ckpt, tmp_path, c
 def test_default_is_bundled_weights_scale_3_on_set5(root, tmp_path, capsys, monkeypatch, make_image):
     (root / "Set5").mkdir()
     write_image(root / "Set5" / "bird.png", make_image(33, 33, 3))
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "w")
+    monkeypatch.setattr(weightfiles, "WEIGHTS_DIR", tmp_path / "w")
     save_tiny_checkpoint(tmp_path / "w" / "srcnn_x3.pt", scale=3)
     monkeypatch.setenv("SRCNN_DATA", str(root))
     rc, out, err = run(["--json", tmp_path / "r.json"], capsys)
     assert rc == 0, err
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
     assert rows[1]["checkpoint"].endswith("srcnn_x3.pt") and rows[1]["scale"] == 3 and rows[1]["set"] == "Set5"
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "none")
+    monkeypatch.setattr(weightfiles, "WEIGHTS_DIR", tmp_path / "none")
     rc, _, err = run(["--set", "Set5"], capsys)
     assert rc == 2 and err.startswith("error: no bundled weights for x3") and err.count("\n") == 1
 
@@ -189,7 +189,7 @@ def test_model_all(root, weights, tmp_path, capsys, monkeypatch):
     assert "note: no bundled srcnn weights for x4" in out and "note: no bundled fsrcnn-s weights for x2" in out
     bic = [r for r in rows if r["method"] == "bicubic" and r["set"] == "SetA"]
     assert len(bic) == 3 and bic[0]["psnr"] != bic[1]["psnr"]
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "no-weights")
+    monkeypatch.setattr(weightfiles, "WEIGHTS_DIR", tmp_path / "no-weights")
     rc, _, err = run(["--set", "SetB", "--model", "all", "--data-root", root], capsys)
     assert rc == 2 and "--model all: there are no bundled weights" in err
 

@@ -1,15 +1,16 @@
 """srcnn.export and 'train.py export': ONNX and TorchScript files that compute what PyTorch computes, in
-onnxruntime and in OpenCV's dnn module, with their metadata; failures leave no file behind."""
+onnxruntime and in OpenCV's dnn module, with their metadata, and run again through srcnn.weightfiles;
+failures leave no file behind."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from srcnn import export, inference
-from srcnn.checkpoint import load_model
+from srcnn import export
 from srcnn.cli.train import main as train_cli
 from srcnn.errors import SRCNNError
+from srcnn.weightfiles import bundled_file, load_file, read_metadata
 from srhelpers import save_model
 
 onnx = pytest.importorskip("onnx")
@@ -42,7 +43,7 @@ def exported(tmp_path_factory):
         export.export_file(ck, d / f"{arch}.onnx")
         if arch in TS_ARCHS:
             export.export_file(ck, d / f"{arch}.ts")
-        out[arch] = (load_model(ck)[0], d / f"{arch}.onnx", d / f"{arch}.ts", ck)
+        out[arch] = (load_file(ck)[0], d / f"{arch}.onnx", d / f"{arch}.ts", ck)
     return out
 
 
@@ -86,7 +87,7 @@ def test_opencv_dnn_equals_pytorch(exported, arch):
 @pytest.mark.parametrize("arch", TS_ARCHS)
 def test_torchscript_equals_pytorch(exported, arch):
     model, _, ts, _ = exported[arch]
-    loaded, meta = export.load_exported(ts, trust_code=True)
+    loaded, meta = load_file(ts, trust_code=True)
     assert loaded.upscale == model.upscale and loaded.shrink == model.shrink and meta["format"] == "torchscript"
     for x in _inputs(model, seed=2):
         with torch.inference_mode():
@@ -96,14 +97,14 @@ def test_torchscript_equals_pytorch(exported, arch):
 def test_metadata_says_what_to_feed(exported):
     for arch, (model, path, ts, _) in exported.items():
         props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-        assert props == export.read_metadata(path)
+        assert props == read_metadata(path)
         if arch in TS_ARCHS:
-            assert props == export.read_metadata(ts) | {"srcnn.opset": str(export.OPSET)}
+            assert props == read_metadata(ts) | {"srcnn.opset": str(export.OPSET)}
         assert props["srcnn.input"] == model.input_kind and props["srcnn.upscale"] == str(model.upscale)
         assert props["srcnn.channels"] == "1" and props["srcnn.color"].startswith("Y of MATLAB rgb2ycbcr")
         assert props["srcnn.shrink"] == str(model.shrink) and props["srcnn.opset"] == "17"
-    assert export.read_metadata(exported["vdsr"][1])["srcnn.scale"] == "2,3,4"
-    assert export.read_metadata(exported["fsrcnn"][1])["srcnn.input"] == "lr"
+    assert read_metadata(exported["vdsr"][1])["srcnn.scale"] == "2,3,4"
+    assert read_metadata(exported["fsrcnn"][1])["srcnn.input"] == "lr"
     assert onnx.load(str(exported["srcnn"][1])).opset_import[0].version == export.OPSET
 
 
@@ -113,10 +114,10 @@ def test_bundled_weights_on_a_natural_image(tmp_path, make_image):
     import srcnn
     img = make_image(45, 61, 3)
     for name in ("srcnn", "fsrcnn"):
-        ck = inference.bundled_checkpoint(3, name)
+        ck = bundled_file(name, 3)
         path = tmp_path / f"{name}.onnx"
         export.export_file(ck, path)
-        model = load_model(ck)[0]
+        model = load_file(ck)[0]
         lr = torch.from_numpy(img[:, :, 0].astype(np.float32) / 255)[None, None]
         x = lr if model.upscale > 1 else torch.from_numpy(
             srcnn.imresize(img[:, :, 0].astype(np.float64) / 255, 3).astype(np.float32))[None, None]
@@ -132,7 +133,7 @@ def test_real_image_set5(data_root, tmp_path):
     from srcnn.images import read_image
     img = read_image(sorted((data_root / "Set5").glob("*"))[0])[:120, :120]
     path = tmp_path / "espcn.onnx"
-    export.export_file(inference.bundled_checkpoint(3, "espcn"), path)
+    export.export_file(bundled_file("espcn", 3), path)
     import srcnn
     a, b = srcnn.load(path)(img).astype(int), srcnn.load("espcn", scale=3)(img).astype(int)
     assert np.abs(a - b).max() <= 1
@@ -158,7 +159,7 @@ def test_cli_export_prints_metadata(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "wrote m.onnx (onnx" in out and "srcnn.input     lr" in out and "srcnn.opset     17" in out
     assert train_cli(["export", "--format", "torchscript", str(ck), "m.jit"]) == 0
-    assert "(torchscript" in capsys.readouterr().out and export.read_metadata(Path("m.jit"))["srcnn.upscale"] == "3"
+    assert "(torchscript" in capsys.readouterr().out and read_metadata(Path("m.jit"))["srcnn.upscale"] == "3"
     assert train_cli(["export", "--opset", "13", str(ck), "m13.onnx"]) == 0
     assert onnx.load("m13.onnx").opset_import[0].version == 13
     assert train_cli(["export", str(ck), "w.pt"]) == 0 and "KiB): {'name': 'espcn'" in capsys.readouterr().out
@@ -192,16 +193,30 @@ def test_unexportable_model_is_one_error_and_no_file(tmp_path, capsys, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.ckpt", "m.onnx"]
 
 
+def test_pt_export_keeps_the_weights_and_names_its_source(tmp_path):
+    """The "pt" format (export_file / export_pt): a weights-only checkpoint that loads as the same network,
+    with exported_from naming its source; nothing of the training state."""
+    ck = save_model(tmp_path / "c.ckpt", "espcn", 3, n1=4, n2=4)
+    fmt, small = export.export_file(ck, tmp_path / "w.pt")
+    assert fmt == "pt" and small["exported_from"] == {"path": str(ck), "epoch": None, "weights": "raw"}
+    model, meta = load_file(tmp_path / "w.pt")
+    ref, _ = load_file(ck)
+    assert meta["exported_from"] == small["exported_from"] and meta["model"] == ref.config()
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ref.state_dict().values()))
+    with pytest.raises(SRCNNError, match="would overwrite the checkpoint"):
+        export.export_file(ck, ck, "pt")
+
+
 def test_bad_exported_files(tmp_path, exported):
     _, path, _, _ = exported["espcn"]
     bare = onnx.load(str(path))
     del bare.metadata_props[:]
     onnx.save(bare, str(tmp_path / "foreign.onnx"))
     with pytest.raises(SRCNNError, match="foreign.onnx: no srcnn metadata"):
-        export.load_exported(tmp_path / "foreign.onnx")
+        load_file(tmp_path / "foreign.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"not onnx at all")
     with pytest.raises(SRCNNError, match="junk.onnx: not a loadable ONNX model"):
-        export.load_exported(tmp_path / "junk.onnx")
+        load_file(tmp_path / "junk.onnx")
     with pytest.raises(SRCNNError, match="cannot tell the format from the suffix '.zip'"):
         export.format_for("m.zip")
     with pytest.raises(SRCNNError, match="would overwrite the checkpoint"):
@@ -226,17 +241,6 @@ def test_help_lists_formats(capsys):
     out = capsys.readouterr().out
     assert e.value.code == 0 and "--format {onnx,torchscript,pt}" in out and "--opset N" in out
     assert "metadata_props" in out and "opset 17" in out
-
-
-def test_folder_or_special_file_named_like_an_export_is_refused_by_kind(tmp_path):
-    from specialfiles import fifo, finishes
-    (tmp_path / "m.onnx").mkdir()
-    with pytest.raises(SRCNNError, match=r"m\.onnx: is a folder|m\.onnx: .*folder"):
-        export.load_exported(tmp_path / "m.onnx")
-    done, err = finishes(lambda: export.load_exported(fifo(tmp_path / "p.ts")))
-    assert done and isinstance(err, SRCNNError) and "FIFO" in str(err)
-    with pytest.raises(SRCNNError, match="no such exported model"):
-        export.load_exported(tmp_path / "missing.onnx")
 
 
 def test_torchscript_runs_only_when_trusted_and_named_ts(tmp_path, exported, make_image, capsys, monkeypatch):
@@ -325,7 +329,7 @@ def test_exported_metadata_is_range_checked(tmp_path, exported, changes, msg, ki
         with pytest.raises(SRCNNError, match=rf"bad\.{kind}: .*{msg}"):
             srcnn.load(bad, trust_code=True)
         with pytest.raises(SRCNNError, match=rf"bad\.{kind}: .*{msg}"):
-            export.read_metadata(bad)
+            read_metadata(bad)
     assert not calls
 
 
@@ -353,4 +357,4 @@ def test_exported_model_failures_are_one_line(tmp_path, exported, make_image, ca
 def test_checkpoint_channels_must_match_its_architecture(tmp_path):
     ck = save_model(tmp_path / "c.pt", "espcn", 3, n1=4, n2=4, channels=3)   # says "y"
     with pytest.raises(SRCNNError, match=r"c\.pt: damaged checkpoint: 'channels' is 'y' but the architecture has 3"):
-        load_model(ck)
+        load_file(ck)

@@ -9,9 +9,9 @@ from srcnn.color import rgb2ycbcr, ycbcr2rgb
 from srcnn.errors import SRCNNError
 from srcnn.imresize import imresize
 from srcnn.models import build_model
-from srcnn.inference import (BicubicUpscale, bundled_checkpoint, bundled_models, forward_array, load_for_scale,
-                             model_name, resolve_device, run_model, super_resolve, tile_size, tiled_forward)
+from srcnn.inference import BicubicUpscale, forward_array, run_model, super_resolve, tile_size, tiled_forward
 from srcnn.sample import sample_image, sample_lr
+from srcnn.weightfiles import load_weights
 from srhelpers import identity_model, save_tiny_checkpoint, tiny_model
 
 
@@ -345,97 +345,11 @@ def test_channel_mismatch():
         forward_array(tiny_model(channels=3), np.zeros((8, 8)))
 
 
-# ---------------------------------------------------------------- devices and weights
-
-def test_resolve_device(monkeypatch):
-    assert resolve_device("cpu").type == "cpu"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert resolve_device("auto").type == "cpu"
-    with pytest.raises(SRCNNError, match="no CUDA GPU"):
-        resolve_device("cuda")
-
-
-def test_bundled_weights_missing_says_how_to_train(tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(SRCNNError, match=r"srcnn_x3\.pt is missing\): train them with prepare_data\.py"):
-        load_for_scale(None, None, "cpu")
-
-
-def test_load_for_scale(tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path)
-    save_tiny_checkpoint(tmp_path / "srcnn_x2.pt", scale=2)
-    model, meta, scale = load_for_scale(None, 2, "cpu")
-    assert scale == 2 and meta["path"].endswith("srcnn_x2.pt") and not model.training
-    multi = save_tiny_checkpoint(tmp_path / "multi.pt", scale=[3, 4])
-    assert load_for_scale(multi, None, "cpu")[2] == 3
-    assert load_for_scale(multi, 4, "cpu")[2] == 4
-    with pytest.raises(SRCNNError, match="trained for scale"):
-        load_for_scale(multi, 2, "cpu")
-    assert inference.model_name(meta) == "srcnn-5-3-3"
-
-
 def test_model_trained_without_padding_runs_full_size(tmp_path, make_image):
     path = save_tiny_checkpoint(tmp_path / "c.pt", padding="none")
-    model, meta, _ = load_for_scale(path, 3, "cpu")
+    model = load_weights(path, 3).model
     img = make_image(9, 10, 3)
     assert super_resolve(img, model, 3).shape == (27, 30, 3)
-
-
-def test_bundled_file_names(tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path)
-    assert bundled_models() == []
-    for name in ("srcnn_x2.pt", "srcnn_x3.pt", "vdsr_x2-3-4.pt", "fsrcnn-s_x3.pt", "vdsr_x3.pt",
-                 "notes.txt", "srcnn_x3.pt.tmp", "Srcnn_x5.pt", "espcn_x.pt"):
-        (tmp_path / name).write_bytes(b"")
-    found = [(b.name, b.scales, b.path.name) for b in bundled_models()]
-    assert found == [("fsrcnn-s", (3,), "fsrcnn-s_x3.pt"), ("srcnn", (2,), "srcnn_x2.pt"),
-                     ("srcnn", (3,), "srcnn_x3.pt"), ("vdsr", (2, 3, 4), "vdsr_x2-3-4.pt"),
-                     ("vdsr", (3,), "vdsr_x3.pt")]
-    assert inference.bundled_names() == ["fsrcnn-s", "srcnn", "vdsr"]
-    assert bundled_checkpoint(3, "vdsr").name == "vdsr_x3.pt"        # the single-scale file wins
-    assert bundled_checkpoint(4, "vdsr").name == "vdsr_x2-3-4.pt"
-    assert bundled_checkpoint(2).name == "srcnn_x2.pt"
-    with pytest.raises(SRCNNError, match=r"no bundled vdsr weights for x5 \(bundled vdsr weights: x2-3-4, x3\)"):
-        bundled_checkpoint(5, "vdsr")
-    with pytest.raises(SRCNNError, match=r"^no bundled espcn weights \(none in .*\): train them with "
-                                         r"prepare_data\.py --model espcn .*\(docs/training\.md\), then pass "
-                                         r"--checkpoint FILE"):
-        bundled_checkpoint(3, "espcn")
-    (tmp_path / "fsrcnn-real_x3.pt").write_bytes(b"")  # a variant of an architecture: its own name, its arch's hint
-    assert inference.bundled_names() == ["fsrcnn-real", "fsrcnn-s", "srcnn", "vdsr"]
-    assert inference.architecture("fsrcnn-real") == "fsrcnn" and inference.architecture("fsrcnn-s") == "fsrcnn-s"
-    assert "fsrcnn-real" in inference.weights_names()
-    with pytest.raises(SRCNNError, match=r"train them with prepare_data\.py --model fsrcnn --degradation real "
-                                         r"and train\.py --model fsrcnn "):
-        bundled_checkpoint(2, "fsrcnn-real")
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "absent")
-    assert bundled_models() == []
-
-
-def test_load_for_scale_by_model_name(tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path)
-    save_tiny_checkpoint(tmp_path / "srcnn_x3.pt", scale=3, seed=1)
-    save_tiny_checkpoint(tmp_path / "other_x2-3-4.pt", scale=[2, 3, 4], seed=2)
-    _, meta, scale = load_for_scale(None, None, "cpu", model="other")
-    assert scale == 3 and meta["path"].endswith("other_x2-3-4.pt")
-    assert load_for_scale(None, 4, "cpu", model="other")[1]["path"].endswith("other_x2-3-4.pt")
-    assert load_for_scale(None, None, "cpu")[1]["path"].endswith("srcnn_x3.pt")
-    with pytest.raises(SRCNNError, match="no bundled other weights for x5"):
-        load_for_scale(None, 5, "cpu", model="other")
-
-
-@pytest.mark.parametrize("meta, label", [
-    ({"model": {"name": "srcnn", "f1": 9, "f2": 5, "f3": 5, "channels": 1}}, "srcnn-9-5-5"),
-    ({"model": {"name": "srcnn", "f1": 9, "f2": 1, "f3": 5, "channels": 3}}, "srcnn-9-1-5-rgb"),
-    ({"model": {"f1": 9, "f2": 5, "f3": 5}}, "srcnn-9-5-5"),   # an old config without a name
-    ({"format": "matlab-srcnn", "name": "SRCNN 9-5-5 (authors)",
-      "model": {"name": "srcnn", "f1": 9, "f2": 5, "f3": 5, "channels": 1}}, "srcnn-9-5-5 (authors)"),
-    ({"model": {"name": "fsrcnn", "scale": 3, "channels": 1}}, "fsrcnn"),
-    ({"model": {"name": "espcn", "scale": 2, "channels": 3}}, "espcn-rgb"),
-    ({"model": {"name": "srcnn-res", "channels": 1}}, "srcnn-res"),
-    ({}, "srcnn")])
-def test_model_name(meta, label):
-    assert model_name(meta) == label
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")

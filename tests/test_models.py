@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srcnn.errors import SRCNNError
 from srcnn.models import (SRCNN, FSRCNN, ChannelAttention, Deconv, SRCNNVariant, build_model, count_parameters,
-                          data_defaults, input_kind, macs_per_pixel, model_names)
+                          check_upscale, data_defaults, input_kind, input_kind_of, macs_per_pixel, model_names)
 
 LR_MODELS = {"fsrcnn", "fsrcnn-s", "espcn", "srcnn-subpixel", "srcnn-deconv"}
 NAMES = model_names()
@@ -40,6 +41,7 @@ def test_shapes_and_contract(name):
         assert m.name == name and m.channels == channels
         u = scale if name in LR_MODELS else 1
         assert m.upscale == u and m.input_kind == ("lr" if u > 1 else "upscaled") == input_kind(name)
+        assert input_kind_of(m) == m.input_kind
         for h, w in ((9, 9), (11, 6)):
             with torch.no_grad():
                 y = m(torch.rand(1, channels, h, w))
@@ -331,3 +333,15 @@ def test_fsrcnn_trains_through_the_subpixel_form():
     x = torch.rand(2, 1, 9, 8)
     with torch.no_grad():
         torch.testing.assert_close(m.train()(x), m.eval()(x), rtol=1e-5, atol=1e-6)
+
+
+def test_input_kind_of_and_check_upscale_take_any_model():
+    """The one rule of the input kind (upscale 1: the bicubic-upscaled image; s > 1: the LR image), for any
+    module with an ``upscale`` (an exported file's wrapper) or none (1); an LR-input model serves one scale."""
+    class LR(nn.Module):
+        upscale = 3
+    assert (input_kind_of(nn.Identity()), input_kind_of(LR())) == ("upscaled", "lr")
+    check_upscale(nn.Identity(), 4)
+    check_upscale(LR(), 3)
+    with pytest.raises(SRCNNError, match=r"^m\.pt: the model upscales by 3 .* cannot super-resolve x2$"):
+        check_upscale(LR(), 2, where="m.pt: ")

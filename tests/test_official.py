@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from srcnn.checkpoint import load_model
 from srcnn.errors import SRCNNError
 from srcnn.evaluation import evaluate_set
 from srcnn.official import load_official
 from srcnn.protocol import degrade, hr_y, score
+from srcnn.weightfiles import load_file
 from srhelpers import write_official_mat
 
 pytest.importorskip("scipy")
@@ -71,10 +71,10 @@ def test_scale_from_name_only(tmp_path):
     assert load_official(tmp_path / "X4.mat")[1]["scale"] == 4
 
 
-def test_load_model_dispatches_mat_files(tmp_path):
+def test_load_file_dispatches_mat_files(tmp_path):
     path = tmp_path / "x3.mat"
     arrays = write_official_mat(path)
-    model, meta = load_model(path)
+    model, meta = load_file(path)
     x = np.random.default_rng(2).random((12, 12))
     np.testing.assert_allclose(run(model, x), authors_srcnn(arrays, x), atol=2e-5)
     assert meta["scale"] == 3

@@ -604,10 +604,11 @@ def test_lr_input_patches_are_the_downscaled_region(tmp_path, make_image):
                 np.testing.assert_array_equal(hr[k, 0] / 255.0, y[yy:yy + 33, xx:xx + 33])
                 k += 1
     assert k == len(lr)
-    from srcnn.data import load_val, open_patches  # and the training reader takes it
+    from srcnn.data import open_patches, read_val  # and the training reader takes it
+    from srcnn.evaluation import validation_items
     pf = open_patches(out)
     assert (pf.input, pf.lr_size, pf.patch_size, pf.count) == ("lr", 11, 33, k)
-    assert load_val(pf)[0]["lr"].shape == (1, 1, *val_shape[:2])
+    assert validation_items(read_val(pf))[0]["lr"].shape == (1, 1, *val_shape[:2])
 
 
 def test_lr_input_override_rgb_and_augment(tmp_path, make_image):

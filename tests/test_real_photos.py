@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from srcnn import inference
+from srcnn import weightfiles
 from srcnn.datasets import resolve_set
 from srcnn.degradation import RealDegradation
 from srcnn.evaluation import evaluate_set
@@ -35,7 +35,7 @@ def test_the_results_cover_every_bundled_real_model(results):
     for key, cell in results["clean"].items():
         for name in real:
             scale = int(key.split("x")[1])
-            if any(scale in b.scales for b in inference.bundled_models() if b.name == name):
+            if any(scale in b.scales for b in weightfiles.bundled_models() if b.name == name):
                 assert name in cell
     assert results["degradation"] == RealDegradation().params()
 
@@ -44,7 +44,7 @@ def test_the_results_cover_every_bundled_real_model(results):
 def test_a_degraded_figure_is_that_of_the_shipped_weights(results, data_root):
     """Set14 x3 of the first -real model, re-scored from the bundled file: the results file is current."""
     name = real_photos.real_names()[0]
-    model = inference.load_for_scale(None, 3, inference.resolve_device("cpu"), model=name)[0]
+    model = weightfiles.load_weights(name, 3).model
     rows = evaluate_set(resolve_set("Set14", data_root), 3, model, degradation=RealDegradation())
     assert rows[0]["psnr"] == pytest.approx(results["degraded"]["Set14 x3"]["bicubic"][0], abs=1e-3)
     assert rows[1]["psnr"] == pytest.approx(results["degraded"]["Set14 x3"][name][0], abs=1e-3)
@@ -60,7 +60,7 @@ def test_only_updates_an_existing_file(tmp_path, capsys):
 def test_list_models_figures_of_the_real_models_are_the_results_files(results):
     from srcnn import api
     for name in real_photos.real_names():
-        for b in inference.bundled_models():
+        for b in weightfiles.bundled_models():
             if b.name == name:
                 for s in b.scales:
                     assert api.SET5_PSNR[(name, s)] == round(results["clean"][f"Set5 x{s}"][name][0], 2)

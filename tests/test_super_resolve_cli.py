@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from srcnn import images, inference
+from srcnn import images, inference, weightfiles
 from srcnn.cli.super_resolve import main
 from srcnn.images import read_image, write_image
 from srhelpers import jpeg_with_exif, save_model, save_tiny_checkpoint, write_official_mat
@@ -29,7 +29,7 @@ def bundled(tmp_path, monkeypatch):
     d = tmp_path / "weights"
     save_tiny_checkpoint(d / "srcnn_x3.pt", scale=3, seed=1)
     save_tiny_checkpoint(d / "srcnn_x2.pt", scale=2, seed=2)
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", d)
+    monkeypatch.setattr(weightfiles, "WEIGHTS_DIR", d)
     return d
 
 
@@ -98,7 +98,7 @@ def test_self_ensemble(tmp_path, ckpt, make_image, capsys):
 
 
 def test_missing_bundled_weights(tmp_path, monkeypatch, make_image, capsys):
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "none")
+    monkeypatch.setattr(weightfiles, "WEIGHTS_DIR", tmp_path / "none")
     write_image(tmp_path / "a.png", make_image(8, 8, 3))
     rc, out, err = run([tmp_path / "a.png"], capsys)
     assert rc == 2 and err.startswith("error: no bundled weights for x3") and "train" in err

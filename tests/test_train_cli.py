@@ -317,14 +317,14 @@ def test_inspect_authors_mat(data_root, capsys):
 
 
 def test_export_writes_small_weights_that_load_and_inspect(workdir, capsys):
-    from srcnn.checkpoint import load_model
+    from srcnn.weightfiles import load_file
     assert run(capsys, "train", "--num-epoch=1", *TINY)[0] == 0
     code, out, err = run(capsys, "export", "checkpoints/checkpoint.last", "w.pt")
     assert code == 0, err and out.startswith("wrote w.pt")
     full, small = load_checkpoint(workdir / "checkpoints" / "checkpoint.last"), load_checkpoint(workdir / "w.pt")
     assert "optimizer" not in small and "rng" not in small and small["recipe"] == full["recipe"]
     assert (workdir / "w.pt").stat().st_size < (workdir / "checkpoints" / "checkpoint.last").stat().st_size
-    model, meta = load_model(workdir / "w.pt")
+    model, meta = load_file(workdir / "w.pt")
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), full["ema_state_dict"].values()))
     code, out, err = run(capsys, "inspect", "w.pt")
     assert code == 0 and "exported from checkpoints/checkpoint.last (epoch 1)" in out and "recipe" in out

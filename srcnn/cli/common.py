@@ -13,7 +13,7 @@ import sys
 from contextlib import contextmanager
 from typing import Callable
 
-from ..errors import SRCNNError, check_number
+from ..errors import SRCNNError, check_number, check_scale, one_line
 
 
 class Terminated(KeyboardInterrupt):
@@ -65,25 +65,26 @@ def _sigterm_raises():
 
 
 def os_error(e: OSError) -> SRCNNError:
-    """An OSError as one line: "FILE: REASON" (both files of a failed rename), control characters
-    escaped (srcnn.errors.SRCNNError)."""
+    """An OSError as one line: "FILE: REASON" (both files of a failed rename; the reason:
+    srcnn.errors.one_line), control characters escaped (srcnn.errors.SRCNNError)."""
     names = [str(n) for n in (e.filename, e.filename2) if n is not None]
-    reason = e.strerror or str(e) or type(e).__name__
+    reason = one_line(e)
     return SRCNNError(f"{' -> '.join(names)}: {reason}" if names else reason)
 
 
-def scale_list(minimum: int | None = None):
+def scale_list(check: bool = True):
     """An argparse ``type``: "3" or "2,3,4" -> (2, 3, 4). Every comma-separated item must be an integer
-    (an empty item is refused); with ``minimum``, each must be >= it (evaluate.py: 2). prepare_data.py
-    passes none: its PrepareConfig checks the range (2..255) and repeats, as one error line."""
+    (an empty item is refused) and, with ``check``, a scale (srcnn.errors.check_scale: 2..255).
+    prepare_data.py passes check=False: its PrepareConfig checks the range and repeats, as one error line."""
     def parse(text):
         try:
             scales = tuple(int(s) for s in text.split(","))
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected integers like 3 or 2,3,4, got {text!r}") from None
-        if minimum is not None and min(scales) < minimum:
-            raise argparse.ArgumentTypeError(f"scales are integers >= {minimum}, got {text!r}")
-        return scales
+        try:
+            return tuple(check_scale(s) for s in scales) if check else scales
+        except SRCNNError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     return parse
 
 
@@ -145,7 +146,7 @@ def check_workers(n: int, default: int = 1, option: str = "--workers") -> None:
 def add_weights_options(p: argparse.ArgumentParser, every: bool = False) -> None:
     """--checkpoint FILE | --model NAME (mutually exclusive): which weights evaluate.py / super_resolve.py
     run; with ``every``, --model also takes 'all'."""
-    from ..inference import bundled_names
+    from ..weightfiles import bundled_names
     which = p.add_mutually_exclusive_group()
     which.add_argument("--checkpoint", metavar="FILE", type=nonempty,
                        help="a train.py checkpoint (checkpoint.N), exported weights (.pt), an exported .onnx "

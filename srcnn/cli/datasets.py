@@ -1,8 +1,9 @@
-"""python -m srcnn.datasets: list the known image sets under the datasets root, or verify them against
-the checksums shipped in datasets/ (srcnn.datasets holds the root, the set lookup and the checks).
+"""srcnn-datasets (python -m srcnn.cli.datasets): list the known image sets under the datasets root, or
+verify them against the checksums shipped in datasets/ (srcnn.datasets holds the root, the set lookup and
+the checks).
 
-    python -m srcnn.datasets list   [--data-root DIR]
-    python -m srcnn.datasets verify Set5 Set14 [--data-root DIR]
+    python -m srcnn.cli.datasets list   [--data-root DIR]
+    python -m srcnn.cli.datasets verify Set5 Set14 [--data-root DIR]
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-root", metavar="DIR",
                         help="datasets root (default: $SRCNN_DATA, else ./datasets)")
-    parser = argparse.ArgumentParser(prog="python -m srcnn.datasets",
+    parser = argparse.ArgumentParser(prog="python -m srcnn.cli.datasets",
                                      description=datasets.__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", parents=[common], help="show the known sets and whether they are present")

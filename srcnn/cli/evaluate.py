@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from .. import __version__
+from ..api import SuperResolver, load
 from ..datasets import data_root, resolve_set, sha256_file
 from ..errors import SRCNNError
 from ..files import atomic_text
@@ -16,10 +17,8 @@ from .common import (add_degradation_options, add_weights_options, degradation, 
                      scale_list)
 from ..evaluation import evaluate_set, protocol
 from ..images import MAX_PIXELS, list_images
-from ..inference import (DEFAULT_SCALE, bundled_models, bundled_names, check_weights_name, load_for_scale,
-                         model_name, numeric_path, resolve_device)
-from ..models import model_names
 from ..precision import INFERENCE_PRECISIONS
+from ..weightfiles import DEFAULT_SCALE, bundled_models, bundled_names, check_weights_name, resolve_device
 
 PROTOCOL_HELP = """\
 protocol (the SRCNN paper's; every published SR table uses it; in full: docs/protocol.md):
@@ -56,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="NAME|DIR", type=nonempty_list,
                    help="set name under the datasets root (Set5, Set14, B100, Urban100, ...) or a folder "
                         "of HR images; repeat or comma-separate for several (default: Set5)")
-    p.add_argument("--scale", nargs="+", type=scale_list(2), metavar="S",
+    p.add_argument("--scale", nargs="+", type=scale_list(), metavar="S",
                    help="upscaling factor(s), e.g. 3 or 2 3 4 or 2,3,4 (default: the checkpoint's "
                         "scale, 3 for the bundled weights)")
     add_weights_options(p, every=True)
@@ -130,15 +129,15 @@ class Table:
         print(line, flush=True)
 
 
-def load_models(args, names: list[str], scale: int | None, device) -> list[tuple]:
-    """[(model, meta, scale, checkpoint path, label)] to evaluate at ``scale`` (None: the checkpoint's own):
-    --checkpoint, or the bundled weights of each name of --model (label: the bundled name when it is not
-    an architecture's, e.g. fsrcnn-real; else srcnn.inference.model_name).
+def load_models(args, names: list[str], scale: int | None, device) -> list[tuple[SuperResolver, str]]:
+    """[(model loaded by srcnn.load, as super_resolve.py loads it, with --precision; its file)] to evaluate
+    at ``scale`` (None: the checkpoint's own): --checkpoint, or the bundled weights of each name of --model
+    (each labelled as srcnn.weightfiles.load_weights says: fsrcnn-real, srcnn-9-5-5, ...).
 
     --model all: every bundled model with weights for the scale (the others skipped with a note)."""
     if args.checkpoint is not None:
-        model, meta, scale = load_for_scale(args.checkpoint, scale, device, trust_code=args.trust_code)
-        return [(model, meta, scale, str(args.checkpoint), model_name(meta))]
+        sr = load(Path(args.checkpoint), scale, str(device), precision=args.precision, trust_code=args.trust_code)
+        return [(sr, str(args.checkpoint))]
     every = names == ["all"]
     scale = DEFAULT_SCALE if scale is None and every else scale
     loaded = []
@@ -146,9 +145,8 @@ def load_models(args, names: list[str], scale: int | None, device) -> list[tuple
         if every and not any(scale in b.scales for b in bundled_models() if b.name == name):
             print(f"note: no bundled {name} weights for x{scale}; {name} skipped at x{scale}")
             continue
-        model, meta, s = load_for_scale(None, scale, device, model=name)
-        label = model_name(meta) if name in model_names() else name
-        loaded.append((model, meta, s, meta.get("path"), label))
+        sr = load(name, scale, str(device), precision=args.precision)
+        loaded.append((sr, sr.meta.get("path")))
     return loaded
 
 
@@ -180,8 +178,7 @@ def evaluate(args: argparse.Namespace, argv: list[str]) -> int:
     scales = list(dict.fromkeys(s for group in args.scale for s in group)) if args.scale else [None]
     wanted = model_args(args.model)
     real = degradation(args)
-    if real is not None and args.rgb:
-        raise SRCNNError("--rgb scores the paper's degradation only; drop --rgb for --degradation real")
+    prot = protocol(args.rgb, real)   # (refuses --rgb with --degradation real)
     device = resolve_device(args.device)
     root = data_root(args.data_root)
     folders = [resolve_set(s, root) for s in sets]
@@ -200,28 +197,27 @@ def evaluate(args: argparse.Namespace, argv: list[str]) -> int:
         for folder in folders:
             set_name = folder.name
             names = [p.stem for p in list_images(folder, recursive=False)]
-            for i, (model, meta, scale, ckpt, method) in enumerate(models):
+            for i, (sr, ckpt) in enumerate(models):
                 if ckpt not in digests and Path(ckpt).is_file():
                     digests[ckpt] = sha256_file(Path(ckpt))
-                path = numeric_path(model, args.precision)
-                numeric = "" if args.precision == "fp32" else f"   numeric: {path.name}"
-                table = Table(f"{set_name} x{scale}   model: {method} ({ckpt}){numeric}   scores: {mode}",
+                numeric = "" if args.precision == "fp32" else f"   numeric: {sr.path.name}"
+                table = Table(f"{set_name} x{sr.scale}   model: {sr.name} ({ckpt}){numeric}   scores: {mode}",
                               max(map(len, names), default=8), args.self_ensemble)
                 set_rows = evaluate_set(
-                    folder, scale, model, set_name=set_name, method=method, checkpoint=ckpt,
+                    folder, sr.scale, sr.model, set_name=set_name, method=sr.name, checkpoint=ckpt,
                     sha256=digests.get(ckpt), rgb=args.rgb, self_ensemble=args.self_ensemble,
-                    save_dir=args.save_images, compare_dir=args.compare, precision=path, max_pixels=args.max_pixels,
-                    degradation=real,
+                    save_dir=args.save_images, compare_dir=args.compare, precision=sr.path,
+                    max_pixels=args.max_pixels, degradation=real,
                     progress=lambda name, r: table.row(name, r["bicubic"], r["model"], r.get("ensemble")))
                 print(table.rule)
                 means = [(r["psnr"], r["ssim"]) for r in set_rows]
                 table.row(f"mean ({set_rows[0]['count']})", *means)
                 for r in set_rows:
-                    r["model"] = meta.get("model") if r["method"] != "bicubic" else None
+                    r["model"] = sr.meta.get("model") if r["method"] != "bicubic" else None
                 rows += set_rows if i == 0 else set_rows[1:]   # one bicubic row per set and scale
     if args.json:
         atomic_text(args.json, json.dumps({
-            "protocol": protocol(args.rgb, real), "rows": rows, "device": str(device), "precision": args.precision,
+            "protocol": prot, "rows": rows, "device": str(device), "precision": args.precision,
             "srcnn_version": __version__, "command": " ".join(["evaluate.py", *argv]),
             "seconds": round(time.time() - t0, 2)}, indent=2) + "\n", "results")
         print(f"\nwrote {args.json}")

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=names, default="srcnn", metavar="NAME",
                    help="the model the data is for: sets the input kind (upscaled or LR image) and the default "
                         "--patch-size/--stride; one of " + ", ".join(names) + " (default: srcnn)")
-    p.add_argument("--scale", type=scale_list(), default=(3,), metavar="S[,S...]",
+    p.add_argument("--scale", type=scale_list(check=False), default=(3,), metavar="S[,S...]",
                    help="upscaling factor(s); several (e.g. 2,3,4) make a multi-scale set (not for LR-input "
                         "models) (default: 3)")
     p.add_argument("--patch-size", type=int, default=None, metavar="P",

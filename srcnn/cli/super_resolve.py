@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SRCNNError
+from ..errors import SRCNNError, check_scale, one_line
 from ..files import InputFiles, remove_stale_temporaries
 from .common import add_weights_options, nonempty, run
 from ..images import IMAGE_EXTS, READ_EXTS, list_images, read_image, write_image
-from ..inference import AUTO_TILE, check_tile, check_weights_name
+from ..inference import AUTO_TILE, check_tile
+from ..weightfiles import check_weights_name
 from ..precision import INFERENCE_PRECISIONS
 from ..video import DEFAULT_CRF, DEFAULT_PRESET, MUXERS, is_video, list_videos, output_suffix
 
@@ -164,7 +165,7 @@ def plan(inputs: list[str], output: str | None, scale: int, suffix: str | None =
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise SRCNNError(f"{out_dir}: cannot create the output folder ({e.strerror or e})") from None
+            raise SRCNNError(f"{out_dir}: cannot create the output folder ({one_line(e)})") from None
     taken, files = {}, InputFiles(sources)
     for src in sources:
         if single:
@@ -288,7 +289,7 @@ def run_sample(sr_model, output: str | None) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise SRCNNError(f"{out}: cannot create the output folder ({e.strerror or e})") from None
+        raise SRCNNError(f"{out}: cannot create the output folder ({one_line(e)})") from None
     scale, method = sr_model.scale, sr_model.name + ("+se" if sr_model.ensemble else "")
     hr = sample_image()
     try:
@@ -325,7 +326,7 @@ def out_of_memory(e: BaseException, img: np.ndarray, tile: int | None) -> str:
     the bicubic regions it reads) works one tile at a time, so a torch error or a small numpy array is
     the tile's; numpy's MemoryError names its array's shape, and one with at least the input's pixels
     is a whole-image array (the float copy, the colour planes, the output), which no tile shrinks."""
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    msg = one_line(e)
     shape = getattr(e, "shape", None)
     h, w = img.shape[:2]
     if isinstance(e, MemoryError) and shape is not None and tile != 0 and math.prod(shape[:2]) >= h * w:
@@ -356,8 +357,8 @@ def super_resolve_files(args: argparse.Namespace) -> int:
     bar = None
     try:
         check_tile(args.tile)
-        if args.scale is not None and args.scale < 2:
-            raise SRCNNError(f"--scale {args.scale}: must be an integer >= 2")
+        if args.scale is not None:
+            check_scale(args.scale, "--scale")
         if args.outscale is not None and not (0 < args.outscale <= 64):
             raise SRCNNError(f"--outscale {args.outscale:g}: must be a number in (0, 64]")
         if args.suffix is not None and (not args.suffix or any(c in args.suffix for c in "/\\")):

@@ -30,11 +30,11 @@ import torch
 from ..checkpoint import load_checkpoint
 from .. import distributed
 from ..config import CHOICES, DEFAULTS, SRCNN_OPTIONS, TrainConfig, srcnn_only, stored_hparams
-from ..data import expand_data, load_val, open_patches, same_data
+from ..data import expand_data, open_patches, read_val, same_data
 from ..distributed import SINGLE, Dist
 from ..engine import Trainer
 from ..errors import SRCNNError
-from ..evaluation import load_val_set
+from ..evaluation import load_val_set, validation_items
 from ..models import model_names
 from ..precision import NUMERIC_PATHS, NumericPath, choose, named_path
 from .common import check_workers, nonempty, number, run
@@ -282,7 +282,7 @@ def validation(cfg: TrainConfig, pf, input_kind: str, dist: Dist = SINGLE) -> tu
     if cfg.val_set:
         return (load_val_set(cfg.val_set, cfg.data_root, pf.scales, pf.channels, input_kind),
                 f"--val-set {cfg.val_set}")
-    return load_val(pf), f"{pf.name}:/val"
+    return validation_items(read_val(pf)), f"{pf.name}:/val"
 
 
 # ---------------------------------------------------------------------------------------------- command lines

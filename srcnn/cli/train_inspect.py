@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from ..checkpoint import TRAINING_STATE, build_from_checkpoint, load_checkpoint, load_model, save_checkpoint
-from ..engine import model_summary
+from ..checkpoint import build_from_checkpoint, load_checkpoint
 from ..errors import SRCNNError
-from ..models import count_parameters, macs_per_pixel
+from ..models import count_parameters, macs_per_pixel, model_summary
+from ..weightfiles import load_file
 
 
 def fmt_value(v) -> str:
@@ -36,7 +36,7 @@ def _describe(model, scale, state_dict=None) -> None:
 def cmd_inspect(ns) -> int:
     path = Path(ns.checkpoint)
     if path.suffix.lower() == ".mat":
-        model, meta = load_model(path)
+        model, meta = load_file(path)
         print(f"file          {path}  (the authors' MATLAB weights)")
         _describe(model, meta.get("scale"))
         print(f"scale         {meta.get('scale')}\nchannels      {meta.get('channels')}")
@@ -147,22 +147,12 @@ def cmd_export(ns) -> int:
     _check_output(src, dst, fmt, ns.format, ns.overwrite)
     if remove_stale_temporaries([dst]):
         print(f"removed the temporary file(s) of an interrupted earlier export to {dst}")
-    if fmt != "pt":
-        fmt, props = export_file(src, dst, fmt, opset=ns.opset or onnx_opset())
-        print(f"wrote {dst} ({fmt}, {dst.stat().st_size / 1024:.0f} KiB) from {src}")
-        for k, v in props.items():
-            print(f"  {k:<16}{v}")
+    fmt, stored = export_file(src, dst, fmt, opset=ns.opset or onnx_opset())
+    if fmt == "pt":   # the weights-only checkpoint
+        print(f"wrote {dst} ({dst.stat().st_size / 1024:.0f} KiB): {stored['model']}, scale {stored['scale']}, "
+              f"epoch {stored.get('epoch', '-')} of {src}")
         return 0
-    ck = load_checkpoint(src)
-    build_from_checkpoint(ck, src)  # refuse weights that do not fit their architecture
-    small = {k: v for k, v in ck.items() if k not in TRAINING_STATE or k == "state_dict"}
-    small.pop("partial", None)
-    ema = small.pop("ema_state_dict", None)
-    if ema is not None:  # a --ema run: the averaged weights are the validated ones
-        small["state_dict"] = ema
-    small["exported_from"] = {"path": str(src), "epoch": ck.get("epoch"),
-                              "weights": "ema" if ema is not None else "raw"}
-    save_checkpoint(small, dst)
-    print(f"wrote {dst} ({dst.stat().st_size / 1024:.0f} KiB): {ck['model']}, scale {ck['scale']}, "
-          f"epoch {ck.get('epoch', '-')} of {src}")
+    print(f"wrote {dst} ({fmt}, {dst.stat().st_size / 1024:.0f} KiB) from {src}")
+    for k, v in stored.items():
+        print(f"  {k:<16}{v}")
     return 0

@@ -12,10 +12,8 @@ import torch
 
 from ..checkpoint import build_from_checkpoint
 from ..config import TrainConfig
-from ..engine import model_summary
 from ..errors import SRCNNError
-from ..inference import check_upscale
-from ..models import SRModel, build_model
+from ..models import SRModel, build_model, check_upscale, model_summary
 from ..models import input_kind as model_input_kind
 
 DATA_KWARGS = ("channels", "scale")   # model kwargs that come from the data
@@ -178,16 +176,17 @@ def _prepare_for(pf, name: str) -> str:
 
 
 def weights_source(source: str):
-    """(model, meta) of an --init-from source: a path, else a bundled weights name."""
-    from ..checkpoint import load_model
-    from ..inference import WEIGHTS_DIR
-    path, bundled = Path(source), WEIGHTS_DIR / f"{source}.pt"
-    if not path.is_file() and "/" not in source and bundled.is_file():  # a name, even beside a folder of that name
-        path = bundled
+    """(model, meta) of an --init-from source: a path, else the name of a bundled weights file
+    ("fsrcnn_x3": srcnn.weightfiles.bundled_models)."""
+    from ..weightfiles import bundled_models, load_file
+    path = Path(source)
+    bundled = {b.path.stem: b.path for b in bundled_models()}
+    if not path.is_file() and "/" not in source and source in bundled:  # a name, even beside a folder of that name
+        path = bundled[source]
     elif not path.exists():
-        names = ", ".join(sorted(f.stem for f in WEIGHTS_DIR.glob("*.pt")))
-        raise SRCNNError(f"--init-from {source}: no such file, and not a bundled weights name ({names})")
-    return load_model(path)
+        raise SRCNNError(f"--init-from {source}: no such file, and not a bundled weights name "
+                         f"({', '.join(sorted(bundled))})")
+    return load_file(path)
 
 
 def lineage(meta: dict) -> dict:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..degradation import RealDegradation
-from ..errors import SRCNNError, check_number
+from ..errors import SRCNNError, check_number, check_scale
 from ..h5format import INPUTS
 from ..images import MAX_PIXELS
 
@@ -61,7 +61,11 @@ class PrepareConfig:
         """Raise SRCNNError for an impossible combination; returns self. With ``model`` (a registry
         name, prepare_data.py's --model) the patch must also be large enough for that network
         (``min_patch_size``); another name (a library caller's own network) is not checked."""
-        if not self.scales or any(not isinstance(s, (int, np.integer)) or not 2 <= s <= 255 for s in self.scales):
+        try:
+            scales_ok = bool(self.scales) and all(check_scale(s) for s in self.scales)
+        except SRCNNError:
+            scales_ok = False
+        if not scales_ok:
             raise SRCNNError(f"--scale must be integers in 2..255, got {list(self.scales)}")
         if len(set(self.scales)) != len(self.scales):
             raise SRCNNError(f"--scale lists a scale twice: {list(self.scales)}")
