@@ -349,6 +349,58 @@ def super_resolve_video(sr, src: Path, dst: Path, args: argparse.Namespace, say)
     sys.stdout.flush()
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """The options that need no model or input: SRCNNError for the first bad one."""
+    check_tile(args.tile)
+    if args.scale is not None:
+        check_scale(args.scale, "--scale")
+    if args.outscale is not None and not (0 < args.outscale <= 64):
+        raise SRCNNError(f"--outscale {args.outscale:g}: must be a number in (0, 64]")
+    if args.suffix is not None and (not args.suffix or any(c in args.suffix for c in "/\\")):
+        raise SRCNNError(f"--suffix {args.suffix!r}: must be non-empty text without a path separator")
+    if args.model is not None:
+        check_weights_name(args.model)
+    if args.sample and (args.outscale is not None or args.suffix or args.ext != "png" or args.overwrite
+                        or args.codec or args.crf is not None or args.preset):
+        raise SRCNNError("--sample writes its three fixed files; --outscale, --suffix, --ext, --overwrite "
+                         "and the video options are for input images and videos")
+
+
+def super_resolve_image(sr, src: Path, dst: Path, explicit: bool, inputs, args: argparse.Namespace, say,
+                        t0: float) -> None:
+    """One image input: read, super-resolve (then --outscale), write atomically, say what was written."""
+    img = drop_opaque_alpha(read_image(src))
+    dst = final_path(src, dst, img, args.ext, explicit, args.overwrite, inputs)
+    try:
+        out = sr(img)
+    except SRCNNError as e:
+        raise SRCNNError(f"{src}: {e}") from None
+    except (MemoryError, RuntimeError) as e:  # allocation failures (CPU or CUDA)
+        raise SRCNNError(f"{src}: {out_of_memory(e, img, args.tile)}") from None
+    h, w = img.shape[:2]
+    if args.outscale is not None:
+        out = resize_to(out, outscale_shape((h, w), args.outscale))
+    write_image(dst, out)
+    say(f"{src} -> {dst}  ({w}x{h} -> {out.shape[1]}x{out.shape[0]}, "
+        f"{'16' if out.dtype == np.uint16 else '8'}-bit, {time.time() - t0:.1f} s)")
+    sys.stdout.flush()
+
+
+def summary(done: int, failures: list[str], skipped: list[str], t_start: float) -> int:
+    """Print the run's summary (several inputs) and its failures again; the exit code: 0, or 2."""
+    total = done + len(failures)
+    if total > 1:
+        dt = max(time.time() - t_start, 1e-9)
+        print(f"done: {done} of {total} image(s) in {dt:.1f} s ({done / dt:.2f} images/s), "
+              f"{len(failures)} failed" + (f", {len(skipped)} file(s) skipped" if skipped else ""))
+    if failures:
+        print(f"\n{len(failures)} of {total} input(s) failed:", file=sys.stderr)
+        for f in failures:
+            print(f"  {f}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def super_resolve_files(args: argparse.Namespace) -> int:
     """Check the options, load the model, write every output (or the --sample files) and print the
     summary; 0, or 2 when an input failed (each failure one "error:" line, listed again at the end)."""
@@ -356,19 +408,7 @@ def super_resolve_files(args: argparse.Namespace) -> int:
     t_start = time.time()
     bar = None
     try:
-        check_tile(args.tile)
-        if args.scale is not None:
-            check_scale(args.scale, "--scale")
-        if args.outscale is not None and not (0 < args.outscale <= 64):
-            raise SRCNNError(f"--outscale {args.outscale:g}: must be a number in (0, 64]")
-        if args.suffix is not None and (not args.suffix or any(c in args.suffix for c in "/\\")):
-            raise SRCNNError(f"--suffix {args.suffix!r}: must be non-empty text without a path separator")
-        if args.model is not None:
-            check_weights_name(args.model)
-        if args.sample and (args.outscale is not None or args.suffix or args.ext != "png" or args.overwrite
-                            or args.codec or args.crf is not None or args.preset):
-            raise SRCNNError("--sample writes its three fixed files; --outscale, --suffix, --ext, --overwrite "
-                             "and the video options are for input images and videos")
+        check_options(args)
         from ..api import load
         sr = load(Path(args.checkpoint) if args.checkpoint else (args.model or "srcnn"), scale=args.scale,
                   device=args.device, tile=args.tile, ensemble=args.self_ensemble, precision=args.precision or "fp32",
@@ -402,23 +442,7 @@ def super_resolve_files(args: argparse.Namespace) -> int:
                     super_resolve_video(sr, src, dst, args, say)
                     done += 1
                     continue
-                img = drop_opaque_alpha(read_image(src))
-                dst = final_path(src, dst, img, args.ext, explicit, args.overwrite, inputs)
-                try:
-                    out = sr(img)
-                except SRCNNError as e:
-                    raise SRCNNError(f"{src}: {e}") from None
-                except (MemoryError, RuntimeError) as e:  # allocation failures (CPU or CUDA)
-                    raise SRCNNError(f"{src}: {out_of_memory(e, img, args.tile)}") from None
-                if args.outscale is not None:
-                    h, w = img.shape[:2]
-                    shape = outscale_shape((h, w), args.outscale)
-                    out = resize_to(out, shape)
-                write_image(dst, out)
-                h, w = img.shape[:2]
-                say(f"{src} -> {dst}  ({w}x{h} -> {out.shape[1]}x{out.shape[0]}, "
-                    f"{'16' if out.dtype == np.uint16 else '8'}-bit, {time.time() - t0:.1f} s)")
-                sys.stdout.flush()
+                super_resolve_image(sr, src, dst, explicit, inputs, args, say, t0)
                 done += 1
             except SRCNNError as e:
                 if bar is not None:
@@ -432,17 +456,7 @@ def super_resolve_files(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    total = done + len(failures)
-    if total > 1:
-        dt = max(time.time() - t_start, 1e-9)
-        print(f"done: {done} of {total} image(s) in {dt:.1f} s ({done / dt:.2f} images/s), "
-              f"{len(failures)} failed" + (f", {len(skipped)} file(s) skipped" if skipped else ""))
-    if failures:
-        print(f"\n{len(failures)} of {total} input(s) failed:", file=sys.stderr)
-        for f in failures:
-            print(f"  {f}", file=sys.stderr)
-        return 2
-    return 0
+    return summary(done, failures, skipped, t_start)
 
 
 if __name__ == "__main__":
