@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srcnn.datasets import data_root, resolve_set  # noqa: E402
 from srcnn.images import read_image, to_rgb8  # noqa: E402
-from srcnn.imresize import modcrop  # noqa: E402
 from srcnn.prepare import PrepareConfig, find_images, prepare  # noqa: E402
 from srcnn.prepare.patches import extract_patches, to_channels  # noqa: E402
 from srcnn.prepare.writer import CHUNK  # noqa: E402
 from srcnn.protocol import degrade  # noqa: E402
+from srcnn.resize import modcrop  # noqa: E402
 
 
 def bench_t91(root: Path, tmp: Path, workers: int) -> None:

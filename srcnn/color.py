@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import SRCNNError
-from .imresize import matlab_round
+from .resize import matlab_round
 
 # MATLAB's matrix for R, G, B in [0, 1] -> Y, Cb, Cr in [0, 255], and its offset.
 _T = np.array([[65.481, 128.553, 24.966],

@@ -31,12 +31,12 @@ from .color import from_planes, rgb2y, to_planes
 from .datasets import data_root, resolve_set
 from .degradation import RealDegradation, degrade_image, image_seed
 from .errors import SRCNNError, check_scale, one_line
-from .imresize import imresize, modcrop
 from .images import list_images, read_image, to_rgb8, write_image
 from .inference import forward_array, numeric_path
 from .metrics import psnr, ssim
 from .models import check_upscale, input_kind_of
 from .protocol import degrade, hr_y, quantize, score
+from .resize import imresize, modcrop
 
 PROTOCOL_Y = {
     "name": "srcnn-y",

@@ -511,8 +511,8 @@ def test_clip_and_weight_decay_in_the_step(tmp_path, data):
 
 def test_val_set_for_lr_models(tmp_path, make_image):
     from srcnn.images import write_image
-    from srcnn.imresize import imresize
     from srcnn.protocol import hr_y
+    from srcnn.resize import imresize
     folder = tmp_path / "MySet"
     folder.mkdir()
     img = make_image(21, 26, 3, 1)

@@ -17,7 +17,6 @@ from srcnn.cli.prepare import main
 from srcnn.color import rgb2y
 from srcnn.errors import SRCNNError
 from srcnn.images import read_image, write_image
-from srcnn.imresize import imresize, modcrop
 from srcnn.prepare import segments
 from srcnn.prepare.patches import dihedral, extract_patches, patch_grid, too_small
 from srcnn.prepare.pool import Interrupt
@@ -25,6 +24,7 @@ from srcnn.prepare.run import split_images
 from srcnn.prepare.segments import run_key
 from srcnn.prepare.writer import PatchWriter, fingerprint
 from srcnn.protocol import degrade, degrade_lr, hr_y
+from srcnn.resize import imresize, modcrop
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -26,8 +26,8 @@ from ..degradation import degrade_image
 from ..errors import SRCNNError
 from ..images import read_image, to_rgb8
 from ..h5format import HR, val_input
-from ..imresize import imresize, modcrop
 from ..protocol import degrade, degrade_lr
+from ..resize import imresize, modcrop
 from .config import PrepareConfig
 
 AUGMENT_SCALES = (1.0, 0.9, 0.8, 0.7, 0.6)  # FSRCNN's downscaled copies of every training image
