@@ -74,7 +74,7 @@ def bench_storage(root: Path, tmp: Path) -> None:
           for k, f in files.items()}
     n = 0
     for p in find_images(folder):
-        hr = modcrop(to_channels(to_rgb8(read_image(p)), "y"), 3)
+        hr = modcrop(to_channels(to_rgb8(read_image(p)), 1), 3)
         lr = degrade(hr / 255.0, 3)[1]
         win = np.lib.stride_tricks.sliding_window_view(lr, (33, 33), axis=(0, 1))[::14, ::14]
         x = win.reshape(-1, 1, 33, 33)  # float64 patches

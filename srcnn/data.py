@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from .color import CHANNEL_NAMES, channel_count
 from .errors import SRCNNError
 from .files import regular_file
 from .h5format import FORMAT, FORMAT_VERSION, HR, INPUTS, LR, SCALE, TRAIN, VAL, val_input
@@ -232,7 +233,7 @@ def _geometry(path: Path, a: dict) -> dict:
     if missing:
         raise SRCNNError(f"{path}: missing root attribute(s) {', '.join(missing)}")
     mode = a["channels"]
-    if mode not in ("y", "rgb"):
+    if mode not in CHANNEL_NAMES:
         raise SRCNNError(f"{path}: channels attribute is {mode!r}, expected 'y' or 'rgb'")
     p, lab = int(a["patch_size"]), int(a["label_size"])
     scales = [int(s) for s in (a["scales"] if isinstance(a["scales"], list) else [a["scales"]])]
@@ -246,7 +247,7 @@ def _geometry(path: Path, a: dict) -> dict:
                              f"and label_size == patch_size; got scales {scales}, patch_size {p}, "
                              f"label_size {lab}")
         r = p // scales[0]
-    return {"mode": mode, "c": 1 if mode == "y" else 3, "p": p, "lab": lab, "scales": scales, "input": kind, "r": r}
+    return {"mode": mode, "c": channel_count(mode), "p": p, "lab": lab, "scales": scales, "input": kind, "r": r}
 
 
 def _check_train(path: Path, f: h5py.File, geo: dict) -> tuple[h5py.Dataset, int]:

@@ -50,7 +50,7 @@ def degradation_text(cfg: PrepareConfig) -> str:
     """The ``degradation`` attribute: the recipe in words (the numbers are in the ``params`` too)."""
     if cfg.degradation is not None:
         return DEGRADATION_REAL.format(cfg.degradation.describe(), "Y (MATLAB rgb2ycbcr, float)" if
-                                       cfg.channels == "y" else "RGB",
+                                       cfg.n_channels == 1 else "RGB",
                                        "" if cfg.input == "lr" else ", MATLAB-bicubic upscaled")
     return DEGRADATION_LR if cfg.input == "lr" else DEGRADATION
 
