@@ -310,7 +310,7 @@ def int8_rows(args, root: str) -> None:
             rows = {}
             for label, path in (("float32", fp), ("int8", q8)):
                 sess = ort_session(path)
-                psnr = np.mean([score(sess.run(None, {"input": it["lr"].numpy()})[0][0, 0].astype(np.float64),
+                psnr = np.mean([score(sess.run(None, {"input": it["input"].numpy()})[0][0, 0].astype(np.float64),
                                       it["gt_y"], 3)[0] for it in items])
                 sess.run(None, {"input": x})
                 ms = statistics.median(_timed(lambda: sess.run(None, {"input": x})) for _ in range(args.repeat)) * 1e3

@@ -607,8 +607,8 @@ def test_lr_input_patches_are_the_downscaled_region(tmp_path, make_image):
     from srcnn.data import open_patches, read_val  # and the training reader takes it
     from srcnn.evaluation import validation_items
     pf = open_patches(out)
-    assert (pf.input, pf.lr_size, pf.patch_size, pf.count) == ("lr", 11, 33, k)
-    assert validation_items(read_val(pf))[0]["lr"].shape == (1, 1, *val_shape[:2])
+    assert (pf.input, pf.input_size, pf.patch_size, pf.count) == ("lr", 11, 33, k)
+    assert validation_items(read_val(pf))[0]["input"].shape == (1, 1, *val_shape[:2])
 
 
 def test_lr_input_override_rgb_and_augment(tmp_path, make_image):

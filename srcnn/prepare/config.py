@@ -55,7 +55,7 @@ class PrepareConfig:
         return channel_count(self.channels)
 
     @property
-    def lr_size(self) -> int:
+    def input_size(self) -> int:
         """Side of a network-input patch: patch_size, or patch_size / scale for input "lr"."""
         return self.patch_size // self.scales[0] if self.input == "lr" else self.patch_size
 

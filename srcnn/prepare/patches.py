@@ -135,7 +135,7 @@ class ImageResult:
     h: int = 0
     w: int = 0
     skip: str = ""  # reason; empty when the image was used
-    lr: np.ndarray | None = None  # (N,C,R,R) float16, R = cfg.lr_size
+    lr: np.ndarray | None = None  # (N,C,R,R) float16, R = cfg.input_size
     hr: np.ndarray | None = None  # (N,C,L,L) uint8
     scale: np.ndarray | None = None  # (N,) uint8
     val: dict = field(default_factory=dict)  # {"hr": (H,W,C) uint8, "lr_x<s>": (H,W,C) float16 (H/s,W/s,C for "lr")}
