@@ -34,9 +34,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from srcnn.cli.common import image_size  # noqa: E402
-from srcnn.imresize import imresize  # noqa: E402
 from srcnn.inference import AUTO_TILE, super_resolve  # noqa: E402
 from srcnn.models import build_model, input_kind, model_names  # noqa: E402
+from srcnn.resize import imresize  # noqa: E402
 
 SCALE = 3
 

@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srcnn.datasets import data_root, resolve_set  # noqa: E402
 from srcnn.images import read_image, to_rgb8  # noqa: E402
-from srcnn.imresize import modcrop  # noqa: E402
 from srcnn.prepare import PrepareConfig, find_images, prepare  # noqa: E402
 from srcnn.prepare.patches import extract_patches, to_channels  # noqa: E402
 from srcnn.prepare.writer import CHUNK  # noqa: E402
 from srcnn.protocol import degrade  # noqa: E402
+from srcnn.resize import modcrop  # noqa: E402
 
 
 def bench_t91(root: Path, tmp: Path, workers: int) -> None:
@@ -74,7 +74,7 @@ def bench_storage(root: Path, tmp: Path) -> None:
           for k, f in files.items()}
     n = 0
     for p in find_images(folder):
-        hr = modcrop(to_channels(to_rgb8(read_image(p)), "y"), 3)
+        hr = modcrop(to_channels(to_rgb8(read_image(p)), 1), 3)
         lr = degrade(hr / 255.0, 3)[1]
         win = np.lib.stride_tricks.sliding_window_view(lr, (33, 33), axis=(0, 1))[::14, ::14]
         x = win.reshape(-1, 1, 33, 33)  # float64 patches

@@ -170,10 +170,10 @@ def set5_costs(model_name: str, paths: list[str], root: str) -> dict[str, tuple[
     import numpy as np
     import srcnn
     from srcnn.evaluation import evaluate_set
-    from srcnn.imresize import imresize, modcrop
     from srcnn.images import list_images, read_image, to_rgb8
     from srcnn.metrics import psnr
     from srcnn.color import rgb2y
+    from srcnn.resize import imresize, modcrop
     folder = Path(root) / "Set5"
     hrs = [modcrop(to_rgb8(read_image(f)), 3) for f in list_images(folder)]
     lrs = [imresize(hr, 1 / 3) for hr in hrs]
@@ -274,9 +274,9 @@ def int8_rows(args, root: str) -> None:
     import srcnn
     from srcnn.evaluation import validation_item
     from srcnn.export import export_onnx
+    from srcnn.resize import imresize, modcrop
     from srcnn.weightfiles import ort_session
     from srcnn.fastpath import relu_form
-    from srcnn.imresize import imresize, modcrop
     from srcnn.images import list_images, read_image, to_rgb8
     from srcnn.color import rgb2y
     from srcnn.protocol import score
@@ -310,7 +310,7 @@ def int8_rows(args, root: str) -> None:
             rows = {}
             for label, path in (("float32", fp), ("int8", q8)):
                 sess = ort_session(path)
-                psnr = np.mean([score(sess.run(None, {"input": it["lr"].numpy()})[0][0, 0].astype(np.float64),
+                psnr = np.mean([score(sess.run(None, {"input": it["input"].numpy()})[0][0, 0].astype(np.float64),
                                       it["gt_y"], 3)[0] for it in items])
                 sess.run(None, {"input": x})
                 ms = statistics.median(_timed(lambda: sess.run(None, {"input": x})) for _ in range(args.repeat)) * 1e3

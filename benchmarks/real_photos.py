@@ -35,7 +35,7 @@ from srcnn.errors import SRCNNError  # noqa: E402
 from srcnn.evaluation import evaluate_set, side_by_side  # noqa: E402
 from srcnn.files import atomic_text  # noqa: E402
 from srcnn.images import read_image, write_image  # noqa: E402
-from srcnn.imresize import imresize  # noqa: E402
+from srcnn.resize import imresize  # noqa: E402
 from srcnn.weightfiles import REAL, architecture, bundled_models, load_weights  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

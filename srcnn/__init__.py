@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "load": "api", "upscale": "api", "list_models": "api", "create_model": "api", "SuperResolver": "api",
-    "imresize": "imresize", "rgb2ycbcr": "color", "ycbcr2rgb": "color", "psnr": "metrics", "ssim": "metrics",
+    "imresize": "resize", "rgb2ycbcr": "color", "ycbcr2rgb": "color", "psnr": "metrics", "ssim": "metrics",
     "evaluate_set": "evaluation", "SRCNNError": "errors", "read_image": "images", "write_image": "images",
 }
 __all__ = sorted(_LAZY)
@@ -30,8 +30,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
     from .errors import SRCNNError  # noqa: F401
     from .evaluation import evaluate_set  # noqa: F401
     from .images import read_image, write_image  # noqa: F401
-    from .imresize import imresize  # noqa: F401
     from .metrics import psnr, ssim  # noqa: F401
+    from .resize import imresize  # noqa: F401
 
 
 def __getattr__(name: str):

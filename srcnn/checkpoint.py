@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .color import CHANNEL_NAMES, channel_count
 from .errors import MAX_SCALE, SRCNNError, check_number, check_scale, one_line
 from .files import atomic_path, regular_file
 from .locks import make_folder
@@ -237,9 +238,9 @@ def _check_fields(ckpt: dict, path: Path) -> None:
             check_scale(sc)
         except SRCNNError:
             bad("'scale'", f"is {_short(ckpt['scale'])}, not an integer in 2..{MAX_SCALE} (or a list of them)")
-    if not isinstance(ckpt["channels"], str) or ckpt["channels"] not in ("y", "rgb"):
+    if not isinstance(ckpt["channels"], str) or ckpt["channels"] not in CHANNEL_NAMES:
         bad("'channels'", f"is {_short(ckpt['channels'])}, not 'y' or 'rgb'")
-    if m.get("channels", 1) != (1 if ckpt["channels"] == "y" else 3):
+    if m.get("channels", 1) != channel_count(ckpt["channels"]):
         bad("'channels'", f"is {ckpt['channels']!r} but the architecture has {_short(m.get('channels', 1))} channel(s)")
     for k in ("epoch", "step"):
         if k in ckpt and (not isinstance(ckpt[k], int) or isinstance(ckpt[k], bool) or ckpt[k] < 0):

@@ -1,6 +1,10 @@
 """MATLAB-compatible colour conversion (ITU-R BT.601, studio range: Y in [16, 235]), and the planes a
 network works on (``to_planes`` / ``from_planes``: Y or RGB, grey, alpha).
 
+Channels have two spellings: models and arrays count them (1 = Y, 3 = RGB), files (checkpoints, the
+training HDF5, weights metadata) and the command lines name them ("y", "rgb"). ``channel_count`` and
+``channel_name`` are the one conversion between the two (CHANNEL_NAMES: the names).
+
 The SR literature computes PSNR/SSIM on Y from MATLAB's ``rgb2ycbcr``. Greyscale images are
 handled as the SRCNN authors' code does: a 2-D (or single-channel) image *is* the luminance and
 is used as Y unchanged, while a 3-channel image goes through rgb2ycbcr even when R == G == B
@@ -11,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import SRCNNError
-from .imresize import matlab_round
+from .resize import matlab_round
 
 # MATLAB's matrix for R, G, B in [0, 1] -> Y, Cb, Cr in [0, 255], and its offset.
 _T = np.array([[65.481, 128.553, 24.966],
@@ -22,6 +26,25 @@ _TINV = np.linalg.inv(_T)
 # The same conversions as 3x4 affine matrices in float32 for cv2.transform (the fast inference paths).
 _T32 = np.hstack([_T / 255.0, _OFFSET[:, None] / 255.0]).astype(np.float32)
 _TINV32 = np.hstack([_TINV * 255.0, -(_TINV @ _OFFSET)[:, None]]).astype(np.float32)
+
+_COUNTS = {"y": 1, "rgb": 3}   # channels as files and the command lines name them -> as models count them
+CHANNEL_NAMES = tuple(_COUNTS)  # ("y", "rgb")
+
+
+def channel_count(name: str) -> int:
+    """Channels by name -> by count: "y" -> 1, "rgb" -> 3. ValueError for another name (callers check
+    ``name in CHANNEL_NAMES`` first, with their own message)."""
+    if name not in _COUNTS:
+        raise ValueError(f"channels must be one of {CHANNEL_NAMES}, got {name!r}")
+    return _COUNTS[name]
+
+
+def channel_name(count: int) -> str:
+    """Channels by count -> by name: 1 -> "y", 3 -> "rgb". ValueError for another count."""
+    for name, c in _COUNTS.items():
+        if c == count:
+            return name
+    raise ValueError(f"channels must be 1 (Y) or 3 (RGB), got {count!r}")
 
 
 def _round_uint8(x: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@
 one of two loaders with the same interface, ``loader.epoch(epoch, skip=0)`` yielding ``(x, y)`` on the
 training device: x (B,C,P,P) float32 about [0,1] (network input; bicubic overshoot is kept) and
 y (B,C,L,L) float32 in [0,1] (label). For a file of input kind "lr" (``PatchFile.input``, for LR-input
-models) x is the low-resolution patch, (B,C,P/s,P/s) (``PatchFile.lr_size`` = P/s), and y the HR patch
+models) x is the low-resolution patch, (B,C,P/s,P/s) (``PatchFile.input_size`` = P/s), and y the HR patch
 (B,C,P,P); files without the ``input`` attribute are "upscaled".
 
 - ``MemoryLoader``: the whole /train group loaded once as tensors (on the GPU when training there) and
@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from .color import CHANNEL_NAMES, channel_count
 from .errors import SRCNNError
 from .files import regular_file
 from .h5format import FORMAT, FORMAT_VERSION, HR, INPUTS, LR, SCALE, TRAIN, VAL, val_input
@@ -68,8 +69,9 @@ def _plain(v):
 
 @dataclass
 class PatchFile:
-    """A validated training file. Shapes: lr (count,C,R,R) float16 with R = lr_size (P for input
-    "upscaled", P/s for "lr"), hr (count,C,L,L) uint8 (L = P for "lr")."""
+    """A validated training file. Shapes: /train/lr (count,C,R,R) float16, the network input (despite
+    the dataset's name the bicubic-upscaled image for input "upscaled"), with R = input_size (P for
+    "upscaled", P/s for "lr"); /train/hr (count,C,L,L) uint8 (L = P for "lr")."""
     path: Path
     count: int
     channels: int        # C: 1 for "y", 3 for "rgb"
@@ -86,11 +88,11 @@ class PatchFile:
     val_parts: list = field(default_factory=list)  # [(Path, /val group name)]
     notes: list = field(default_factory=list)  # things the trainer should tell the user
     input: str = "upscaled"  # "upscaled": lr is the bicubic-upscaled image; "lr": the LR image itself
-    lr_size: int = 0     # R, side of /train/lr: patch_size (the default, 0) or patch_size / scale for "lr"
+    input_size: int = 0  # R, side of /train/lr (the network input): patch_size (0 = that) or P / scale for "lr"
 
     def __post_init__(self):
-        if not self.lr_size:
-            self.lr_size = self.patch_size
+        if not self.input_size:
+            self.input_size = self.patch_size
         if not self.parts:
             self.parts = [(self.path, self.count, self.fingerprint)]
         if not self.val_parts:
@@ -187,7 +189,7 @@ def open_patches(spec) -> PatchFile:
                      val_names=[n for pf in pfs for n in pf.val_names], attrs=attrs,
                      parts=[(pf.path, pf.count, pf.fingerprint) for pf in pfs],
                      val_parts=[vp for pf in pfs for vp in pf.val_parts], notes=notes,
-                     input=first.input, lr_size=first.lr_size)
+                     input=first.input, input_size=first.input_size)
 
 
 def _open_one(path) -> PatchFile:
@@ -215,7 +217,7 @@ def _open_one(path) -> PatchFile:
                          label_size=geo["lab"], scales=geo["scales"], fingerprint=str(a["fingerprint"]),
                          chunk_rows=(lr.chunks or (256,))[0],
                          nbytes=lr.size * lr.dtype.itemsize + n * geo["c"] * geo["lab"] ** 2,  # (+ hr, uint8)
-                         val_names=val_names, attrs=info, input=geo["input"], lr_size=geo["r"])
+                         val_names=val_names, attrs=info, input=geo["input"], input_size=geo["r"])
 
 
 def _geometry(path: Path, a: dict) -> dict:
@@ -232,7 +234,7 @@ def _geometry(path: Path, a: dict) -> dict:
     if missing:
         raise SRCNNError(f"{path}: missing root attribute(s) {', '.join(missing)}")
     mode = a["channels"]
-    if mode not in ("y", "rgb"):
+    if mode not in CHANNEL_NAMES:
         raise SRCNNError(f"{path}: channels attribute is {mode!r}, expected 'y' or 'rgb'")
     p, lab = int(a["patch_size"]), int(a["label_size"])
     scales = [int(s) for s in (a["scales"] if isinstance(a["scales"], list) else [a["scales"]])]
@@ -246,7 +248,7 @@ def _geometry(path: Path, a: dict) -> dict:
                              f"and label_size == patch_size; got scales {scales}, patch_size {p}, "
                              f"label_size {lab}")
         r = p // scales[0]
-    return {"mode": mode, "c": 1 if mode == "y" else 3, "p": p, "lab": lab, "scales": scales, "input": kind, "r": r}
+    return {"mode": mode, "c": channel_count(mode), "p": p, "lab": lab, "scales": scales, "input": kind, "r": r}
 
 
 def _check_train(path: Path, f: h5py.File, geo: dict) -> tuple[h5py.Dataset, int]:

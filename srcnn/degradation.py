@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from .errors import SRCNNError
-from .imresize import imresize
+from .resize import imresize
 
 KERNELS = ("matlab", "cubic", "linear", "area")
 _CV2 = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}

@@ -75,7 +75,7 @@ class Trainer:
         self.rundir = RunDir(self.out_dir, lambda *a: self.log(*a))
         self.stop = StopRequest(dist, lambda *a: self.log(*a))
         self.device = next(model.parameters()).device
-        self.in_size, out = data.lr_size, model.out_size(data.lr_size)  # (the centre alignment is checked)
+        self.in_size, out = data.input_size, model.out_size(data.input_size)  # (the centre alignment is checked)
         self.crop_label, self.crop_out = max(0, (data.label_size - out) // 2), max(0, (out - data.label_size) // 2)
         if numeric.channels_last:
             model.to(memory_format=torch.channels_last)

@@ -31,12 +31,12 @@ from .color import from_planes, rgb2y, to_planes
 from .datasets import data_root, resolve_set
 from .degradation import RealDegradation, degrade_image, image_seed
 from .errors import SRCNNError, check_scale, one_line
-from .imresize import imresize, modcrop
 from .images import list_images, read_image, to_rgb8, write_image
 from .inference import forward_array, numeric_path
 from .metrics import psnr, ssim
 from .models import check_upscale, input_kind_of
 from .protocol import degrade, hr_y, quantize, score
+from .resize import imresize, modcrop
 
 PROTOCOL_Y = {
     "name": "srcnn-y",
@@ -99,7 +99,7 @@ def too_small_for_ssim(shape, scale: int) -> bool:
 def validation_item(hr: np.ndarray, scale: int, channels: int = 1, input_kind: str = "upscaled",
                     name: str = "", net_input: np.ndarray | None = None) -> dict:
     """One image at one scale as the model's input and the ground truth (scored by :func:`score_item`):
-    {"name", "scale", "lr": (1,C,h,w) float32 tensor, the network input; "gt_y": (H,W) float64 in [0,1], the
+    {"name", "scale", "input": (1,C,h,w) float32 tensor, the network input; "gt_y": (H,W) float64 in [0,1], the
     ground-truth Y; "gray": whether the image is grey (the Y of an RGB model's output is then its mean)}.
 
     hr: (H,W) grey or (H,W,C) uint8 (C = 1 or 3), modcropped here to the scale; gt_y is its Y as
@@ -117,7 +117,7 @@ def validation_item(hr: np.ndarray, scale: int, channels: int = 1, input_kind: s
         src = gt if channels == 1 else hr.astype(np.float64) / 255.0
         net_input = to_planes(degrade(src, scale)[1 if input_kind == "upscaled" else 0], channels)
     x = torch.from_numpy(np.ascontiguousarray(np.transpose(net_input, (2, 0, 1)), dtype=np.float32))[None]
-    return {"name": name, "scale": scale, "lr": x, "gt_y": gt, "gray": hr.ndim == 2 or hr.shape[2] == 1}
+    return {"name": name, "scale": scale, "input": x, "gt_y": gt, "gray": hr.ndim == 2 or hr.shape[2] == 1}
 
 
 def validation_items(images) -> list[dict]:
@@ -148,7 +148,7 @@ def score_item(model, item: dict, tile=None, ensemble: bool = False, precision="
     model, whose Y is scored); SSIM None for an image too small for its window (PSNR only). tile,
     ensemble, precision: see srcnn.inference.forward_array.
     """
-    y = forward_array(model, item["lr"][0].permute(1, 2, 0).numpy(), tile, ensemble, precision)
+    y = forward_array(model, item["input"][0].permute(1, 2, 0).numpy(), tile, ensemble, precision)
     if model.channels == 1:
         out = y[:, :, 0].astype(np.float64)
     else:

@@ -16,6 +16,8 @@ INPUTS = ("upscaled", "lr")  # network input: bicubic-upscaled LR image (SRCNN, 
 TRAIN = "train"  # /train/{lr,hr,scale}: the training patches; attribute "count"
 VAL = "val"      # /val/<n>/{hr,lr_x<s>}: held-out whole images; attribute "name"
 LR, HR, SCALE = "lr", "hr", "scale"  # datasets of /train; HR is also the ground truth of each /val image
+# LR ("lr", and /val's lr_x<s>) holds the network input, whatever the name says: the LR image only for
+# input "lr"; for input "upscaled" (SRCNN) the LR image bicubic-upscaled to HR size.
 
 
 def val_input(scale: int) -> str:

@@ -12,7 +12,7 @@ in the SRCNN authors' code), an alpha channel is bicubic-upscaled and kept, 16-b
 Memory is bounded by tiling: the network's input grid (the bicubic upscale, or the LR image) is cut into
 tiles, each computed with a margin of ``model.shrink`` input pixels (the receptive-field radius) that is
 thrown away afterwards; a tile of t input pixels gives ``upscale * t`` output pixels. The bicubic
-upscale is computed region by region with exactly the arithmetic of :func:`srcnn.imresize.imresize`.
+upscale is computed region by region with exactly the arithmetic of :func:`srcnn.resize.imresize`.
 Where a tile touches the image border, the border is the network's own padding border, as in a
 full-image pass. So the tiled result equals the untiled one exactly: bit for bit on the CPU, where
 run_model keeps PyTorch on the same kernels for every tile size (see there); on CUDA cuDNN may pick a
@@ -24,7 +24,7 @@ inference_path: "auto", "ort", "bf16") trade those exact bits for speed within a
 (<= 0.05 dB on Set5, benchmarks/bench_video.py): "ort" runs the network in onnxruntime
 (srcnn.fastpath), "bf16" in bfloat16 autocast (channels-last on the CPU), its output back in float32
 before anything else; and all of them convert colours and upscale chroma (and SRCNN's input) in float32
-with OpenCV (srcnn.color, srcnn.imresize.upscale_float32) instead of MATLAB's float64 arithmetic, in
+with OpenCV (srcnn.color, srcnn.resize.upscale_float32) instead of MATLAB's float64 arithmetic, in
 tiles of AUTO_TILE_FAST. Tiles then agree with one pass only to the path's rounding.
 """
 from __future__ import annotations
@@ -36,9 +36,9 @@ import torch
 
 from .color import from_planes, to_planes
 from .errors import SRCNNError
-from .imresize import PHASE_RADIUS, contributions, upscale_float32
 from .models import check_upscale, input_kind_of
 from .precision import FP32, NumericPath, inference_input, inference_numerics, inference_path
+from .resize import PHASE_RADIUS, contributions, upscale_float32
 
 # Output pixels per tile side when tile=None: a 9-5-5 tile then needs ~0.3 GB (CPU) / ~1.2 GB (CUDA).
 AUTO_TILE = {"cpu": 512, "cuda": 1024}
@@ -229,7 +229,7 @@ class BicubicUpscale:
 
     img: (h,w,P) float64: bit-identical to the full resize (rows are resized first, then columns, like
     imresize for an integer scale; each region uses the same weights, gathers and reduction). float32:
-    in float32 with OpenCV (srcnn.imresize.upscale_float32, the fast paths), within 1e-6 of it.
+    in float32 with OpenCV (srcnn.resize.upscale_float32, the fast paths), within 1e-6 of it.
     A region (r0, r1, c0, c1) of the output grid -> (r1-r0, c1-c0, P) in img's dtype.
     """
 

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from .color import rgb2y
-from .imresize import imresize, matlab_round, modcrop
 from .metrics import psnr, ssim
+from .resize import imresize, matlab_round, modcrop
 
 
 def hr_y(img: np.ndarray, scale: int) -> np.ndarray:

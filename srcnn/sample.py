@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .imresize import imresize
+from .resize import imresize
 
 H, W = 384, 576
 CELL = 192

@@ -34,7 +34,7 @@ import numpy as np
 
 from .errors import SRCNNError, one_line
 from .files import atomic_path, output_name, regular_file
-from .imresize import PHASE_RADIUS, imresize, upscale_float32
+from .resize import PHASE_RADIUS, imresize, upscale_float32
 
 # Inputs are recognised by these suffixes (then opened by PyAV); outputs: a container for each suffix.
 VIDEO_EXTS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v"}
@@ -155,7 +155,7 @@ def _quantize(x: np.ndarray, top: int, dtype) -> np.ndarray:
 def _ycbcr_frame(av, frame, sr, fmt: str, bits: int, precision: str):
     """A Y'CbCr/grey frame through ``sr``: Y as a grey image (``sr(Y)`` for 8 bits, ``sr(Y / 1023)`` for
     10), Cb/Cr MATLAB-bicubic upscaled by the scale on their own grid (float64 for precision "fp32", else
-    float32 with OpenCV, srcnn.imresize.upscale_float32). Returns the new frame in ``fmt``."""
+    float32 with OpenCV, srcnn.resize.upscale_float32). Returns the new frame in ``fmt``."""
     dtype, top, s = (np.uint8, 255, sr.scale) if bits == 8 else (np.uint16, 1023, sr.scale)
     out = av.VideoFrame(frame.width * s, frame.height * s, fmt)
     y = _plane(frame, 0, dtype)

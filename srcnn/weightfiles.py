@@ -30,6 +30,7 @@ import torch
 from . import official
 from .checkpoint import (TRAINING_STATE, TS_META, build_from_checkpoint, check_compatible, check_trusted,
                          is_torchscript, load_checkpoint, model_name)
+from .color import channel_name
 from .errors import SRCNNError, check_number, check_scale, one_line
 from .files import regular_file
 from .models import MAX_SHRINK, check_upscale, input_kind_of, model_names
@@ -167,7 +168,7 @@ def _model_from_props(props: dict, path) -> tuple[dict, dict]:
     except SRCNNError as e:
         raise SRCNNError(f"{path}: bad srcnn metadata: {e}") from None
     meta = {"model": config, "scale": scales[0] if len(scales) == 1 else scales,
-            "channels": "y" if attrs["channels"] == 1 else "rgb", "path": str(path), "metadata": props}
+            "channels": channel_name(attrs["channels"]), "path": str(path), "metadata": props}
     return attrs, meta
 
 

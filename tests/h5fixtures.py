@@ -14,6 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from srcnn.color import channel_name
+
 
 def _blur(x: np.ndarray) -> np.ndarray:
     """3x3 box blur over the last two axes (edge-replicated), float64."""
@@ -76,7 +78,7 @@ def write_patches(path, n: int = 64, channels: int = 1, patch: int | None = None
                for i in range(3)]
     root = {"format": "srcnn-patches", "format_version": 1, "scales": np.array(scales, np.int64),
             "patch_size": patch, "label_size": label, "stride": patch // 2,
-            "channels": "y" if channels == 1 else "rgb", "blur_sigma": 0.0, "noise_sigma": 0.0,
+            "channels": channel_name(channels), "blur_sigma": 0.0, "noise_sigma": 0.0,
             "augment": False, "val_fraction": 0.2 if val_images else 0.0, "seed": seed,
             "created": "2024-01-01T00:00:00", "command": f"prepare_data.py --scale {scales[0]} --out {path.name}",
             "srcnn_version": "0.1.0", "sources": json.dumps(sources), "skipped": "[]",

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from srcnn.checkpoint import save_checkpoint
+from srcnn.color import channel_name
 from srcnn.models import SRCNN, build_model, input_kind
 
 
@@ -42,7 +43,7 @@ def save_tiny_checkpoint(path, scale=3, channels: int = 1, seed: int = 0, paddin
     m = tiny_model(seed, channels, padding)
     ckpt = {"format": "srcnn-checkpoint", "format_version": 1, "srcnn_version": "test",
             "model": m.config(), "state_dict": m.state_dict(), "scale": scale,
-            "channels": "y" if channels == 1 else "rgb", "epoch": 1, "step": 1, "hparams": {},
+            "channels": channel_name(channels), "epoch": 1, "step": 1, "hparams": {},
             "history": [], "best": {"epoch": 1, "val_psnr": 0.0}, "time_spent": 0.0}
     return save_checkpoint(ckpt, path)
 

@@ -30,11 +30,11 @@ def bundled(tmp_path, monkeypatch):
 
 
 def test_import_is_lazy_and_fast():
-    """`import srcnn` imports neither torch nor numpy (~0.01 s); `srcnn.imresize` stays the function even
-    when srcnn.imresize (the module) was imported first by something else."""
+    """`import srcnn` imports neither torch nor numpy (~0.01 s); `srcnn.imresize` is the function, also
+    when its module srcnn.resize was imported first by something else."""
     code = ("import sys, time; t = time.perf_counter(); import srcnn; dt = time.perf_counter() - t; "
             "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules); "
-            "import numpy as np, srcnn.imresize as module; assert module is srcnn.imresize; "
+            "import numpy as np, srcnn.resize as module; assert module.imresize is srcnn.imresize; "
             "assert srcnn.imresize(np.zeros((4, 4), np.uint8), 2).shape == (8, 8); print(dt)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
@@ -44,11 +44,11 @@ def test_import_is_lazy_and_fast():
 def test_public_names():
     from srcnn.color import rgb2ycbcr
     from srcnn.evaluation import evaluate_set
-    from srcnn.imresize import imresize
     from srcnn.metrics import psnr, ssim
+    from srcnn.resize import imresize
     assert (srcnn.rgb2ycbcr, srcnn.psnr, srcnn.ssim, srcnn.evaluate_set) == (rgb2ycbcr, psnr, ssim, evaluate_set)
     img = np.arange(36, dtype=np.uint8).reshape(6, 6)
-    assert np.array_equal(srcnn.imresize(img, 2), imresize(img, 2))   # also after srcnn.imresize (module) loads
+    assert np.array_equal(srcnn.imresize(img, 2), imresize(img, 2))   # also after srcnn.resize (its module) loads
     assert srcnn.SRCNNError is SRCNNError and srcnn.load is api.load and "upscale" in dir(srcnn)
     assert {"load", "upscale", "list_models", "create_model", "imresize", "rgb2ycbcr", "psnr", "ssim",
             "evaluate_set"} <= set(srcnn.__all__)

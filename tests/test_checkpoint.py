@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from srcnn.checkpoint import check_compatible, load_checkpoint, model_name, save_checkpoint, tensor_digest
+from srcnn.color import channel_name
 from srcnn.errors import SRCNNError
 from srcnn.models import SRCNN, build_model
 from srcnn.weightfiles import load_file
@@ -143,7 +144,7 @@ def test_checkpoint_model_builds_every_architecture(tmp_path, name, kwargs):
     torch.manual_seed(1)
     m = build_model(name, **kwargs).eval()
     ck = {"format": "srcnn-checkpoint", "format_version": 1, "model": m.config(), "state_dict": m.state_dict(),
-          "scale": kwargs.get("scale", [2, 3, 4]), "channels": "rgb" if m.channels == 3 else "y"}
+          "scale": kwargs.get("scale", [2, 3, 4]), "channels": channel_name(m.channels)}
     model, meta = load_file(save_checkpoint(ck, tmp_path / "c"))
     assert type(model) is type(m) and model.config() == m.config() and not model.training
     assert meta["model"]["name"] == name and meta["train_padding"] is None

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from srcnn.color import from_planes, rgb2y, rgb2ycbcr, to_planes, ycbcr2rgb
+from srcnn.color import CHANNEL_NAMES, channel_count, channel_name, from_planes, rgb2y, rgb2ycbcr, to_planes, ycbcr2rgb
 from srcnn.errors import SRCNNError
 
 
@@ -74,3 +74,14 @@ def test_planes_round_trip(make_image, channels):
             assert alpha is None
     with pytest.raises(SRCNNError, match="2 channels are not supported"):
         to_planes(rgba, 2)
+
+
+def test_channel_names_and_counts():
+    """The one conversion between the files' and command lines' "y"/"rgb" and the models' 1/3."""
+    assert CHANNEL_NAMES == ("y", "rgb")
+    assert [channel_count(n) for n in CHANNEL_NAMES] == [1, 3]
+    assert [channel_name(c) for c in (1, 3)] == ["y", "rgb"]
+    with pytest.raises(ValueError, match="got 'ycbcr'"):
+        channel_count("ycbcr")
+    with pytest.raises(ValueError, match="got 4"):
+        channel_name(4)

@@ -170,7 +170,7 @@ def test_read_val(tmp_path, channels):
     items = validation_items(images)
     assert len(items) == 6 and {it["scale"] for it in items} == {2, 4}
     it = items[0]
-    assert it["lr"].shape == (1, channels, 20, 20) and it["lr"].dtype == torch.float32
+    assert it["input"].shape == (1, channels, 20, 20) and it["input"].dtype == torch.float32
     assert it["gt_y"].shape == (20, 20) and it["gt_y"].dtype == np.float64 and it["gt_y"].max() <= 1
     assert it["name"] == "val0.png"
     assert read_val(open_patches(write_patches(tmp_path / "n.h5", n=20, patch=9, val_images=0))) == []
@@ -255,7 +255,7 @@ def test_lr_input_file(tmp_path):
     p = write_patches(tmp_path / "t.h5", n=40, channels=3, scales=(2,), patch=12, chunk=8, val_size=20,
                       input="lr", model="espcn")
     pf = open_patches(p)
-    assert (pf.input, pf.lr_size, pf.patch_size, pf.label_size, pf.scale) == ("lr", 6, 12, 12, 2)
+    assert (pf.input, pf.input_size, pf.patch_size, pf.label_size, pf.scale) == ("lr", 6, 12, 12, 2)
     assert pf.attrs["input"] == "lr" and pf.attrs["model"] == "espcn" and pf.provenance()["attrs"]["input"] == "lr"
     for mode in ("memory", "stream"):
         x, y = next(iter(make_loader(pf, mode, 16, 0, workers=0).epoch(0)))
@@ -263,11 +263,11 @@ def test_lr_input_file(tmp_path):
     x, y = list(MemoryLoader(pf, 8, 1, rank=2, world=3).epoch(0))[-1]  # an empty share keeps the shapes
     assert x.shape == (0, 3, 6, 6) and y.shape == (0, 3, 12, 12)
     items = validation_items(read_val(pf))
-    assert len(items) == 2 and items[0]["lr"].shape == (1, 3, 10, 10) and items[0]["gt_y"].shape == (20, 20)
+    assert len(items) == 2 and items[0]["input"].shape == (1, 3, 10, 10) and items[0]["gt_y"].shape == (20, 20)
     old = open_patches(write_patches(tmp_path / "old.h5", n=20, patch=9))  # no input attribute: upscaled
-    assert (old.input, old.lr_size, old.attrs["input"]) == ("upscaled", 9, "upscaled") and "model" not in old.attrs
+    assert (old.input, old.input_size, old.attrs["input"]) == ("upscaled", 9, "upscaled") and "model" not in old.attrs
     up = open_patches(write_patches(tmp_path / "up.h5", n=20, patch=9, input="upscaled"))
-    assert (up.input, up.lr_size, up.attrs["model"]) == ("upscaled", 9, "srcnn")
+    assert (up.input, up.input_size, up.attrs["model"]) == ("upscaled", 9, "srcnn")
 
 
 BAD_LR = [
@@ -309,7 +309,7 @@ def test_mixed_input_kinds_are_refused(tmp_path):
         open_patches([str(a), str(c)])
     d = write_patches(tmp_path / "d.h5", n=16, patch=18, input="lr", seed=1)
     pf = open_patches([str(a), str(d)])
-    assert (pf.input, pf.lr_size, pf.count) == ("lr", 6, 32)
+    assert (pf.input, pf.input_size, pf.count) == ("lr", 6, 32)
 
 
 @pytest.mark.parametrize("kind", ["fifo", "folder", "long_name"])

@@ -291,7 +291,7 @@ def test_val_set_folder(tmp_path, data, make_image):
     write_image(folder / "a.png", make_image(20, 26, 3, 1))
     write_image(folder / "b.png", make_image(18, 18, 0, 2))
     tr = trainer(make_cfg(tmp_path, val_set="MySet", data_root=str(tmp_path), num_epoch=1))
-    assert len(tr.val) == 2 and tr.val[0]["lr"].shape == (1, 1, 18, 24)
+    assert len(tr.val) == 2 and tr.val[0]["input"].shape == (1, 1, 18, 24)
     tr.run()
     assert tr.history[0]["val_psnr"] > 0
     with pytest.raises(SRCNNError, match="Nope"):
@@ -511,8 +511,8 @@ def test_clip_and_weight_decay_in_the_step(tmp_path, data):
 
 def test_val_set_for_lr_models(tmp_path, make_image):
     from srcnn.images import write_image
-    from srcnn.imresize import imresize
     from srcnn.protocol import hr_y
+    from srcnn.resize import imresize
     folder = tmp_path / "MySet"
     folder.mkdir()
     img = make_image(21, 26, 3, 1)
@@ -521,9 +521,9 @@ def test_val_set_for_lr_models(tmp_path, make_image):
     tr = trainer(model_cfg(tmp_path, data, "espcn", ["n1=8", "n2=4"], val_set="MySet", data_root=str(tmp_path),
                           num_epoch=1))
     (item,) = tr.val
-    assert item["lr"].shape == (1, 1, 10, 13) and item["gt_y"].shape == (20, 26)
+    assert item["input"].shape == (1, 1, 10, 13) and item["gt_y"].shape == (20, 26)
     want = imresize(hr_y(img, 2), 0.5)
-    assert np.allclose(item["lr"][0, 0].numpy(), want, atol=1e-6)
+    assert np.allclose(item["input"][0, 0].numpy(), want, atol=1e-6)
     assert tr.run() == 0 and tr.history[0]["val_psnr"] > 0
 
 

@@ -7,11 +7,11 @@ import torch
 from srcnn.color import rgb2y, rgb2ycbcr, ycbcr2rgb
 from srcnn.errors import SRCNNError
 from srcnn.evaluation import (best_crop, evaluate_image, evaluate_set, protocol, side_by_side, slug)
-from srcnn.imresize import imresize, modcrop
 from srcnn.images import read_image, write_image
 from srcnn.inference import forward_array
 from srcnn.models import build_model
 from srcnn.protocol import degrade, hr_y, score
+from srcnn.resize import imresize, modcrop
 from srhelpers import identity_model, tiny_model
 
 

@@ -9,10 +9,10 @@ pytest.importorskip("onnxruntime")
 
 from srcnn import fastpath, precision  # noqa: E402
 from srcnn.color import from_planes, to_planes  # noqa: E402
-from srcnn.imresize import imresize, upscale_float32  # noqa: E402
 from srcnn.inference import BicubicUpscale, forward_array, super_resolve, tile_size  # noqa: E402
 from srcnn.models import build_model  # noqa: E402
 from srcnn.precision import FP32, ORT  # noqa: E402
+from srcnn.resize import imresize, upscale_float32  # noqa: E402
 from srhelpers import tiny_model  # noqa: E402
 
 

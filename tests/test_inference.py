@@ -7,9 +7,9 @@ from torch import nn
 from srcnn import inference
 from srcnn.color import rgb2ycbcr, ycbcr2rgb
 from srcnn.errors import SRCNNError
-from srcnn.imresize import imresize
 from srcnn.models import build_model
 from srcnn.inference import BicubicUpscale, forward_array, run_model, super_resolve, tile_size, tiled_forward
+from srcnn.resize import imresize
 from srcnn.sample import sample_image, sample_lr
 from srcnn.weightfiles import load_weights
 from srhelpers import identity_model, save_tiny_checkpoint, tiny_model

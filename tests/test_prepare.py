@@ -17,7 +17,6 @@ from srcnn.cli.prepare import main
 from srcnn.color import rgb2y
 from srcnn.errors import SRCNNError
 from srcnn.images import read_image, write_image
-from srcnn.imresize import imresize, modcrop
 from srcnn.prepare import segments
 from srcnn.prepare.patches import dihedral, extract_patches, patch_grid, too_small
 from srcnn.prepare.pool import Interrupt
@@ -25,6 +24,7 @@ from srcnn.prepare.run import split_images
 from srcnn.prepare.segments import run_key
 from srcnn.prepare.writer import PatchWriter, fingerprint
 from srcnn.protocol import degrade, degrade_lr, hr_y
+from srcnn.resize import imresize, modcrop
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -607,8 +607,8 @@ def test_lr_input_patches_are_the_downscaled_region(tmp_path, make_image):
     from srcnn.data import open_patches, read_val  # and the training reader takes it
     from srcnn.evaluation import validation_items
     pf = open_patches(out)
-    assert (pf.input, pf.lr_size, pf.patch_size, pf.count) == ("lr", 11, 33, k)
-    assert validation_items(read_val(pf))[0]["lr"].shape == (1, 1, *val_shape[:2])
+    assert (pf.input, pf.input_size, pf.patch_size, pf.count) == ("lr", 11, 33, k)
+    assert validation_items(read_val(pf))[0]["input"].shape == (1, 1, *val_shape[:2])
 
 
 def test_lr_input_override_rgb_and_augment(tmp_path, make_image):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from srcnn.images import list_images, read_image
-from srcnn.imresize import imresize
 from srcnn.protocol import degrade, gaussian_blur, hr_y, quantize, score
+from srcnn.resize import imresize
 
 # The published bicubic baselines (SRCNN, TPAMI 2015, Table 2 and 3): PSNR on Y, border shaved.
 PUBLISHED_BICUBIC = {("Set5", 2): 33.66, ("Set5", 3): 30.39, ("Set5", 4): 28.42,

@@ -15,7 +15,7 @@ import srcnn  # noqa: E402
 from srcnn import inference, video  # noqa: E402
 from srcnn.cli.super_resolve import main  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
-from srcnn.imresize import imresize  # noqa: E402
+from srcnn.resize import imresize  # noqa: E402
 from srhelpers import save_tiny_checkpoint  # noqa: E402
 from conftest import smooth_image  # noqa: E402
 

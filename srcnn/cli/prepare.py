@@ -10,6 +10,7 @@ import shlex
 import textwrap
 import sys
 
+from ..color import CHANNEL_NAMES
 from ..datasets import data_root, resolve_set
 from ..errors import SRCNNError
 from ..images import MAX_PIXELS
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-size", type=int, default=None, metavar="L",
                    help="centre LxL of the HR sub-image kept as label: 21 for a 9-1-5 net without "
                         "padding (default: the patch size)")
-    p.add_argument("--channels", choices=("y", "rgb"), default="y",
+    p.add_argument("--channels", choices=CHANNEL_NAMES, default="y",
                    help="Y of MATLAB rgb2ycbcr (the paper) or RGB (default: y)")
     p.add_argument("--blur-sigma", type=float, default=0.0, metavar="SIGMA",
                    help="Gaussian blur (std in HR pixels) before the downscale; 0 = none (default)")

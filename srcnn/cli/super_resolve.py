@@ -256,7 +256,7 @@ def drop_opaque_alpha(img: np.ndarray) -> np.ndarray:
 
 def resize_to(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """MATLAB-compatible bicubic resize of a uint8/uint16 image to (H, W), same dtype and layout."""
-    from ..imresize import imresize
+    from ..resize import imresize
     if img.shape[:2] == tuple(shape):
         return img
     if img.dtype == np.uint8:
@@ -279,8 +279,8 @@ def run_sample(sr_model, output: str | None) -> None:
     """The bundled test chart through ``sr_model`` (a srcnn.api.SuperResolver)."""
     from ..color import rgb2y
     from ..evaluation import side_by_side
-    from ..imresize import imresize
     from ..protocol import score
+    from ..resize import imresize
     from ..sample import sample_image, sample_lr
 
     out = Path(output) if output else Path.cwd()

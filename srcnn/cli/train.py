@@ -259,7 +259,7 @@ def numeric_path(cfg: TrainConfig, model, pf, resume: dict | None, dist: Dist = 
         return named_path(rec["name"], probe=dict(rec.get("probe_samples_per_s") or {}),
                           reason="as recorded in the checkpoint")
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(cfg.batch_size, pf.channels, pf.lr_size, pf.lr_size, generator=g)
+    x = torch.rand(cfg.batch_size, pf.channels, pf.input_size, pf.input_size, generator=g)
     y = torch.rand(cfg.batch_size, pf.channels, pf.label_size, pf.label_size, generator=g)
     try:
         path = choose(cfg.precision, device, model, x, y, amp=cfg.amp, channels_last=cfg.channels_last)

@@ -118,7 +118,7 @@ def check_fits_data(pf, model: SRModel, where: str = "") -> None:
     """SRCNNError (prefixed by ``where``) when ``model`` cannot train on the data ``pf``: other channels, an
     LR-input model of another scale, another input kind ("upscaled" | "lr"; files without the attribute
     are "upscaled"; the message gives the prepare_data.py command to run), or outputs of the input patches
-    (pf.lr_size px) that cannot be centre-aligned with the labels."""
+    (pf.input_size px) that cannot be centre-aligned with the labels."""
     if model.channels != pf.channels:
         raise SRCNNError(f"{where}the model has {model.channels} channel(s), but {pf.name} has channels "
                          f"{pf.mode!r}")
@@ -130,9 +130,9 @@ def check_fits_data(pf, model: SRModel, where: str = "") -> None:
         takes = {"upscaled": "the bicubic-upscaled image", "lr": "the LR image"}
         raise SRCNNError(f"{where}{pf.name} was prepared for {what[data_kind]}; {model.name} takes "
                          f"{takes[model.input_kind]}: run {_prepare_for(pf, model.name)}")
-    out, lab = model.out_size(pf.lr_size), pf.label_size
+    out, lab = model.out_size(pf.input_size), pf.label_size
     if out < 1 or (lab - out) % 2:
-        raise SRCNNError(f"{where}{pf.path}: {pf.lr_size} px input patches give {out} px outputs with "
+        raise SRCNNError(f"{where}{pf.path}: {pf.input_size} px input patches give {out} px outputs with "
                          f"{model_summary(model)}, which cannot be centre-aligned with the {lab} px labels")
 
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..color import CHANNEL_NAMES, channel_count
 from ..degradation import RealDegradation
 from ..errors import SRCNNError, check_number, check_scale
 from ..h5format import INPUTS
@@ -50,10 +51,11 @@ class PrepareConfig:
 
     @property
     def n_channels(self) -> int:
-        return 1 if self.channels == "y" else 3
+        """The channels as a count (1, 3); ``channels`` names them ("y", "rgb")."""
+        return channel_count(self.channels)
 
     @property
-    def lr_size(self) -> int:
+    def input_size(self) -> int:
         """Side of a network-input patch: patch_size, or patch_size / scale for input "lr"."""
         return self.patch_size // self.scales[0] if self.input == "lr" else self.patch_size
 
@@ -74,7 +76,7 @@ class PrepareConfig:
         if not 1 <= self.label <= self.patch_size or (self.patch_size - self.label) % 2:
             raise SRCNNError(f"--label-size must be in 1..{self.patch_size} with patch_size - label_size even "
                              f"(a centred label), got {self.label}")
-        if self.channels not in ("y", "rgb"):
+        if self.channels not in CHANNEL_NAMES:
             raise SRCNNError(f"--channels must be 'y' or 'rgb', got {self.channels!r}")
         # finite and in range (NaN, inf and 1e7 are refused: they would write NaN or exhaust memory)
         check_number("--blur-sigma", self.blur_sigma, 0, BLUR_SIGMA_MAX, unit="(HR pixels)")

@@ -26,8 +26,8 @@ from ..degradation import degrade_image
 from ..errors import SRCNNError
 from ..images import read_image, to_rgb8
 from ..h5format import HR, val_input
-from ..imresize import imresize, modcrop
 from ..protocol import degrade, degrade_lr
+from ..resize import imresize, modcrop
 from .config import PrepareConfig
 
 AUGMENT_SCALES = (1.0, 0.9, 0.8, 0.7, 0.6)  # FSRCNN's downscaled copies of every training image
@@ -66,10 +66,10 @@ def extract_patches(lr: np.ndarray, hr: np.ndarray, patch_size: int, label_size:
     return np.ascontiguousarray(lr_p), np.ascontiguousarray(hr_p)
 
 
-def to_channels(img: np.ndarray, channels: str) -> np.ndarray:
-    """(H,W) or (H,W,3) uint8 -> (H,W,C) uint8: Y of MATLAB rgb2ycbcr (a grey image is its own Y,
-    as in the paper's code) for "y", or RGB (grey replicated) for "rgb"."""
-    if channels == "y":
+def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """(H,W) or (H,W,3) uint8 -> (H,W,C) uint8, C = channels: Y of MATLAB rgb2ycbcr (a grey image is
+    its own Y, as in the paper's code) for 1, or RGB (grey replicated) for 3."""
+    if channels == 1:
         return rgb2y(img)[:, :, None]
     return np.repeat(img[:, :, None], 3, axis=2) if img.ndim == 2 else img
 
@@ -120,7 +120,7 @@ def real_pair(rgb: np.ndarray, scale: int, cfg: PrepareConfig, rng: np.random.Ge
     x = to_planes(lr.astype(np.float64) / 255.0, c)[:, :, :c]
     if cfg.input != "lr":
         x = imresize(x, output_shape=rgb.shape[:2])
-    return x, to_channels(rgb, cfg.channels)
+    return x, to_channels(rgb, cfg.n_channels)
 
 
 # ----------------------------------------------------------------------------- one image
@@ -135,7 +135,7 @@ class ImageResult:
     h: int = 0
     w: int = 0
     skip: str = ""  # reason; empty when the image was used
-    lr: np.ndarray | None = None  # (N,C,R,R) float16, R = cfg.lr_size
+    lr: np.ndarray | None = None  # (N,C,R,R) float16, R = cfg.input_size
     hr: np.ndarray | None = None  # (N,C,L,L) uint8
     scale: np.ndarray | None = None  # (N,) uint8
     val: dict = field(default_factory=dict)  # {"hr": (H,W,C) uint8, "lr_x<s>": (H,W,C) float16 (H/s,W/s,C for "lr")}
@@ -190,9 +190,9 @@ def _process_image(res: ImageResult, path: str, cfg: PrepareConfig) -> ImageResu
         if cfg.degradation is not None:
             rgb = modcrop(img, lcm(cfg.scales))
             inputs = {s: real_pair(rgb, s, cfg, rng)[0] for s in cfg.scales}
-            hr = to_channels(rgb, cfg.channels)
+            hr = to_channels(rgb, cfg.n_channels)
         else:
-            hr = modcrop(to_channels(img, cfg.channels), lcm(cfg.scales))
+            hr = modcrop(to_channels(img, cfg.n_channels), lcm(cfg.scales))
             inputs = {s: network_input(hr / 255.0, s, cfg, rng) for s in cfg.scales}
         res.val[HR] = np.ascontiguousarray(hr)
         for s in cfg.scales:
@@ -222,6 +222,6 @@ def _degraded_pairs(im: np.ndarray, s: int, cfg: PrepareConfig, rng: np.random.G
         for t in (dihedral(rgb) if cfg.augment else [rgb]):
             yield real_pair(np.ascontiguousarray(t), s, cfg, rng)
         return
-    hr = modcrop(to_channels(im, cfg.channels), s)
+    hr = modcrop(to_channels(im, cfg.n_channels), s)
     lr = network_input(hr / 255.0, s, cfg, rng)
     yield from (zip(dihedral(lr), dihedral(hr)) if cfg.augment else [(lr, hr)])

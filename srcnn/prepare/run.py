@@ -50,7 +50,7 @@ def degradation_text(cfg: PrepareConfig) -> str:
     """The ``degradation`` attribute: the recipe in words (the numbers are in the ``params`` too)."""
     if cfg.degradation is not None:
         return DEGRADATION_REAL.format(cfg.degradation.describe(), "Y (MATLAB rgb2ycbcr, float)" if
-                                       cfg.channels == "y" else "RGB",
+                                       cfg.n_channels == 1 else "RGB",
                                        "" if cfg.input == "lr" else ", MATLAB-bicubic upscaled")
     return DEGRADATION_LR if cfg.input == "lr" else DEGRADATION
 
@@ -432,7 +432,7 @@ def _write_final(f: h5py.File, cfg: PrepareConfig, segments: list, rows: tuple[i
     """Fill the final file ``f``: the training samples [a, b) = ``rows`` of the ``segments`` (path, count,
     /val names), with ``val_width`` > 0 their /val images (names zero-padded to that width), and the
     root ``attrs``."""
-    writer = PatchWriter(f.create_group(TRAIN), cfg.n_channels, cfg.lr_size, cfg.label)
+    writer = PatchWriter(f.create_group(TRAIN), cfg.n_channels, cfg.input_size, cfg.label)
     if val_width:
         val_group = f.create_group(VAL)
         for path, _, val in segments:

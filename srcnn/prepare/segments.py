@@ -62,7 +62,7 @@ class Segment:
         self.path = folder / f"{number:06d}.h5"
         self.tmp = temporary_name(self.path)
         self.f = h5py.File(self.tmp, "w")
-        self.writer = PatchWriter(self.f.create_group(TRAIN), cfg.n_channels, cfg.lr_size, cfg.label)
+        self.writer = PatchWriter(self.f.create_group(TRAIN), cfg.n_channels, cfg.input_size, cfg.label)
         self.val = self.f.create_group(VAL)
         self.start = self.stop = start
         self.rows = 0  # samples of the images fully recorded

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from srcnn.imresize import contributions, cubic, imresize, modcrop
+from srcnn.resize import contributions, cubic, imresize, modcrop
 
 
 def test_cubic_kernel_values():
@@ -98,6 +98,6 @@ def test_matches_matlab_reference_outputs(data_root):
 
 
 def test_matlab_round_goes_away_from_zero():
-    from srcnn.imresize import matlab_round
+    from srcnn.resize import matlab_round
     np.testing.assert_array_equal(matlab_round(np.array([0.5, 1.5, 2.5, -0.5, -2.5, 0.49])),
                                   [1, 2, 3, -1, -3, 0])

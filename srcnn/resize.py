@@ -8,8 +8,6 @@ pass. The passes run along the dimension with the smaller scale first, rows (hei
 from __future__ import annotations
 
 import math
-import sys
-import types
 
 import numpy as np
 
@@ -134,13 +132,3 @@ def modcrop(img, scale: int):
     h, w = img.shape[0], img.shape[1]
     return img[:h - h % scale, :w - w % scale]
 
-
-class _CallableModule(types.ModuleType):
-    """``srcnn.imresize`` is both this module and the function the package exports (srcnn/__init__.py);
-    importing the module makes the package attribute the module, so the module calls the function."""
-
-    def __call__(self, *args, **kwargs):
-        return imresize(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
