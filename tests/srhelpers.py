@@ -87,3 +87,17 @@ def jpeg_with_exif(rgb: np.ndarray, orientation: int) -> bytes:
            + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack("<I", 0))
     payload = b"Exif\x00\x00" + ifd
     return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
+def cli_runner(main):
+    """``run(args, capsys) -> (exit code, stdout, stderr)`` of a CLI's ``main`` (args: str()-ed first)."""
+    def run(args, capsys):
+        rc = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return rc, out, err
+    return run
+
+
+def names(folder) -> list[str]:
+    """The sorted names of the entries of ``folder``."""
+    return sorted(p.name for p in Path(folder).iterdir())

@@ -12,7 +12,7 @@ import torch
 from srcnn import weightfiles
 from srcnn.cli.evaluate import main
 from srcnn.images import read_image, write_image
-from srhelpers import save_model, save_tiny_checkpoint, write_official_mat
+from srhelpers import cli_runner, save_model, save_tiny_checkpoint, write_official_mat
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,10 +46,7 @@ def weights(tmp_path, monkeypatch):
     return d
 
 
-def run(args, capsys):
-    rc = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
+run = cli_runner(main)
 
 
 def test_json_shape_and_table(root, ckpt, tmp_path, capsys):

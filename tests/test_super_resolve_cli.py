@@ -12,7 +12,7 @@ import torch
 from srcnn import images, inference, weightfiles
 from srcnn.cli.super_resolve import main
 from srcnn.images import read_image, write_image
-from srhelpers import jpeg_with_exif, save_model, save_tiny_checkpoint, write_official_mat
+from srhelpers import cli_runner, jpeg_with_exif, names, save_model, save_tiny_checkpoint, write_official_mat
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -33,14 +33,7 @@ def bundled(tmp_path, monkeypatch):
     return d
 
 
-def run(args, capsys):
-    rc = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def files(folder):
-    return sorted(p.name for p in Path(folder).iterdir())
+run = cli_runner(main)
 
 
 def test_checkpoint_and_default_output(tmp_path, ckpt, make_image, capsys):
@@ -102,7 +95,7 @@ def test_missing_bundled_weights(tmp_path, monkeypatch, make_image, capsys):
     write_image(tmp_path / "a.png", make_image(8, 8, 3))
     rc, out, err = run([tmp_path / "a.png"], capsys)
     assert rc == 2 and err.startswith("error: no bundled weights for x3") and "train" in err
-    assert err.count("\n") == 1 and files(tmp_path) == ["a.png"]
+    assert err.count("\n") == 1 and names(tmp_path) == ["a.png"]
 
 
 def test_scale_mismatch_and_bad_numbers(tmp_path, ckpt, make_image, capsys):
@@ -113,7 +106,7 @@ def test_scale_mismatch_and_bad_numbers(tmp_path, ckpt, make_image, capsys):
     assert run(["--checkpoint", ckpt, "--tile", -1, tmp_path / "a.png"], capsys)[2].startswith("error: --tile -1")
     assert run([], capsys)[2].startswith("error: give input images")
     assert run(["--sample", tmp_path / "a.png"], capsys)[2] == "error: --sample takes no input files\n"
-    assert files(tmp_path) == ["a.png", "ckpt"]
+    assert names(tmp_path) == ["a.png", "ckpt"]
 
 
 def test_mat_weights(tmp_path, make_image, capsys):
@@ -132,7 +125,7 @@ def test_output_file_folder_and_batch(tmp_path, ckpt, make_image, capsys):
     write_image(src / "im0_x3.png", make_image(6, 6, 3))   # an earlier output: skipped
     rc, out, err = run(["--checkpoint", ckpt, src, "-o", tmp_path / "out"], capsys)
     assert rc == 0, err
-    assert files(tmp_path / "out") == ["im0_x3.png", "im1_x3.png", "im2_x3.png"]
+    assert names(tmp_path / "out") == ["im0_x3.png", "im1_x3.png", "im2_x3.png"]
     assert read_image(tmp_path / "out" / "im2_x3.png").shape == (24, 21, 3)
     # -o as a file for one input; --output spelled out
     rc, _, err = run(["--checkpoint", ckpt, src / "im1.png", "--output", tmp_path / "big.png"], capsys)
@@ -154,7 +147,7 @@ def test_output_never_overwrites_input_or_itself(tmp_path, ckpt, make_image, cap
     write_image(a / "x.png", make_image(6, 6, 3))
     write_image(b / "x.png", make_image(6, 6, 3, seed=1))
     rc, _, err = run(["--checkpoint", ckpt, a / "x.png", b / "x.png", "-o", tmp_path / "o"], capsys)
-    assert rc == 2 and "is already the output of" in err and files(tmp_path / "o") == ["x_x3.png"]
+    assert rc == 2 and "is already the output of" in err and names(tmp_path / "o") == ["x_x3.png"]
     rc, _, err = run(["--checkpoint", ckpt, a / "x.png", "-o", a / "x.png"], capsys)
     assert rc == 2 and "would overwrite the input" in err
 
@@ -248,7 +241,7 @@ def test_bad_inputs_one_line_each_and_the_rest_done(tmp_path, ckpt, make_image, 
         assert any(line.startswith(f"error: {tmp_path / name}: ") and what in line for line in lines), (name, err)
     assert f"{len(bad) + 1} of {len(bad) + 2} input(s) failed:" in err
     assert (tmp_path / "good_x3.png").is_file()
-    made = [p for p in files(tmp_path) if "_x3" in p or p.startswith(".")]
+    made = [p for p in names(tmp_path) if "_x3" in p or p.startswith(".")]
     assert made == ["good_x3.png"]   # nothing else written, no temporary files left
 
 
@@ -266,7 +259,7 @@ def test_unwritable_output_folder(tmp_path, ckpt, make_image, capsys, monkeypatc
     monkeypatch.setattr(images.os, "open", deny)
     rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", tmp_path / "b.png", "-o", ro], capsys)
     assert rc == 2 and err.count("is not writable") == 4   # one line per file, repeated in the summary
-    assert files(ro) == []
+    assert names(ro) == []
     (tmp_path / "file").write_text("x")
     rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "file"], capsys)
     assert rc == 2 and "exists and is not a folder" in err
@@ -280,7 +273,7 @@ def test_read_only_folder_for_real(tmp_path, ckpt, make_image, capsys):
     ro.chmod(0o555)
     try:
         rc, _, err = run(["--checkpoint", ckpt, ro / "a.png"], capsys)
-        assert rc == 2 and "not writable" in err and files(ro) == ["a.png"]
+        assert rc == 2 and "not writable" in err and names(ro) == ["a.png"]
     finally:
         ro.chmod(0o755)
 
@@ -288,7 +281,7 @@ def test_read_only_folder_for_real(tmp_path, ckpt, make_image, capsys):
 def test_sample(tmp_path, ckpt, capsys, monkeypatch):
     rc, out, err = run(["--checkpoint", ckpt, "--sample", "-o", tmp_path / "demo"], capsys)
     assert rc == 0, err
-    assert files(tmp_path / "demo") == ["sample_compare.png", "sample_lr.png", "sample_x3.png"]
+    assert names(tmp_path / "demo") == ["sample_compare.png", "sample_lr.png", "sample_x3.png"]
     assert read_image(tmp_path / "demo" / "sample_lr.png").shape == (128, 192, 3)
     assert read_image(tmp_path / "demo" / "sample_x3.png").shape == (384, 576, 3)
     cmp = read_image(tmp_path / "demo" / "sample_compare.png")
@@ -341,10 +334,10 @@ def test_suffix_and_ext(tmp_path, ckpt, make_image, capsys):
     write_image(src / "old_big.png", make_image(6, 7, 3))    # an earlier output of --suffix big: skipped
     rc, out, err = run(["--checkpoint", ckpt, src, "-o", tmp_path / "o", "--suffix", "big", "--ext", "jpg"], capsys)
     assert rc == 0, err
-    assert files(tmp_path / "o") == ["a_big.png", "b_big.jpg", "p_big.jpg", "t_big.jpg"]   # alpha forces png
+    assert names(tmp_path / "o") == ["a_big.png", "b_big.jpg", "p_big.jpg", "t_big.jpg"]   # alpha forces png
     assert read_image(tmp_path / "o" / "a_big.png").shape == (18, 21, 4)
     rc, _, err = run(["--checkpoint", ckpt, src, "-o", tmp_path / "auto", "--suffix", "s", "--ext", "auto"], capsys)
-    assert rc == 0 and files(tmp_path / "auto") == ["a_s.png", "b_s.png", "old_big_s.png", "p_s.png", "t_s.tif"]
+    assert rc == 0 and names(tmp_path / "auto") == ["a_s.png", "b_s.png", "old_big_s.png", "p_s.png", "t_s.tif"]
     rc, _, err = run(["--checkpoint", ckpt, src / "p.png", "--ext", "webp"], capsys)
     assert rc == 0 and (src / "p_x3.webp").is_file()
     write_image(tmp_path / "deep.png", make_image(6, 7, 3).astype(np.uint16) * 257)
@@ -400,7 +393,7 @@ def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path, ckpt, make_imag
         assert rc == 0 and "removed 1 temporary file(s) left by an interrupted earlier run" in out
         rc, out, _ = run(["--checkpoint", ckpt, tmp_path / "b.png"], capsys)
         assert rc == 0 and "temporary" not in out
-        assert files(tmp_path) == [f".b_x3.png.tmp-{live.pid}", f".other.png.tmp-{dead.pid}",
+        assert names(tmp_path) == [f".b_x3.png.tmp-{live.pid}", f".other.png.tmp-{dead.pid}",
                                    "a.png", "a_x3.png", "b.png", "b_x3.png", "ckpt"]
     finally:
         live.kill()
@@ -416,7 +409,7 @@ def test_progress_bar_and_summary(tmp_path, ckpt, make_image, capsys, monkeypatc
     (src / "c.png").write_text("not an image")
     monkeypatch.setattr(cli, "_tty", lambda: True)
     rc, out, err = run(["--checkpoint", ckpt, src, "-o", tmp_path / "o"], capsys)
-    assert rc == 2 and files(tmp_path / "o") == ["a_x3.png", "b_x3.png"]
+    assert rc == 2 and names(tmp_path / "o") == ["a_x3.png", "b_x3.png"]
     assert "3/3" in err and "img/s" in err and "failed=1" in err           # the bar, on stderr
     assert re.search(r"done: 2 of 3 image\(s\) in [\d.]+ s \([\d.]+ images/s\), 1 failed", out)
     assert f"error: {src / 'c.png'}: " in err and "1 of 3 input(s) failed:" in err
@@ -482,7 +475,7 @@ def test_names_over_255_bytes_are_one_line(tmp_path, ckpt, make_image, capsys, w
     rc, _, err = run(["--checkpoint", ckpt, *args], capsys)
     assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert err.startswith("error: ") and "File name too long" in err
-    assert files(tmp_path) == ["a.png", "ckpt"]
+    assert names(tmp_path) == ["a.png", "ckpt"]
 
 
 def test_special_file_as_weights_is_refused_not_read(tmp_path, make_image, capsys):
@@ -505,7 +498,7 @@ def test_gif_is_read_alike_named_or_in_a_folder(tmp_path, ckpt, make_image, caps
     write_image(src / "b.png", make_image(6, 7, 3))
     rc, _, err = run(["--checkpoint", ckpt, src, "-o", tmp_path / "folder"], capsys)
     assert rc == 0, err
-    assert files(tmp_path / "folder") == ["a_x3.png", "b_x3.png"]     # a GIF output would be png
+    assert names(tmp_path / "folder") == ["a_x3.png", "b_x3.png"]     # a GIF output would be png
     rc, _, err = run(["--checkpoint", ckpt, src / "a.gif", "-o", tmp_path / "named.png"], capsys)
     assert rc == 0, err
     assert np.array_equal(read_image(tmp_path / "named.png"), read_image(tmp_path / "folder" / "a_x3.png"))
@@ -519,7 +512,7 @@ def test_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, ckpt, make_image
     rc, _, err = run(["--checkpoint", ckpt, tmp_path / "a.png", "-o", small_tmpfs / "a_x3.png"], capsys)
     assert rc == 2 and "No space left on device" in err and "Traceback" not in err, err
     assert f"{small_tmpfs / 'a_x3.png'}: cannot write" in err
-    assert (small_tmpfs / "a_x3.png").read_bytes() == b"old" and files(small_tmpfs) == ["a_x3.png", "filler"]
+    assert (small_tmpfs / "a_x3.png").read_bytes() == b"old" and names(small_tmpfs) == ["a_x3.png", "filler"]
 
 
 # ------------------------------------------------------------------ issue 32: hostile files and careless paths
@@ -563,7 +556,7 @@ def test_folder_runs_name_every_skipped_file(tmp_path, ckpt, make_image, capsys)
     assert f"skipped {d / 'scan_2.png'}: its name ends with _2, as this run's outputs do" in out
     assert f"skipped {d / 'pipe.png'}: not a regular file" in out
     assert f"skipped {d / 'gone.png'}: a dangling symbolic link" in out
-    assert files(tmp_path / "out") == ["scan_2.png"]
+    assert names(tmp_path / "out") == ["scan_2.png"]
 
 
 @pytest.mark.parametrize("argv", [["--checkpoint", ""], ["--model", ""], ["-o", "", "x.png"], ["--output=", "x.png"],

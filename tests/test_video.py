@@ -16,7 +16,7 @@ from srcnn import inference, video  # noqa: E402
 from srcnn.cli.super_resolve import main  # noqa: E402
 from srcnn.errors import SRCNNError  # noqa: E402
 from srcnn.resize import imresize  # noqa: E402
-from srhelpers import save_tiny_checkpoint  # noqa: E402
+from srhelpers import cli_runner, names, save_tiny_checkpoint  # noqa: E402
 from conftest import smooth_image  # noqa: E402
 
 VFR_PTS = [0, 40, 80, 200, 240, 300]   # ms: a variable frame rate
@@ -83,14 +83,7 @@ def probe(path):
     return facts, frames, audio
 
 
-def run(args, capsys):
-    rc = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def names(folder):
-    return sorted(p.name for p in Path(folder).iterdir())
+run = cli_runner(main)
 
 
 def test_frames_timestamps_audio_and_metadata_are_kept(tmp_path, ckpt, capsys):
