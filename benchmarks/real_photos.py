@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # results_table.py beside it
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -37,6 +38,7 @@ from srcnn.files import atomic_text  # noqa: E402
 from srcnn.images import read_image, write_image  # noqa: E402
 from srcnn.resize import imresize  # noqa: E402
 from srcnn.weightfiles import REAL, architecture, bundled_models, load_weights  # noqa: E402
+from results_table import read_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEGRADED_SETS, CLEAN_SETS, SCALES = ("Set14", "B100"), ("Set5", "Set14"), (2, 3, 4)
@@ -69,9 +71,11 @@ def table(args) -> int:
     if not real:
         raise SRCNNError("no -real weights are bundled (srcnn/weights/<name>-real_x<s>.pt)")
     d = RealDegradation()
-    old = json.loads(Path(args.json).read_text()) if args.only and Path(args.json).is_file() else {}
-    if args.only and not old:
-        raise SRCNNError(f"{args.json}: --only updates an existing results file; there is none")
+    old = {}
+    if args.only:
+        if not Path(args.json).is_file():
+            raise SRCNNError(f"{args.json}: --only updates an existing results file; there is none")
+        old = read_results(args.json, "degraded")
     todo = set(args.only or ["bicubic", *CLEAN, *real])
     out = {"degradation": d.params(), "degraded": {}, "clean": {}, "srcnn_version": __version__,
            "command": "python benchmarks/real_photos.py table"}

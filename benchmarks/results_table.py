@@ -164,14 +164,15 @@ def score(name: str, root: Path, folders: dict, command: str) -> dict[str, dict]
     return rows
 
 
-def read_results(path) -> dict:
-    """A results file as written by ``table``; SRCNNError for a missing or unreadable one."""
+def read_results(path, key: str = "rows") -> dict:
+    """A results file as written by ``table`` (or real_photos.py's, whose figures are under ``key``
+    "degraded" and "clean"); SRCNNError for a missing or unreadable one, or one without ``key``."""
     try:
         res = json.loads(read_regular(path, "results file"))
     except (ValueError, UnicodeDecodeError) as e:
         raise SRCNNError(f"{path}: not a results file ({e})") from None
-    if not isinstance(res, dict) or not isinstance(res.get("rows"), dict):
-        raise SRCNNError(f"{path}: not a results file (no \"rows\")")
+    if not isinstance(res, dict) or not isinstance(res.get(key), dict):
+        raise SRCNNError(f"{path}: not a results file (no \"{key}\")")
     return res
 
 

@@ -55,6 +55,12 @@ def test_only_updates_an_existing_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--only updates an existing results file" in err and err.count("\n") == 1
     assert not (tmp_path / "r.json").exists()
+    for text, why in (("not json", "not a results file (Expecting value"), ('{"rows": {}}', 'no "degraded"')):
+        (tmp_path / "r.json").write_text(text)
+        assert real_photos.main(["table", "--only", "srcnn", "--json", str(tmp_path / "r.json")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {tmp_path / 'r.json'}: ") and why in err and err.count("\n") == 1
+        assert (tmp_path / "r.json").read_text() == text
 
 
 def test_list_models_figures_of_the_real_models_are_the_results_files(results):
